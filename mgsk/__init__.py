@@ -1,0 +1,23 @@
+"""mgsk: robust, deterministic gnostic estimators for scikit-learn.
+
+The estimators live here and in :mod:`mgsk.models`; gnostic metrics in
+:mod:`mgsk.metrics`; reference data sets in :mod:`mgsk.datasets`; the MLflow
+flavor and autolog in :mod:`mgsk.mlflow` (needs ``pip install mgsk[mlflow]``).
+``import mgsk`` never imports MLflow: ``mgsk.autolog`` loads it on first use.
+"""
+
+from ._linear import LinearRegressor, PolynomialRegressor
+from ._logistic import LogisticRegressor
+
+__version__ = "0.1.0"
+
+__all__ = ["LinearRegressor", "PolynomialRegressor", "LogisticRegressor", "autolog", "__version__"]
+
+
+def __getattr__(name):
+    # Lazy: ``mgsk.autolog`` is ``mgsk.mlflow.autolog``, imported on first use.
+    if name == "autolog":
+        from .mlflow import autolog
+
+        return autolog
+    raise AttributeError(f"module 'mgsk' has no attribute {name!r}")

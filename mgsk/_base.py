@@ -1,0 +1,77 @@
+"""What every gnostic estimator shares: parameters, aliases, diagnostics."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import PolynomialFeatures
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._gnostic import characteristics
+
+#: Rows whose final |x| exceeds this are flagged in ``outliers_``
+#: (filtering weight below sech 3 ≈ 0.1).
+OUTLIER_X = 3.0
+
+COMMON_CONSTRAINTS = {
+    "degree": [Interval(Integral, 1, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "scale": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+    "fit_intercept": ["boolean"],
+    "gnostic_characteristics": ["boolean"],
+    "verbose": ["verbose"],
+}
+
+
+class GnosticMixin:
+    """Aliases of the MLflow guide and the shared fitting helpers."""
+
+    @property
+    def re(self):
+        """R-Entropy of the fit (alias of ``re_``)."""
+        return self.re_
+
+    @property
+    def weights(self):
+        """Final gnostic weights of the training rows (alias of ``weights_``)."""
+        return self.weights_
+
+    @property
+    def _history(self):
+        """Per-iteration records (alias of ``history_``)."""
+        return self.history_
+
+    def _polynomial_design(self, X, fit):
+        """``X`` expanded to ``degree`` (no bias column); ``X`` itself at 1."""
+        if self.degree == 1:
+            if fit:
+                self.polynomial_features_ = None
+            return X
+        if fit:
+            self.polynomial_features_ = PolynomialFeatures(degree=self.degree, include_bias=False).fit(X)
+        return self.polynomial_features_.transform(X)
+
+    def _report(self, record):
+        if self.verbose:
+            print(
+                f"[{type(self).__name__}] iter {record['iteration']:3d}  "
+                f"re={record['re']:.6g}  loss={record['loss']:.6g}  S={record['scale']:.4g}"
+            )
+
+    def _store_diagnostics(self, x, n_iter, converged):
+        """Set the attributes every gnostic fit has, and warn when unconverged."""
+        self.n_iter_ = int(n_iter)
+        self.converged_ = bool(converged)
+        self.outliers_ = np.abs(x) > OUTLIER_X
+        if self.gnostic_characteristics:
+            self.characteristics_ = characteristics(x)
+        elif hasattr(self, "characteristics_"):
+            del self.characteristics_
+        if not converged:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
+                f"iterations (tol={self.tol}); increase max_iter or tol.",
+                ConvergenceWarning,
+            )
