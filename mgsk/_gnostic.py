@@ -187,8 +187,9 @@ def estimating_entropy(x):
     array([5.e-21])
     """
     x = np.clip(np.asarray(x, dtype=float), -X_MAX, X_MAX)
-    # 1 - sech x = 2 sinh^2(x/2) sech x loses no digits to cancellation.
-    return 2.0 * np.sinh(x / 2.0) ** 2 * sech(x)
+    # With e = exp(-|x|): 1 - sech x = (1 - e)^2 / (1 + e^2), no cancellation.
+    e = np.exp(-np.abs(x))
+    return (1.0 - e) ** 2 / (1.0 + e * e)
 
 
 def estimating_probability(x):
@@ -413,4 +414,8 @@ def residual_entropy_values(residuals, sigma):
     array([0.    , 0.8951])
     """
     x = standardized_log_ratio(residuals, sigma, 2.0)
-    return np.sinh(x) * np.tanh(x)
+    # sinh x tanh x = sinh^2 x / cosh x = (1 - e^2)^2 / (2 e (1 + e^2)), e = exp(-|x|):
+    # one exponential, finite for |x| <= X_MAX.
+    e = np.exp(-np.abs(x))
+    e2 = e * e
+    return (1.0 - e2) ** 2 / (2.0 * e * (1.0 + e2))

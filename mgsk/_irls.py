@@ -71,8 +71,16 @@ KAPPA = 8.0
 #: Consistency constant of the filtered scale (see the module docstring and
 #: ``tests/test_irls.py::test_eta_makes_filtered_scale_consistent``).
 ETA = 1.2593670954069451
+#: Effective scale ``κ η S / 2`` (in σ units) that the unfiltered scale
+#: equation gives for unit-variance Gaussian residuals; ``ETA`` is chosen so
+#: that the filtered iteration reproduces it.
+GAUSSIAN_C = 1.0682603815779503
 #: Concentration steps at most in the robust start.
 MAX_CONCENTRATION_STEPS = 20
+#: The robust start uses at most about this many rows, evenly spaced: it
+#: only has to put the iteration in the right basin; all rows decide the
+#: fixed point.
+START_ROWS = 20000
 #: Iterations at most for the leverage weights.
 MAX_LEVERAGE_ITER = 30
 
@@ -213,8 +221,30 @@ def _mahalanobis(Xs, mu, cov):
     return np.sqrt(np.einsum("ij,ij->i", proj, proj))
 
 
-def robust_start(Z, y, sample_weight, leverage, fit_intercept):
-    """Concentration steps from the leverage-weighted fit (stage 2).
+def start_rows(n):
+    """Rows the robust start uses: all up to ``START_ROWS``, else a stride.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+
+    Returns
+    -------
+    slice
+        Evenly spaced rows, at most about ``START_ROWS`` of them.
+
+    Examples
+    --------
+    >>> from mgsk._irls import start_rows
+    >>> start_rows(100), start_rows(50000)
+    (slice(None, None, 1), slice(None, None, 3))
+    """
+    return slice(None, None, -(-n // START_ROWS))
+
+
+def robust_start(Z, y, sample_weight, X=None, fit_intercept=True):
+    """Concentration steps from the leverage-weighted fit (stages 1 and 2).
 
     Parameters
     ----------
@@ -224,40 +254,45 @@ def robust_start(Z, y, sample_weight, leverage, fit_intercept):
         Targets.
     sample_weight : ndarray of shape (n,)
         Non-negative weights.
-    leverage : ndarray of shape (n,)
-        Leverage weights from :func:`leverage_weights`.
-    fit_intercept : bool
+    X : ndarray of shape (n, p) or None, default=None
+        Features for the leverage weights (:func:`leverage_weights`);
+        ``None`` for none.
+    fit_intercept : bool, default=True
         Whether the model has an intercept.
 
     Returns
     -------
     coef : ndarray of shape (k,)
     intercept : float
-    kept : ndarray of shape (n,)
-        Weights of the final half-weight subset (0 outside it).
 
     Examples
     --------
     >>> import numpy as np
     >>> from mgsk._irls import robust_start
     >>> Z = np.arange(10.0).reshape(-1, 1); y = Z[:, 0].copy(); y[[2, 5, 7]] += 100
-    >>> coef, b, kept = robust_start(Z, y, np.ones(10), np.ones(10), True)
+    >>> coef, b = robust_start(Z, y, np.ones(10))
     >>> round(float(coef[0]), 6), round(b, 6)
     (1.0, 0.0)
     """
-    base = sample_weight * leverage
+    rows = start_rows(y.shape[0])
+    Z, y, sample_weight = Z[rows], y[rows], sample_weight[rows]
+    base = sample_weight if X is None else sample_weight * leverage_weights(X[rows], sample_weight)
     coef, intercept = weighted_least_squares(Z, y, base, fit_intercept)
-    keep = 0.5 * (base.sum() + Z.shape[1] + 1 + fit_intercept)
+    keep = min(0.5 * (base.sum() + Z.shape[1] + 1 + fit_intercept), base.sum())
     kept = None
     for _ in range(MAX_CONCENTRATION_STEPS):
-        r = y - Z @ coef - intercept
-        center = weighted_median(r, base) if fit_intercept else 0.0
-        new_kept = trimmed_weights(np.abs(r - center), base, min(keep, base.sum()))
+        new_kept = half_weight_subset(y - Z @ coef - intercept, base, keep, fit_intercept)
         if kept is not None and np.array_equal(new_kept, kept):
             break
         kept = new_kept
         coef, intercept = weighted_least_squares(Z, y, kept, fit_intercept)
-    return coef, intercept, (kept > 0).astype(float)
+    return coef, intercept
+
+
+def half_weight_subset(residuals, weights, keep, centered):
+    """Weights of the rows closest to the (weighted median) residual center."""
+    center = weighted_median(residuals, weights) if centered else 0.0
+    return trimmed_weights(np.abs(residuals - center), weights, keep)
 
 
 @dataclass
@@ -330,7 +365,7 @@ def gnostic_irls(
     y,
     sample_weight,
     *,
-    leverage,
+    X_leverage=None,
     fit_intercept=True,
     scale="auto",
     max_iter=100,
@@ -348,8 +383,8 @@ def gnostic_irls(
         Targets.
     sample_weight : ndarray of shape (n,)
         Non-negative weights with a positive sum.
-    leverage : ndarray of shape (n,)
-        Leverage weights (stage 1); ones to disable.
+    X_leverage : ndarray of shape (n, p) or None, default=None
+        Features for the leverage weights of the start; None to disable.
     fit_intercept : bool, default=True
         Whether to fit an intercept.
     scale : "auto" or float, default="auto"
@@ -374,11 +409,15 @@ def gnostic_irls(
     >>> rng = np.random.default_rng(0)
     >>> Z = rng.normal(size=(200, 2)); y = Z @ [1.0, -2.0] + 0.1 * rng.normal(size=200)
     >>> y[:20] += 50
-    >>> res = gnostic_irls(Z, y, np.ones(200), leverage=np.ones(200))
+    >>> res = gnostic_irls(Z, y, np.ones(200))
     >>> res.coef.round(1), res.converged
     (array([ 1., -2.]), True)
     """
-    coef, intercept, weights = robust_start(Z, y, sample_weight, leverage, fit_intercept)
+    coef, intercept = robust_start(Z, y, sample_weight, X_leverage, fit_intercept)
+    # The first scale equation is weighted by the half of the rows that fit
+    # the start best, so gross outliers cannot inflate it.
+    half = 0.5 * sample_weight.sum()
+    weights = (half_weight_subset(y - Z @ coef - intercept, sample_weight, half, fit_intercept) > 0).astype(float)
     history = []
     converged = False
     n_iter = 0

@@ -5,7 +5,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._base import COMMON_CONSTRAINTS, GnosticMixin
-from ._irls import data_scale, gnostic_irls, leverage_weights, residual_entropy
+from ._irls import data_scale, gnostic_irls, residual_entropy
 
 
 class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
@@ -148,13 +148,12 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
         if not sample_weight.sum() > 0:
             raise ValueError("sample_weight must have a positive sum.")
         Z = self._polynomial_design(X, fit=True)
-        leverage = leverage_weights(X, sample_weight) if self.leverage else np.ones(X.shape[0])
         y_scale = data_scale(y, sample_weight)
         result = gnostic_irls(
             Z,
             y,
             sample_weight,
-            leverage=leverage,
+            X_leverage=X if self.leverage else None,
             fit_intercept=self.fit_intercept,
             scale=self.scale,
             max_iter=self.max_iter,

@@ -27,14 +27,22 @@ probability of the label of row ``i``): it already has unit variance under
 the binomial model, so it enters the gnostic domain as
 ``ln R = r / κ`` and gets the filtering weight ``sech(2 ln R / (η S))`` of
 :mod:`mgsk._irls`, with ``S`` from the scale equation weighted by the
-previous filtering weights. A label that the model finds very improbable
-(a flipped label far from the boundary) gets a weight near 0.
+previous filtering weights. Because the binomial model fixes the variance
+of Pearson residuals at 1, ``S`` is floored at the scale of unit-variance
+residuals (``x >= r / 1.068``): data that the model fits very well (even
+separable data) cannot make a moderate residual look like an outlier. A
+label that the model finds very improbable (a flipped label far from the
+boundary) gets a weight near 0.
 """
 
 import numpy as np
 
 from ._gnostic import gnostic_scale, sech, standardized_log_ratio
-from ._irls import ETA, KAPPA
+from ._irls import ETA, GAUSSIAN_C, KAPPA
+
+#: The gnostic scale of unit-variance residuals: Pearson residuals have unit
+#: variance under the model, so the fitted scale never goes below this.
+MODEL_SCALE = 2.0 * GAUSSIAN_C / (KAPPA * ETA)
 
 MAX_HALVINGS = 40
 
@@ -139,7 +147,7 @@ def classification_weights(log_proba, y_idx, sample_weight, prev_weights, scale=
     """
     r = pearson_residuals(log_proba, y_idx)
     if scale == "auto":
-        S = gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), sample_weight * prev_weights)
+        S = max(gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), sample_weight * prev_weights), MODEL_SCALE)
     else:
         S = float(scale)
     x = standardized_log_ratio(r, KAPPA, ETA * S)
