@@ -1,0 +1,446 @@
+"""save_model, log_model and load_model of the "mgsk" MLflow flavor."""
+
+import hashlib
+import os
+import shutil
+import types
+import warnings
+
+import sklearn
+import yaml
+from mlflow import pyfunc
+from mlflow.models import Model
+from mlflow.models.model import MLMODEL_FILE_NAME
+from mlflow.models.signature import ModelSignature, _infer_signature_from_input_example
+from mlflow.models.utils import _save_example
+from mlflow.tracking._model_registry import DEFAULT_AWAIT_MAX_SLEEP_SECONDS
+from mlflow.tracking.artifact_utils import _download_artifact_from_uri
+from mlflow.types.schema import ParamSchema, ParamSpec
+from mlflow.utils.environment import _CONDA_ENV_FILE_NAME, _PYTHON_ENV_FILE_NAME
+from mlflow.utils.file_utils import get_total_file_size
+from mlflow.utils.model_utils import (
+    _add_code_from_conf_to_system_path,
+    _copy_extra_files,
+    _validate_and_copy_code_paths,
+    _validate_and_prepare_target_save_path,
+)
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+import mgsk
+
+from ._errors import MgskModelError
+from ._pyfunc import PREDICT_METHOD_PARAM, PREDICT_METHODS, MgskPyfuncModel, available_methods, check_predict_method
+from ._requirements import validate_environment_arguments, write_environment
+from ._serialization import FORMATS, MODEL_FILE, SKOPS, deserialize, serialize
+
+FLAVOR_NAME = "mgsk"
+
+#: Keywords of :meth:`mlflow.models.Model.log` that log_model passes through.
+_MODEL_LOG_KEYWORDS = frozenset({"params", "tags", "model_type", "step", "model_id", "run_id", "prompts"})
+
+
+def save_model(
+    model,
+    path,
+    *,
+    signature=None,
+    input_example=None,
+    serialization_format=SKOPS,
+    pyfunc_predict_fn="predict",
+    metadata=None,
+    code_paths=None,
+    pip_requirements=None,
+    extra_pip_requirements=None,
+    conda_env=None,
+    extra_files=None,
+    mlflow_model=None,
+):
+    """Save a fitted mgsk model as an MLflow model directory (flavors "mgsk" and python_function).
+
+    The model is written with skops (no pickle) and loads back only if it
+    contains nothing but mgsk's estimators and the types skops trusts.
+    ``requirements.txt``, ``python_env.yaml`` and ``conda.yaml`` pin the
+    installed mgsk, scikit-learn, numpy and skops.
+
+    Parameters
+    ----------
+    model : estimator
+        A fitted mgsk estimator, or a fitted scikit-learn Pipeline,
+        ColumnTransformer or search (e.g. GridSearchCV) built around one.
+        It is not modified.
+    path : str or path-like
+        Directory to create; it must not exist or be empty.
+    signature : mlflow.models.ModelSignature or False, optional
+        Input/output schema, enforced by the pyfunc flavor. Inferred from
+        ``input_example`` when omitted (for classifiers with a
+        ``predict_method`` parameter, see Notes); ``False`` saves none.
+    input_example : DataFrame, ndarray, list or dict, optional
+        A few input rows, saved as ``input_example.json`` and
+        ``serving_input_example.json``.
+    serialization_format : {"skops", "cloudpickle"}, default="skops"
+        ``"cloudpickle"`` is an opt-in for models skops cannot hold (e.g. a
+        pipeline with a custom function); loading it runs pickle and is
+        refused when ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``.
+    pyfunc_predict_fn : {"predict", "predict_proba", "predict_log_proba", "decision_function"}, default="predict"
+        The method ``mlflow.pyfunc`` models call.
+    metadata : dict, optional
+        Custom metadata stored in the MLmodel file.
+    code_paths : list of str, optional
+        Local code files or directories to ship with the model; they are put
+        on ``sys.path`` when the model loads.
+    pip_requirements, extra_pip_requirements, conda_env : optional
+        Replace, extend or bypass the default requirements, as in
+        ``mlflow.sklearn.save_model``.
+    extra_files : list of str, optional
+        Files copied into the model directory.
+    mlflow_model : mlflow.models.Model, optional
+        The model metadata to add the flavors to (used by ``Model.log``).
+
+    Returns
+    -------
+    None
+
+    Notes
+    -----
+    Probabilities through pyfunc: save with
+    ``pyfunc_predict_fn="predict_proba"``, or declare a ``predict_method``
+    inference parameter in the signature
+    (``infer_signature(X, y_pred, params={"predict_method": "predict"})``)
+    and call ``loaded.predict(X, params={"predict_method": "predict_proba"})``.
+    When both are used the declared default must equal
+    ``pyfunc_predict_fn``. A signature inferred from ``input_example``
+    declares the parameter itself for models with more than one method.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from mgsk import LinearRegressor
+    >>> from mgsk.mlflow import load_model, save_model
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(50, 2))
+    >>> model = LinearRegressor().fit(X, X @ [1.0, 2.0] + 3.0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model")
+    >>> save_model(model, path, input_example=X[:3])
+    >>> sorted(os.listdir(path))  # doctest: +NORMALIZE_WHITESPACE
+    ['MLmodel', 'conda.yaml', 'input_example.json', 'model.skops', 'python_env.yaml',
+     'requirements.txt', 'serving_input_example.json']
+    >>> bool((load_model(path).predict(X) == model.predict(X)).all())
+    True
+    """
+    path = os.path.abspath(os.fspath(path))
+    check_model(model, serialization_format, pyfunc_predict_fn)
+    validate_environment_arguments(conda_env, pip_requirements, extra_pip_requirements)
+    if not (signature is None or signature is False or isinstance(signature, ModelSignature)):
+        raise MgskModelError(f"signature must be an mlflow.models.ModelSignature, None or False, got {signature!r}.")
+    data = serialize(model, serialization_format)
+    existed = os.path.exists(path)
+    _validate_and_prepare_target_save_path(path)
+    try:
+        _write_model_dir(
+            model, data, path, signature, input_example, serialization_format, pyfunc_predict_fn,
+            metadata, code_paths, pip_requirements, extra_pip_requirements, conda_env, extra_files,
+            mlflow_model or Model(),
+        )  # fmt: skip
+    except BaseException:
+        _remove_written(path, keep_directory=existed)
+        raise
+
+
+def _write_model_dir(
+    model, data, path, signature, input_example, serialization_format, pyfunc_predict_fn,
+    metadata, code_paths, pip_requirements, extra_pip_requirements, conda_env, extra_files, mlflow_model,
+):  # fmt: skip
+    code_dir = _validate_and_copy_code_paths(code_paths, path)
+    example = _save_example(mlflow_model, input_example, path)
+    if signature is None and example is not None:
+        signature = _infer_signature(model, example, pyfunc_predict_fn)
+    if signature:
+        _check_signature_params(model, signature, pyfunc_predict_fn)
+        mlflow_model.signature = signature
+    if metadata is not None:
+        mlflow_model.metadata = metadata
+    model_file = MODEL_FILE[serialization_format]
+    with open(os.path.join(path, model_file), "wb") as f:
+        f.write(data)
+    extra_files_config = _copy_extra_files(extra_files, path)
+    pyfunc.add_to_model(
+        mlflow_model,
+        loader_module="mgsk.mlflow",
+        model_path=model_file,
+        conda_env=_CONDA_ENV_FILE_NAME,
+        python_env=_PYTHON_ENV_FILE_NAME,
+        code=code_dir,
+        predict_fn=pyfunc_predict_fn,
+    )
+    mlflow_model.add_flavor(
+        FLAVOR_NAME,
+        model_file=model_file,
+        serialization_format=serialization_format,
+        sha256=hashlib.sha256(data).hexdigest(),
+        estimator=f"{type(model).__module__}.{type(model).__qualname__}",
+        mgsk_version=mgsk.__version__,
+        sklearn_version=sklearn.__version__,
+        code=code_dir,
+        **extra_files_config,
+    )
+    if size := get_total_file_size(path):
+        mlflow_model.model_size_bytes = size
+    mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
+    write_environment(path, serialization_format, conda_env, pip_requirements, extra_pip_requirements)
+
+
+def _remove_written(path, keep_directory):
+    """Undo a failed save: the directory was absent or empty before it."""
+    if not keep_directory:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.remove(entry.path)
+
+
+def check_model(model, serialization_format=SKOPS, pyfunc_predict_fn="predict"):
+    """Raise :class:`MgskModelError` with the reason unless ``model`` can be saved as asked."""
+    if serialization_format not in FORMATS:
+        raise MgskModelError(
+            f"serialization_format must be one of {list(FORMATS)}, got {serialization_format!r}."
+        )
+    if not (hasattr(model, "fit") and hasattr(model, "get_params")):
+        raise MgskModelError(
+            f"model must be a fitted scikit-learn estimator (an mgsk estimator, or a Pipeline or "
+            f"search built around one), got {type(model).__name__}."
+        )
+    try:
+        check_is_fitted(model)
+    except NotFittedError as exc:
+        raise MgskModelError(f"{type(model).__name__} is not fitted: call fit before saving it.") from exc
+    if pyfunc_predict_fn not in PREDICT_METHODS:
+        raise MgskModelError(f"pyfunc_predict_fn must be one of {list(PREDICT_METHODS)}, got {pyfunc_predict_fn!r}.")
+    check_predict_method(model, pyfunc_predict_fn)
+
+
+def _infer_signature(model, example, pyfunc_predict_fn):
+    """MLflow's inference from the example, plus the ``predict_method`` parameter for classifiers."""
+    wrapped = MgskPyfuncModel(model)
+    bound = types.SimpleNamespace(predict=getattr(wrapped, pyfunc_predict_fn))
+    signature = _infer_signature_from_input_example(example, bound)
+    if signature is not None and signature.params is None and len(available_methods(model)) > 1:
+        signature.params = ParamSchema([ParamSpec(PREDICT_METHOD_PARAM, "string", pyfunc_predict_fn)])
+    return signature
+
+
+def _check_signature_params(model, signature, pyfunc_predict_fn):
+    spec = next((p for p in (signature.params or []) if p.name == PREDICT_METHOD_PARAM), None)
+    if spec is None:
+        return
+    check_predict_method(model, spec.default, what=f"the signature's {PREDICT_METHOD_PARAM!r} default")
+    if spec.default != pyfunc_predict_fn:
+        raise MgskModelError(
+            f"The signature declares {PREDICT_METHOD_PARAM!r} with default {spec.default!r} but "
+            f"pyfunc_predict_fn={pyfunc_predict_fn!r}; make them agree, or one would silently win."
+        )
+
+
+def log_model(
+    model,
+    name=None,
+    *,
+    artifact_path=None,
+    signature=None,
+    input_example=None,
+    registered_model_name=None,
+    await_registration_for=DEFAULT_AWAIT_MAX_SLEEP_SECONDS,
+    serialization_format=SKOPS,
+    pyfunc_predict_fn="predict",
+    metadata=None,
+    code_paths=None,
+    pip_requirements=None,
+    extra_pip_requirements=None,
+    conda_env=None,
+    extra_files=None,
+    **kwargs,
+):
+    """Log a fitted mgsk model to the active run (or a new one) as an MLflow LoggedModel.
+
+    Parameters
+    ----------
+    model : estimator
+        As in :func:`save_model`.
+    name : str, optional
+        Name of the logged model (MLflow 3); ``"model"`` when neither it nor
+        ``artifact_path`` is given.
+    artifact_path : str, optional
+        The older spelling of ``name`` (MLflow warns that it is deprecated).
+    signature, input_example, serialization_format, pyfunc_predict_fn, metadata, code_paths, pip_requirements, extra_pip_requirements, conda_env, extra_files
+        As in :func:`save_model`.
+    registered_model_name : str, optional
+        Also register the model under this name (creating it if needed).
+    await_registration_for : int, default=300
+        Seconds to wait for the registered version to be READY; 0 or None
+        does not wait.
+    **kwargs
+        ``params``, ``tags``, ``model_type``, ``step``, ``model_id``,
+        ``run_id`` or ``prompts``, passed to :meth:`mlflow.models.Model.log`.
+
+    Returns
+    -------
+    mlflow.models.model.ModelInfo
+        With ``model_id``, ``model_uri`` (``models:/<model_id>``) and, when
+        registered, ``registered_model_version``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import mlflow, numpy as np
+    >>> from mgsk import LinearRegressor
+    >>> from mgsk.mlflow import load_model, log_model
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> previous_uri = mlflow.get_tracking_uri()
+    >>> mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
+    >>> experiment = mlflow.create_experiment("docs", artifact_location=(tmp / "artifacts").as_uri())
+    >>> X = np.random.default_rng(0).normal(size=(50, 2))
+    >>> model = LinearRegressor().fit(X, X @ [1.0, 2.0] + 3.0)
+    >>> with mlflow.start_run(experiment_id=experiment):
+    ...     info = log_model(model, name="model", input_example=X[:3])
+    >>> info.model_uri == f"models:/{info.model_id}"
+    True
+    >>> bool((load_model(info.model_uri).predict(X) == model.predict(X)).all())
+    True
+    >>> mlflow.set_tracking_uri(previous_uri)
+    """
+    if unknown := set(kwargs) - _MODEL_LOG_KEYWORDS:
+        raise TypeError(f"log_model() got unexpected keyword arguments {sorted(unknown)}.")
+    check_model(model, serialization_format, pyfunc_predict_fn)
+    if name is None and artifact_path is None:
+        name = "model"
+    from mgsk import mlflow as flavor_module
+
+    return Model.log(
+        artifact_path=artifact_path,
+        name=name,
+        flavor=flavor_module,
+        flavor_name=FLAVOR_NAME,
+        registered_model_name=registered_model_name,
+        await_registration_for=await_registration_for,
+        metadata=metadata,
+        model=model,
+        signature=signature,
+        input_example=input_example,
+        serialization_format=serialization_format,
+        pyfunc_predict_fn=pyfunc_predict_fn,
+        code_paths=code_paths,
+        pip_requirements=pip_requirements,
+        extra_pip_requirements=extra_pip_requirements,
+        conda_env=conda_env,
+        extra_files=extra_files,
+        **kwargs,
+    )
+
+
+def load_model(model_uri, dst_path=None):
+    """Load an mgsk model as the original estimator object.
+
+    Parameters
+    ----------
+    model_uri : str
+        Any MLflow model URI: ``runs:/<run_id>/<name>``,
+        ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
+        ``models:/<name>/<stage>``, ``models:/<model_id>``, a local path, or
+        an artifact-store URI.
+    dst_path : str, optional
+        Existing local directory to download the model into; a temporary
+        one by default.
+
+    Returns
+    -------
+    estimator
+        The fitted model, with all its attributes (``re_``, ``weights_``,
+        ``history_``, ...).
+
+    Raises
+    ------
+    MgskModelError
+        If the model file was changed after saving, contains a type mgsk does
+        not trust, or needs pickle while ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION``
+        is false.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from mgsk import LogisticRegressor
+    >>> from mgsk.mlflow import load_model, save_model
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> path = os.path.join(tempfile.mkdtemp(), "clf")
+    >>> save_model(LogisticRegressor().fit(X, ["a", "a", "b", "b"]), path)
+    >>> clf = load_model(path)
+    >>> clf.predict(X).tolist(), clf.n_iter_ > 0
+    (['a', 'a', 'b', 'b'], True)
+    """
+    local_path = _download_artifact_from_uri(artifact_uri=model_uri, output_path=dst_path)
+    return load_local_model(local_path)
+
+
+def load_local_model(path):
+    """The estimator in the local MLflow model directory ``path``."""
+    conf = _read_flavor_configuration(path)
+    _add_code_from_conf_to_system_path(path, conf)
+    serialization_format = conf.get("serialization_format")
+    if serialization_format not in FORMATS:
+        raise MgskModelError(
+            f"The MLmodel file in {path} names serialization format {serialization_format!r}; "
+            f"mgsk knows {list(FORMATS)}."
+        )
+    model_file = os.path.join(path, MODEL_FILE[serialization_format])
+    try:
+        with open(model_file, "rb") as f:
+            data = f.read()
+    except FileNotFoundError as exc:
+        raise MgskModelError(f"The mgsk model file {model_file} is missing.") from exc
+    if hashlib.sha256(data).hexdigest() != conf.get("sha256"):
+        raise MgskModelError(
+            f"{model_file} does not match the sha256 recorded in its MLmodel file: it was changed "
+            "after it was saved. Refusing to load it."
+        )
+    _warn_on_version_change(conf)
+    return deserialize(data, serialization_format, source=model_file)
+
+
+def _read_flavor_configuration(path):
+    # libyaml when available: the pure-Python parser MLflow's Model.load uses
+    # costs more than the whole skops load of a small model.
+    try:
+        with open(os.path.join(path, MLMODEL_FILE_NAME)) as f:
+            meta = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except FileNotFoundError as exc:
+        raise MgskModelError(f"{path} is not an MLflow model directory: it has no MLmodel file.") from exc
+    flavors = meta.get("flavors") if isinstance(meta, dict) else None
+    if not isinstance(flavors, dict) or not isinstance(flavors.get(FLAVOR_NAME), dict):
+        found = sorted(flavors) if isinstance(flavors, dict) else []
+        raise MgskModelError(
+            f'The model at {path} does not have the "{FLAVOR_NAME}" flavor (it has {found}); '
+            "load it with the MLflow flavor it was saved with."
+        )
+    return flavors[FLAVOR_NAME]
+
+
+def _warn_on_version_change(conf):
+    saved = conf.get("sklearn_version")
+    if saved and saved != sklearn.__version__:
+        warnings.warn(
+            f"This mgsk model was saved with scikit-learn {saved} and is loaded with "
+            f"{sklearn.__version__}; predictions may differ.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _load_pyfunc(path):
+    """Called by ``mlflow.pyfunc.load_model`` with the local model directory."""
+    model_dir = os.path.dirname(path) if os.path.isfile(path) else path
+    return MgskPyfuncModel(load_local_model(model_dir))
+
