@@ -36,7 +36,11 @@ The fit has three stages, all deterministic and weight-aware.
    MAD's 1.4826: it makes the filtered scale equal, on Gaussian residuals,
    to the scale the equation gives without filtering (``x ≈ r / 1.068σ``),
    for a Gaussian efficiency of about 82 %. The weight redescends
-   exponentially, so a gross error has weight ~0.
+   exponentially, so a gross error has weight ~0. ``S`` is floored so that
+   the effective scale ``κ η S σ / 2`` stays above half of both the current
+   MAD and the MAD of the robust start: with few rows per parameter the
+   filtered scale could otherwise shrink onto a subset that the model fits
+   exactly (and the MAD with it).
 
    The iteration stops at a fixed point of the coefficients:
    ``‖θ_t − θ_{t−1}‖₂ ≤ tol · ‖θ_t‖₂`` for ``θ = (intercept, coef)``, or
@@ -310,7 +314,7 @@ class IRLSResult:
     history: list = field(default_factory=list)
 
 
-def gnostic_weights(residuals, sample_weight, prev_weights, scale="auto"):
+def gnostic_weights(residuals, sample_weight, prev_weights, scale="auto", min_sigma=0.0):
     """One gnostic reweighting (stage 3): filtering weights of residuals.
 
     Parameters
@@ -323,6 +327,9 @@ def gnostic_weights(residuals, sample_weight, prev_weights, scale="auto"):
         Filtering weights of the previous step (they weight ``F``).
     scale : "auto" or float, default="auto"
         ``"auto"`` solves the scale equation; a number fixes ``S``.
+    min_sigma : float, default=0.0
+        With ``"auto"``, ``S`` is raised where needed so that the effective
+        residual scale ``κ η S σ / 2`` is at least ``max(σ, min_sigma) / 2``.
 
     Returns
     -------
@@ -353,7 +360,7 @@ def gnostic_weights(residuals, sample_weight, prev_weights, scale="auto"):
     unit = KAPPA * sigma
     if scale == "auto":
         u = standardized_log_ratio(residuals, unit, 2.0)
-        S = gnostic_scale(u, sample_weight * prev_weights)
+        S = max(gnostic_scale(u, sample_weight * prev_weights), max(sigma, min_sigma) / (KAPPA * ETA * sigma))
     else:
         S = float(scale)
     x = standardized_log_ratio(residuals, unit, ETA * S)
@@ -417,13 +424,15 @@ def gnostic_irls(
     # The first scale equation is weighted by the half of the rows that fit
     # the start best, so gross outliers cannot inflate it.
     half = 0.5 * sample_weight.sum()
-    weights = (half_weight_subset(y - Z @ coef - intercept, sample_weight, half, fit_intercept) > 0).astype(float)
+    start_residuals = y - Z @ coef - intercept
+    weights = (half_weight_subset(start_residuals, sample_weight, half, fit_intercept) > 0).astype(float)
+    start_sigma = mad_scale(start_residuals, sample_weight)
     history = []
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         residuals = y - Z @ coef - intercept
-        weights, x, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale)
+        weights, x, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale, start_sigma)
         new_coef, new_intercept = weighted_least_squares(Z, y, sample_weight * weights, fit_intercept)
         theta_old = np.r_[intercept, coef]
         theta = np.r_[new_intercept, new_coef]
@@ -443,5 +452,5 @@ def gnostic_irls(
             converged = True
             break
     residuals = y - Z @ coef - intercept
-    weights, x, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale)
+    weights, x, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale, start_sigma)
     return IRLSResult(coef, intercept, weights, S, sigma, x, n_iter, converged, history)
