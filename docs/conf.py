@@ -1,0 +1,120 @@
+"""Sphinx configuration of the mgsk documentation.
+
+Build with ``python -m sphinx -W --keep-going -b html docs docs/_build/html``
+(``pip install ".[docs]"`` first). The gallery in ``examples/`` is executed
+at build time; set ``MGSK_DOCS_PLOT_GALLERY=0`` to skip running it.
+"""
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "sphinxext"))
+
+import mgsk  # noqa: E402
+
+# MLflow's telemetry would try to reach the internet from gallery examples.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+# Gallery figures are rendered without a display.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "mgsk"
+author = "the mgsk developers"
+copyright = "2025, the mgsk developers"
+release = mgsk.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "matplotlib.sphinxext.plot_directive",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "sphinxext", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
+root_doc = "index"
+default_role = "literal"
+
+# -- autodoc / autosummary / numpydoc ---------------------------------------
+autosummary_generate = True
+autodoc_default_options = {"members": False, "inherited-members": False}
+autodoc_typehints = "none"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+# numpydoc's own checks are run by tests/test_docstrings.py, not here.
+numpydoc_validation_checks = set()
+
+# -- matplotlib plot directive (figures in the user guide) -------------------
+plot_include_source = False
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110)]
+plot_rcparams = {"savefig.bbox": "tight"}
+
+# -- sphinx-gallery -----------------------------------------------------------
+plot_gallery = os.environ.get("MGSK_DOCS_PLOT_GALLERY", "1") not in {"0", "false", "False"}
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "gallery_order.ReadingOrder",
+    "plot_gallery": plot_gallery,
+    "download_all_examples": False,
+    "doc_module": ("mgsk",),
+    "backreferences_dir": "generated/backreferences",
+    "reference_url": {"mgsk": None},
+    "remove_config_comments": True,
+    "reset_modules": ("matplotlib", "seaborn"),
+    "matplotlib_animations": False,
+    "show_memory": False,
+    "min_reported_time": 1,
+    "abort_on_example_error": False,
+}
+# Examples print MLflow's and matplotlib's chatter; keep the build log quiet.
+warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")
+
+# -- HTML -----------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"mgsk {release}"
+html_static_path = ["_static"]
+html_css_files = ["mgsk.css"]
+html_show_sourcelink = False
+html_theme_options = {
+    "navbar_align": "left",
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+    "navigation_with_keys": False,
+}
+html_sidebars = {"index": [], "install": [], "quickstart": [], "changelog": []}
+html_context = {"default_mode": "light"}
+
+
+# -- docstring types -------------------------------------------------------------
+# In a numpydoc "name : type" line the type is free text, where scikit-learn
+# style names such as ``(n_features_in_,)`` are common; reST would read the
+# trailing underscore as a hyperlink reference. Show such words as literals.
+import re  # noqa: E402
+
+_SPEC = re.compile(r"^(\s*\*{0,2}[\w, *]+ : )(.+)$")
+_TRAILING_UNDERSCORE = re.compile(r"(?<![`\w])([A-Za-z]\w*_)(?![`\w])")
+
+
+def _literal_trailing_underscores(app, what, name, obj, options, lines):
+    for i, line in enumerate(lines):
+        match = _SPEC.match(line)
+        if match and "`" not in match.group(2):
+            lines[i] = match.group(1) + _TRAILING_UNDERSCORE.sub(r"``\1``", match.group(2))
+
+
+def setup(app):
+    # Before numpydoc (priority 500) turns the sections into reST.
+    app.connect("autodoc-process-docstring", _literal_trailing_underscores, priority=400)
