@@ -37,8 +37,9 @@ def as_model_input(model, data):
     """``data`` (DataFrame, ndarray, list or dict of columns) as the model expects it.
 
     A model fitted on named columns gets a DataFrame with those names; one
-    fitted on an array gets an array, so column labels added on the way
-    (by a CSV header or a JSON payload) neither warn nor fail.
+    fitted on an array gets a row-major array, so column labels added on the
+    way (by a CSV header or a JSON payload) neither warn nor fail, and
+    predictions equal ``model.predict`` on the same rows bit for bit.
     """
     import pandas as pd
 
@@ -48,10 +49,12 @@ def as_model_input(model, data):
     elif isinstance(data, (list, tuple)):
         data = np.asarray(data)
     if isinstance(data, pd.DataFrame) and names is None:
-        return data.to_numpy()
+        data = data.to_numpy()
     if isinstance(data, np.ndarray) and names is not None and data.ndim == 2 and data.shape[1] == len(names):
         return pd.DataFrame(data, columns=names)
-    return data
+    # A DataFrame's values come out column-major; BLAS may then round the
+    # products differently from the row-major array the user predicts on.
+    return np.ascontiguousarray(data) if isinstance(data, np.ndarray) else data
 
 
 class MgskPyfuncModel:
