@@ -1,0 +1,229 @@
+"""LinearRegressor and PolynomialRegressor: robustness, equivariance, weights, errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import InvalidParameterError
+
+from mgsk import LinearRegressor, PolynomialRegressor
+from mgsk.datasets import load_hbk, load_phones, load_stackloss, load_stars
+
+
+def contaminated(seed, n=400, k=3, frac=0.2):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, k))
+    beta = rng.normal(size=k)
+    y = 1.0 + X @ beta + rng.normal(size=n)
+    m = int(frac * n)
+    y[:m] += rng.uniform(20, 50, size=m)
+    return X, y, beta
+
+
+def params(model):
+    return np.r_[model.intercept_, model.coef_]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), c=st.floats(1e-3, 1e3), sign=st.sampled_from([-1.0, 1.0]))
+def test_scale_equivariance(seed, c, sign):
+    X, y, _ = contaminated(seed)
+    base = LinearRegressor(tol=1e-12, max_iter=500).fit(X, y)
+    scaled = LinearRegressor(tol=1e-12, max_iter=500).fit(X, sign * c * y)
+    np.testing.assert_allclose(params(scaled), sign * c * params(base), rtol=1e-6, atol=1e-9 * c)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), shift=st.floats(-1e3, 1e3))
+def test_shift_equivariance(seed, shift):
+    X, y, _ = contaminated(seed)
+    base = LinearRegressor(tol=1e-12, max_iter=500).fit(X, y)
+    shifted = LinearRegressor(tol=1e-12, max_iter=500).fit(X, y + shift)
+    np.testing.assert_allclose(params(shifted), params(base) + np.r_[shift, 0, 0, 0], rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), b=st.lists(st.floats(-100, 100), min_size=3, max_size=3))
+def test_regression_equivariance(seed, b):
+    X, y, _ = contaminated(seed)
+    base = LinearRegressor(tol=1e-12, max_iter=500).fit(X, y)
+    moved = LinearRegressor(tol=1e-12, max_iter=500).fit(X, y + X @ np.array(b))
+    np.testing.assert_allclose(params(moved), params(base) + np.r_[0, b], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [LinearRegressor, PolynomialRegressor])
+def test_weight_two_equals_the_row_repeated_with_n_much_larger_than_p(cls):
+    rng = np.random.default_rng(0)
+    n = 2000
+    X, y, _ = contaminated(1, n=n, k=2, frac=0.15)
+    counts = rng.integers(0, 4, size=n)
+    weighted = cls(tol=1e-12, max_iter=500).fit(X, y, sample_weight=counts)
+    repeated = cls(tol=1e-12, max_iter=500).fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
+    np.testing.assert_allclose(params(weighted), params(repeated), rtol=1e-8, atol=1e-10)
+    assert weighted.re_ == pytest.approx(repeated.re_, rel=1e-8)
+    copies = np.repeat(np.arange(n), counts)
+    np.testing.assert_allclose(repeated.weights_, weighted.weights_[copies], rtol=1e-7, atol=1e-12)
+
+
+def test_zero_weight_equals_the_row_removed():
+    X, y, _ = contaminated(2, n=600)
+    keep = np.arange(600) % 3 != 0
+    weighted = LinearRegressor(tol=1e-12, max_iter=500).fit(X, y, sample_weight=keep.astype(float))
+    removed = LinearRegressor(tol=1e-12, max_iter=500).fit(X[keep], y[keep])
+    np.testing.assert_allclose(params(weighted), params(removed), rtol=1e-8, atol=1e-10)
+
+
+def test_deterministic_bit_for_bit():
+    X, y, _ = contaminated(3, n=3000, k=5, frac=0.3)
+    a = LinearRegressor(gnostic_characteristics=True).fit(X, y)
+    b = LinearRegressor(gnostic_characteristics=True).fit(X.copy(), y.copy())
+    assert np.array_equal(params(a), params(b))
+    assert np.array_equal(a.weights_, b.weights_)
+    assert a.history_ == b.history_ and a.re_ == b.re_ and a.scale_ == b.scale_
+
+
+@pytest.mark.parametrize("frac", [0.1, 0.2, 0.3, 0.4])
+def test_gross_outliers_get_weight_zero_and_do_not_move_the_fit(frac):
+    X, y, beta = contaminated(4, n=1000, k=4, frac=frac)
+    model = LinearRegressor().fit(X, y)
+    m = int(frac * 1000)
+    assert np.linalg.norm(params(model) - np.r_[1.0, beta]) < 0.25
+    assert model.weights_[:m].max() < 1e-6
+    assert model.outliers_[:m].all() and model.outliers_[m:].mean() < 0.02
+    assert model.converged_
+
+
+def test_bad_leverage_points_are_rejected():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(1000, 3))
+    beta = np.array([1.0, -1.0, 2.0])
+    y = X @ beta + rng.normal(size=1000)
+    X[:100] = rng.normal(5, 1, size=(100, 3))
+    y[:100] = X[:100] @ beta - rng.uniform(15, 30, size=100)
+    model = LinearRegressor().fit(X, y)
+    assert np.linalg.norm(params(model) - np.r_[0.0, beta]) < 0.2
+    assert model.weights_[:100].max() < 1e-4
+
+
+def test_polynomial_recovers_a_curve_through_outliers():
+    x = np.linspace(-3, 3, 301).reshape(-1, 1)
+    y = 2 - x[:, 0] + 0.5 * x[:, 0] ** 2 + np.random.default_rng(6).normal(scale=0.1, size=301)
+    y[::7] -= 30
+    model = PolynomialRegressor().fit(x, y)
+    np.testing.assert_allclose(params(model), [2, -1, 0.5], atol=0.05)
+    assert model.degree == 2 and model.polynomial_features_ is not None
+    assert LinearRegressor(degree=3).fit(x, y).coef_.shape == (3,)
+
+
+def test_fit_intercept_false_goes_through_the_origin():
+    X, y, beta = contaminated(7, n=500, k=2)
+    model = LinearRegressor(fit_intercept=False).fit(X, y - 1.0)
+    assert model.intercept_ == 0.0
+    np.testing.assert_allclose(model.coef_, beta, atol=0.2)
+
+
+def test_fixed_scale_is_used():
+    X, y, _ = contaminated(8)
+    model = LinearRegressor(scale=0.5).fit(X, y)
+    assert model.scale_ == 0.5
+
+
+def test_history_and_aliases():
+    X, y, _ = contaminated(9)
+    model = LinearRegressor(gnostic_characteristics=True).fit(X, y)
+    assert model.re == model.re_ and model.weights is model.weights_ and model._history is model.history_
+    assert len(model.history_) == model.n_iter_
+    assert [h["iteration"] for h in model.history_] == list(range(1, model.n_iter_ + 1))
+    assert {"iteration", "re", "loss", "scale"} <= set(model.history_[0])
+    assert set(model.characteristics_) == {"f_I", "h_I", "f_J", "h_J", "p_I", "I_I", "e_I", "e_J", "re"}
+    assert model.characteristics_["f_I"].shape == y.shape
+    with pytest.raises(AttributeError):
+        model.re = 1.0
+
+
+def test_refit_resets_all_state():
+    X, y, _ = contaminated(10)
+    model = LinearRegressor(gnostic_characteristics=True).fit(X, y)
+    first_history = list(model.history_)
+    model.set_params(gnostic_characteristics=False).fit(X[:, :2], y)
+    assert not hasattr(model, "characteristics_")
+    assert model.n_features_in_ == 2 and model.coef_.shape == (2,)
+    assert len(model.history_) == model.n_iter_ and model.history_ is not first_history
+    assert model.weights_.shape == y.shape
+
+
+def test_non_convergence_warns_and_returns_a_model():
+    X, y, _ = contaminated(11)
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        model = LinearRegressor(max_iter=1).fit(X, y)
+    assert not model.converged_ and model.n_iter_ == 1
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_converged_fit_does_not_warn():
+    X, y, _ = contaminated(12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LinearRegressor().fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda X, y: (np.where(X == X[0, 0], np.nan, X), y), "NaN"),
+        (lambda X, y: (X, np.r_[y[:-1], np.inf]), "infinity"),
+        (lambda X, y: (X, y[:-1]), "inconsistent numbers of samples"),
+        (lambda X, y: (X.astype(str).astype(object) + "x", y), "could not convert"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(change, match):
+    X, y, _ = contaminated(13)
+    with pytest.raises(ValueError, match=match):
+        LinearRegressor().fit(*change(X, y))
+
+
+def test_bad_weights_and_parameters_are_named():
+    X, y, _ = contaminated(14)
+    with pytest.raises(ValueError, match="Negative values in data passed to .*sample_weight"):
+        LinearRegressor().fit(X, y, sample_weight=-np.ones(len(y)))
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        LinearRegressor().fit(X, y, sample_weight=np.zeros(len(y)))
+    with pytest.raises(InvalidParameterError, match="'scale'"):
+        LinearRegressor(scale="wide").fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'degree'"):
+        LinearRegressor(degree=0).fit(X, y)
+
+
+def test_extreme_magnitudes_fit_without_warnings():
+    X, y, beta = contaminated(15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        big = LinearRegressor().fit(X, y * 1e150)
+        small = LinearRegressor().fit(X, y * 1e-150)
+    np.testing.assert_allclose(big.coef_ / 1e150, small.coef_ / 1e-150, rtol=1e-6)
+
+
+def test_stackloss_outliers_are_the_textbook_rows():
+    ds = load_stackloss()
+    model = LinearRegressor().fit(ds.data, ds.target)
+    assert set(np.argsort(model.weights_)[:4]) == {0, 2, 3, 20}  # rows 1, 3, 4, 21
+    # Daniel & Wood's least squares without those rows: -37.65, 0.798, 0.577, -0.067
+    assert np.all(np.abs(params(model) - [-37.65, 0.798, 0.577, -0.067]) <= [0.5, 0.12, 0.12, 0.05])
+
+
+def test_phones_outliers_are_1964_to_1969():
+    ds = load_phones()
+    model = LinearRegressor().fit(ds.data, ds.target)
+    lowest = set(np.argsort(model.weights_)[:7])
+    assert set(range(14, 20)) <= lowest  # 1964-1969 (1970 is partly affected too)
+    assert model.coef_[0] == pytest.approx(1.15, rel=0.05)  # LMS slope, Rousseeuw & Leroy
+
+
+@pytest.mark.parametrize("loader", [load_stars, load_hbk], ids=["stars", "hbk"])
+def test_bad_leverage_points_of_the_literature(loader):
+    ds = loader()
+    model = LinearRegressor().fit(ds.data, ds.target)
+    assert set(np.argsort(model.weights_)[: len(ds.outliers)]) == set(ds.outliers)

@@ -1,0 +1,126 @@
+"""The pure numerical functions behind the regressors, tested on their own."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import mgsk._weighted as weighted
+from mgsk._gnostic import scale_from_fidelity, sech
+from mgsk._irls import ETA, GAUSSIAN_C, KAPPA, gnostic_weights, leverage_weights, robust_start
+from mgsk._weighted import mad_scale, trimmed_weights, weighted_least_squares, weighted_median
+
+values = arrays(np.float64, st.integers(1, 40), elements=st.floats(-1e6, 1e6))
+
+
+@given(values, st.data())
+def test_weighted_median_equals_median_of_repeated_rows(a, data):
+    counts = np.array(data.draw(st.lists(st.integers(0, 4), min_size=len(a), max_size=len(a))))
+    if counts.sum() == 0:
+        return
+    repeated = np.repeat(a, counts)
+    assert weighted_median(a, counts.astype(float)) == np.sort(repeated)[(len(repeated) - 1) // 2]
+
+
+@given(values)
+def test_uniform_weights_take_the_same_median(a):
+    assert weighted_median(a, np.full(len(a), 3.0)) == weighted_median(a) == np.sort(a)[(len(a) - 1) // 2]
+
+
+@given(arrays(np.float64, st.integers(2, 30), elements=st.floats(0, 100)), st.data())
+def test_trimming_keeps_exactly_the_asked_weight(dev, data):
+    weights = np.array(data.draw(st.lists(st.integers(0, 3), min_size=len(dev), max_size=len(dev))), float)
+    keep = data.draw(st.floats(0, float(weights.sum())))
+    kept = trimmed_weights(dev, weights, keep)
+    assert kept.sum() == pytest.approx(keep, abs=1e-9)
+    assert np.all((kept >= 0) & (kept <= weights))
+    if np.any(kept > 0) and np.any(kept < weights):
+        # nothing left out is closer than anything kept
+        assert dev[kept > 0].max() <= dev[kept < weights].min() + 1e-12
+
+
+def test_mad_is_normal_consistent():
+    rng = np.random.default_rng(0)
+    assert mad_scale(rng.normal(scale=3.0, size=200_000)) == pytest.approx(3.0, rel=0.01)
+
+
+@given(st.integers(1, 6), st.integers(0, 3), st.booleans())
+@settings(max_examples=30)
+def test_blocked_least_squares_matches_lstsq(k, seed, fit_intercept):
+    rng = np.random.default_rng(seed)
+    n = 3 * weighted.BLOCK_ROWS + 17  # several blocks and a ragged last one
+    Z = rng.normal(size=(n, k)) * rng.uniform(0.1, 10, size=k)
+    y = Z @ rng.normal(size=k) + 5 + rng.normal(size=n)
+    w = rng.uniform(0, 2, size=n)
+    coef, intercept = weighted_least_squares(Z, y, w, fit_intercept)
+    A = np.c_[Z, np.ones(n)] if fit_intercept else Z
+    ref = np.linalg.lstsq(A * np.sqrt(w)[:, None], y * np.sqrt(w), rcond=None)[0]
+    np.testing.assert_allclose(np.r_[coef, intercept] if fit_intercept else coef, ref, rtol=1e-9, atol=1e-9)
+
+
+def test_least_squares_is_minimum_norm_when_rank_deficient():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(50, 1))
+    Z = np.hstack([z, z])  # two identical columns
+    coef, _ = weighted_least_squares(Z, 4 * z[:, 0], np.ones(50), fit_intercept=False)
+    np.testing.assert_allclose(coef, [2.0, 2.0], rtol=1e-10)
+
+
+def _gaussian_expectation(f, grid=np.linspace(-12, 12, 24001)):
+    density = np.exp(-grid**2 / 2) / np.sqrt(2 * np.pi)
+    return np.trapezoid(f(grid) * density, grid)
+
+
+def test_eta_makes_filtered_scale_consistent():
+    """η is derived, not tuned: at the normal model the filtered fixed point
+    reproduces the unfiltered gnostic scale (x = r / GAUSSIAN_C)."""
+    F_unfiltered = _gaussian_expectation(lambda z: sech(2 * z / KAPPA))
+    assert KAPPA * scale_from_fidelity(F_unfiltered) / 2 == pytest.approx(GAUSSIAN_C, rel=1e-6)
+    c = GAUSSIAN_C
+    weight = lambda z: sech(z / c)  # noqa: E731
+    F_filtered = _gaussian_expectation(lambda z: weight(z) * sech(2 * z / KAPPA)) / _gaussian_expectation(weight)
+    assert KAPPA * ETA * scale_from_fidelity(F_filtered) / 2 == pytest.approx(c, rel=1e-6)
+
+
+def test_gaussian_efficiency_of_the_weight_is_about_82_percent():
+    c = GAUSSIAN_C
+    psi = lambda z: z * sech(z / c)  # noqa: E731
+    h = 1e-6
+    dpsi = lambda z: (psi(z + h) - psi(z - h)) / (2 * h)  # noqa: E731
+    efficiency = _gaussian_expectation(dpsi) ** 2 / _gaussian_expectation(lambda z: psi(z) ** 2)
+    assert 0.80 < efficiency < 0.84
+
+
+def test_gnostic_weights_are_scale_and_shift_free():
+    rng = np.random.default_rng(1)
+    r = np.r_[rng.normal(size=300), rng.uniform(20, 40, size=50)]
+    w1, x1, S1, _ = gnostic_weights(r, np.ones(350), np.ones(350))
+    w2, x2, S2, _ = gnostic_weights(r * 1e-7, np.ones(350), np.ones(350))
+    np.testing.assert_allclose(w1, w2, rtol=1e-10)
+    assert S1 == pytest.approx(S2, rel=1e-12)
+    assert w1[300:].max() < 1e-2 < w1[:300].min()
+
+
+def test_leverage_weights_find_a_cluster_of_leverage_points():
+    rng = np.random.default_rng(2)
+    X = np.r_[rng.normal(size=(500, 4)), rng.normal(6, 0.5, size=(50, 4))]
+    v = leverage_weights(X)
+    assert v[500:].max() < 1e-2 < np.median(v[:500])
+    assert np.mean(v[:500] == 1.0) >= 0.5
+
+
+def test_leverage_weights_ignore_constant_and_binary_columns():
+    rng = np.random.default_rng(3)
+    X = np.c_[rng.normal(size=200), np.ones(200), (rng.random(200) < 0.1).astype(float)]
+    v = leverage_weights(X)
+    assert np.isfinite(v).all() and np.mean(v == 1.0) >= 0.5
+
+
+def test_robust_start_survives_forty_percent_outliers():
+    rng = np.random.default_rng(4)
+    Z = rng.normal(size=(1000, 3))
+    y = Z @ [1.0, 2.0, 3.0] + rng.normal(size=1000)
+    y[:400] += rng.uniform(20, 50, size=400)
+    coef, intercept = robust_start(Z, y, np.ones(1000))
+    assert np.linalg.norm(coef - [1, 2, 3]) < 0.3 and abs(intercept) < 0.5
