@@ -10,7 +10,11 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._base import COMMON_CONSTRAINTS, GnosticMixin
 from ._gnostic import residual_entropy_values
-from ._newton import classification_weights, log_softmax, newton_step
+from ._newton import Problem, log_softmax
+
+
+#: Relative step below which the observed-Jacobian Newton takes over.
+NEWTON_SWITCH = 1e-2
 
 
 def classification_entropy_values(log_p_true):
@@ -26,11 +30,13 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
     """Robust logistic regression with gnostic weights on a Newton IRLS.
 
     Binary problems fit one logit, multiclass problems a multinomial
-    (softmax) model. Each iteration is a damped Newton step on the
-    weighted, L2-penalised log-loss, followed by new gnostic weights of the
-    Pearson residuals of the observed labels: a label the model finds very
-    improbable (a flipped label) loses its weight, so it no longer drags
-    the decision boundary. See :mod:`mgsk._newton` for the mathematics.
+    (softmax) model. Each label gets the gnostic weight of its Pearson
+    residual: a label the model finds very improbable (a flipped label)
+    loses its weight, so it no longer drags the decision boundary. The
+    weighted score is corrected to be Fisher-consistent, so down-weighting
+    does not make the probabilities over-confident; each iteration is a
+    damped Newton-type step on it. See :mod:`mgsk._newton` for the
+    mathematics.
     Any label type works (strings, ``{-1, 1}``, ``1..K``).
 
     Parameters
@@ -81,8 +87,8 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         Rows whose final gnostic log-ratio exceeds 3 (weight below ~0.1).
     history_ : list of dict
         One record per iteration, with keys ``iteration``, ``re``, ``loss``
-        (the penalised weighted log-loss per unit weight), ``scale`` and
-        ``step``.
+        (the log-loss of the labels weighted by sample and gnostic weights),
+        ``scale`` and ``step``.
     characteristics_ : dict of str to ndarray
         Only with ``gnostic_characteristics=True``: per-row characteristics
         of the Pearson residuals.
@@ -166,35 +172,31 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         if n_classes < 2:
             raise ValueError(
                 "LogisticRegressor needs samples of at least 2 classes in the data, "
-                f"but the data contains only one class: {self.classes_[0]!r}."
+                f"but the data contains only one class: {self.classes_.tolist()[0]!r}."
             )
-        Z1 = self._design(X, fit=True)
-        Y = np.zeros((X.shape[0], n_classes))
-        Y[np.arange(X.shape[0]), y_idx] = 1.0
-        reference = n_classes == 2
-        theta = np.zeros((Z1.shape[1], 1 if reference else n_classes))
-        penalized = np.ones(Z1.shape[1])
-        if self.fit_intercept:
-            penalized[-1] = 0.0
-        alpha = 1.0 / self.C
+        problem = Problem(
+            self._design(X, fit=True), y_idx, n_classes, sample_weight, 1.0 / self.C, self.fit_intercept, self.scale
+        )
+        theta = problem.initial_theta()
         weights = np.ones(X.shape[0])
         history = []
         converged = False
         n_iter = 0
+        near = False
         for n_iter in range(1, self.max_iter + 1):
-            log_proba = log_softmax(Z1 @ theta, reference)
-            weights, x, S = classification_weights(log_proba, y_idx, sample_weight, weights, self.scale)
-            d = sample_weight * weights
-            new_theta, loss = newton_step(theta, Z1, Y, d, alpha, penalized, reference)
-            if not reference and self.fit_intercept:
+            state = problem.state(theta, weights)
+            weights = state["weights"]
+            new_theta = problem.step(theta, state, near)
+            if not problem.reference and self.fit_intercept:
                 new_theta[-1] -= new_theta[-1].mean()
             step = float(np.linalg.norm(new_theta - theta))
             theta = new_theta
+            near = step <= NEWTON_SWITCH * float(np.linalg.norm(theta))
             record = {
                 "iteration": n_iter,
-                "re": self._entropy(log_proba, y_idx, sample_weight),
-                "loss": loss / d.sum(),
-                "scale": S,
+                "re": self._entropy(state["log_proba"], y_idx, sample_weight),
+                "loss": problem.weighted_log_loss(state),
+                "scale": state["S"],
                 "step": step,
             }
             history.append(record)
@@ -202,8 +204,8 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
             if step <= self.tol * float(np.linalg.norm(theta)):
                 converged = True
                 break
-        log_proba = log_softmax(Z1 @ theta, reference)
-        weights, x, S = classification_weights(log_proba, y_idx, sample_weight, weights, self.scale)
+        state = problem.state(theta, weights)
+        weights, x, S, log_proba = state["weights"], state["x"], state["S"], state["log_proba"]
         if self.fit_intercept:
             self.coef_, self.intercept_ = theta[:-1].T.copy(), theta[-1].copy()
         else:

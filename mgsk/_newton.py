@@ -1,54 +1,85 @@
 r"""Gnostic IRLS for (multinomial) logistic regression.
 
-The model is a softmax over ``M`` logits ``Z θ_c``: with two classes one
-logit against a reference class fixed at 0 (``M = 1``, the usual logistic
-model), with ``K > 2`` classes one logit per class (``M = K``, symmetric).
+The model is a softmax over ``M`` logits ``η_c = Z θ_c``: with two classes
+one logit against a reference class fixed at 0 (``M = 1``, the usual
+logistic model), with ``K > 2`` classes one logit per class (``M = K``,
+symmetric).
 
-For fixed row weights ``d = sample_weight * w`` the objective is the
-weighted, L2-penalised log-loss
-
-.. math:: L(θ) = \sum_i d_i \bigl(\log \sum_c e^{η_{ic}} - η_{i y_i}\bigr)
-          + \frac{α}{2} \lVert β \rVert^2, \qquad α = 1/C,
-
-(the intercepts are not penalised). Each iteration takes one Newton step on
-``L`` with a backtracking line search, so ``L`` decreases for the current
-weights. The gradient and Hessian blocks are
-
-.. math:: g_c = Z^\top d\,(p_c - y_c) + α β_c, \qquad
-          H_{ab} = Z^\top \operatorname{diag}(d\,p_a(δ_{ab} - p_b)) Z + δ_{ab} α I,
-
-O(n·k²·M²) per step; the step solves ``H δ = g`` by least squares, which
-also removes the shift of all intercepts that the symmetric model leaves
-free.
-
-Between steps the gnostic weights are renewed from the Pearson residual of
-the observed class, ``r_i = sqrt((1 - p_i) / p_i)`` (``p_i`` the predicted
-probability of the label of row ``i``): it already has unit variance under
-the binomial model, so it enters the gnostic domain as
-``ln R = r / κ`` and gets the filtering weight ``sech(2 ln R / (η S))`` of
+**Weights.** Each row's label gets the gnostic filtering weight of its
+Pearson residual ``r = sqrt((1 - p) / p)``, ``p`` the predicted probability
+of the label: ``ln R = r / κ`` and ``w = sech(2 ln R / (η S))`` as in
 :mod:`mgsk._irls`, with ``S`` from the scale equation weighted by the
-previous filtering weights. Because the binomial model fixes the variance
-of Pearson residuals at 1, ``S`` is floored at the scale of unit-variance
-residuals (``x >= r / 1.068``): data that the model fits very well (even
-separable data) cannot make a moderate residual look like an outlier. A
-label that the model finds very improbable (a flipped label far from the
-boundary) gets a weight near 0.
+previous filtering weights. Pearson residuals have unit variance under the
+model, so ``S`` is floored at the scale of unit-variance residuals: data
+that the model fits well (even separable data) cannot make a moderate
+residual look like an outlier. A label that the model finds very
+improbable, such as a flipped label far from the boundary, gets a weight
+near 0.
+
+**Estimating equation.** Down-weighting improbable labels alone would bias
+the fit toward over-confidence (misclassified rows near the boundary lose
+weight too). The weighted score is therefore made Fisher-consistent, as in
+Cantoni & Ronchetti (2001): with ``w_j`` the weight row ``i`` would get if
+its label were ``j``,
+
+.. math:: g(θ) = \sum_i s_i \bigl[w_i (p_i - y_i) + c_i\bigr] \otimes z_i
+          + α\,β = 0, \qquad c_i = \sum_j p_{ij} w_{ij} (e_j - p_i),
+
+(``s`` the sample weights, ``α = 1/C`` an L2 penalty on the coefficients,
+not the intercepts). ``c_i`` is the expectation of the weighted residual
+under the model, so ``E[g] = 0`` at the true parameters whatever the
+weights. It does not depend on the observed label, so a row with weight
+~0 has no influence at all.
+
+**Steps.** Scoring steps ``θ ← θ - t H^{-1} g`` with the expected Jacobian
+of the estimating equation, by the information identity ``E[ψ sᵀ]`` with
+``s`` the score,
+
+.. math:: H_{ab} = \sum_i s_i \bigl(δ_{ab} p_{ia} w_{ia}
+          - p_{ia} p_{ib} (w_{ia} + w_{ib} - ω_i)\bigr) z_i z_i^\top + δ_{ab} α I,
+          \qquad ω_i = \sum_j p_{ij} w_{ij},
+
+(the multinomial Fisher information when every ``w = 1``); once the steps
+are small, Newton steps with the observed Jacobian ``∂g/∂θ`` (exact, at
+fixed ``S``) finish quadratically. O(n·k²·M²) per step, solved by least
+squares (which also removes the shift of all intercepts that the
+symmetric model leaves free). ``t`` halves until ``‖g‖`` decreases.
 """
 
 import numpy as np
 
-from ._gnostic import gnostic_scale, sech, standardized_log_ratio
+from ._gnostic import X_MAX, gnostic_scale, sech, standardized_log_ratio
 from ._irls import ETA, GAUSSIAN_C, KAPPA
 
-#: The gnostic scale of unit-variance residuals: Pearson residuals have unit
-#: variance under the model, so the fitted scale never goes below this.
+#: The gnostic scale of unit-variance residuals (``x = r / GAUSSIAN_C``).
 MODEL_SCALE = 2.0 * GAUSSIAN_C / (KAPPA * ETA)
-
-MAX_HALVINGS = 40
+MAX_HALVINGS = 30
 
 
 def logsumexp(a, axis, keepdims=False):
-    """``log(sum(exp(a)))`` along ``axis`` without overflow."""
+    """``log(sum(exp(a)))`` along ``axis`` without overflow.
+
+    Parameters
+    ----------
+    a : ndarray
+        Values.
+    axis : int
+        Axis to reduce.
+    keepdims : bool, default=False
+        Keep the reduced axis.
+
+    Returns
+    -------
+    ndarray
+        The log-sum-exp.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._newton import logsumexp
+    >>> float(logsumexp(np.array([1000.0, 1000.0]), axis=0)) - 1000
+    0.6931471805599...
+    """
     m = np.max(a, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore"):
@@ -83,163 +114,255 @@ def log_softmax(logits, reference):
     return full - logsumexp(full, axis=1, keepdims=True)
 
 
-def pearson_residuals(log_proba, y_idx):
-    """``sqrt((1 - p)/p)`` of the observed class, computed in log space.
+def pearson_residuals(log_proba):
+    """``sqrt((1 - p) / p)`` for every row and class, computed in log space.
 
     Parameters
     ----------
     log_proba : ndarray of shape (n, K)
         Log-probabilities.
-    y_idx : ndarray of shape (n,)
-        Index of each row's class.
 
     Returns
     -------
-    ndarray of shape (n,)
-        Non-negative residuals (``inf`` for a probability of 0).
+    ndarray of shape (n, K)
+        Non-negative residuals each row would have with each label
+        (``inf`` for a probability of 0).
 
     Examples
     --------
     >>> import numpy as np
     >>> from mgsk._newton import pearson_residuals
-    >>> pearson_residuals(np.log([[0.2, 0.8]]), np.array([1]))
-    array([0.5])
+    >>> pearson_residuals(np.log([[0.2, 0.8]]))
+    array([[2. , 0.5]])
     """
-    rows = np.arange(y_idx.shape[0])
-    log_p = log_proba[rows, y_idx]
-    others = log_proba.copy()
-    others[rows, y_idx] = -np.inf
-    log_q = logsumexp(others, axis=1)
-    with np.errstate(over="ignore"):
-        return np.exp(0.5 * (log_q - log_p))
+    with np.errstate(divide="ignore", over="ignore"):
+        log_q = np.log1p(-np.exp(log_proba))
+        return np.exp(0.5 * (log_q - log_proba))
 
 
-def classification_weights(log_proba, y_idx, sample_weight, prev_weights, scale="auto"):
-    """Gnostic filtering weights of the Pearson residuals of a classifier.
+def label_weights(log_proba, y_idx, sample_weight, prev_weights, scale="auto"):
+    """Gnostic weights of every possible label of every row.
 
     Parameters
     ----------
     log_proba : ndarray of shape (n, K)
         Log-probabilities.
     y_idx : ndarray of shape (n,)
-        Index of each row's class.
+        Index of each row's observed class.
     sample_weight : ndarray of shape (n,)
         Non-negative weights.
     prev_weights : ndarray of shape (n,)
-        Previous filtering weights (they weight the scale equation).
+        Previous filtering weights of the observed labels (they weight the
+        scale equation).
     scale : "auto" or float, default="auto"
         Gnostic scale: solved, or fixed.
 
     Returns
     -------
-    weights : ndarray of shape (n,)
+    W : ndarray of shape (n, K)
+        Filtering weight each row would have with each label.
     x : ndarray of shape (n,)
+        Gnostic log-ratios of the observed labels.
     S : float
+        The gnostic scale used.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from mgsk._newton import classification_weights
+    >>> from mgsk._newton import label_weights
     >>> lp = np.log([[0.9, 0.1]] * 9 + [[0.999, 0.001]])
-    >>> w, x, S = classification_weights(lp, np.r_[[0] * 9, 1], np.ones(10), np.ones(10))
-    >>> bool(w[-1] < 0.01 < w[0])
+    >>> W, x, S = label_weights(lp, np.r_[[0] * 9, 1], np.ones(10), np.ones(10))
+    >>> bool(W[-1, 1] < 0.01 < W[0, 0])
     True
     """
-    r = pearson_residuals(log_proba, y_idx)
+    R = pearson_residuals(log_proba)
+    r = R[np.arange(y_idx.shape[0]), y_idx]
     if scale == "auto":
         S = max(gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), sample_weight * prev_weights), MODEL_SCALE)
     else:
         S = float(scale)
-    x = standardized_log_ratio(r, KAPPA, ETA * S)
-    return sech(x), x, S
+    return sech(standardized_log_ratio(R, KAPPA, ETA * S)), standardized_log_ratio(r, KAPPA, ETA * S), S
 
 
-def penalized_loss(theta, Z1, Y, d, alpha, penalized, reference):
-    """Weighted penalised log-loss ``L(θ)`` of the module docstring.
+def weight_derivative(log_proba, S):
+    """``dW/dp``: how each label's filtering weight changes with its probability.
+
+    ``W = sech(ρ / c)`` with ``ρ = sqrt((1 - p) / p)`` and ``c = κ η S / 2``,
+    so ``dW/dp = sech(x) (tanh(x) / x) / (2 c² p²)``, ``x = ρ / c``; computed
+    in log space, and 0 where ``x`` reaches ``X_MAX`` (the weight is 0 there).
 
     Parameters
     ----------
-    theta : ndarray of shape (k1, M)
-        Coefficients, the intercept row last when there is one.
-    Z1 : ndarray of shape (n, k1)
-        Design, with a column of ones last when there is an intercept.
-    Y : ndarray of shape (n, K)
-        One-hot labels.
-    d : ndarray of shape (n,)
-        Row weights.
-    alpha : float
-        L2 penalty ``1/C``.
-    penalized : ndarray of shape (k1,)
-        1.0 for penalised rows of ``theta``, 0.0 for the intercept.
-    reference : bool
-        Whether class 0 is a reference class.
+    log_proba : ndarray of shape (n, K)
+        Log-probabilities.
+    S : float
+        Gnostic scale.
 
     Returns
     -------
-    float
+    ndarray of shape (n, K)
+        Non-negative derivatives.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from mgsk._newton import penalized_loss
-    >>> Y = np.array([[1.0, 0.0], [0.0, 1.0]])
-    >>> round(penalized_loss(np.zeros((1, 1)), np.ones((2, 1)), Y, np.ones(2), 1.0, np.zeros(1), True), 4)
-    1.3863
-    """
-    log_proba = log_softmax(Z1 @ theta, reference)
-    data = -float(d @ np.sum(Y * log_proba, axis=1))
-    return data + 0.5 * alpha * float(np.sum(penalized[:, None] * theta**2))
-
-
-def newton_step(theta, Z1, Y, d, alpha, penalized, reference):
-    """One damped Newton step on ``L`` for fixed weights ``d``.
-
-    Parameters
-    ----------
-    theta, Z1, Y, d, alpha, penalized, reference
-        As in :func:`penalized_loss`.
-
-    Returns
-    -------
-    theta : ndarray of shape (k1, M)
-        The new coefficients (``L`` does not increase).
-    loss : float
-        ``L`` at the new coefficients.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from mgsk._newton import newton_step
-    >>> Z1 = np.c_[[-1.0, 1.0, -2.0, 2.0], np.ones(4)]
-    >>> Y = np.array([[1.0, 0], [0, 1], [1, 0], [0, 1]])
-    >>> theta, loss = newton_step(np.zeros((2, 1)), Z1, Y, np.ones(4), 1.0, np.r_[1.0, 0.0], True)
-    >>> bool(theta[0, 0] > 0 and loss < 4 * np.log(2))
+    >>> from mgsk._newton import weight_derivative
+    >>> bool(weight_derivative(np.log([[0.5, 0.5]]), 0.2)[0, 0] > 0)
     True
     """
-    k1, M = theta.shape
-    log_proba = log_softmax(Z1 @ theta, reference)
-    P = np.exp(log_proba)
-    free = slice(1, None) if reference else slice(None)
-    P_free, Y_free = P[:, free], Y[:, free]
-    grad = Z1.T @ (d[:, None] * (P_free - Y_free)) + alpha * penalized[:, None] * theta
-    hess = np.empty((M, k1, M, k1))
-    for a in range(M):
-        for b in range(a, M):
-            h = d * P_free[:, a] * ((a == b) - P_free[:, b])
-            block = (Z1 * h[:, None]).T @ Z1
-            if a == b:
-                block[np.diag_indices(k1)] += alpha * penalized
-            hess[a, :, b, :] = block
-            hess[b, :, a, :] = block.T
-    g = grad.T.ravel()
-    delta = np.linalg.lstsq(hess.reshape(M * k1, M * k1), g, rcond=None)[0].reshape(M, k1).T
-    loss0 = penalized_loss(theta, Z1, Y, d, alpha, penalized, reference)
-    slope = -float(g @ delta.T.ravel())
-    t = 1.0
-    for _ in range(MAX_HALVINGS):
-        candidate = theta - t * delta
-        loss = penalized_loss(candidate, Z1, Y, d, alpha, penalized, reference)
-        if loss <= loss0 + 1e-4 * t * slope:
-            return candidate, loss
-        t *= 0.5
-    return theta, loss0
+    c = KAPPA * ETA * S / 2.0
+    x = standardized_log_ratio(pearson_residuals(log_proba), c, 2.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        tanh_over_x = np.where(x < 1e-8, 1.0, np.tanh(x) / x)
+        log_sech = np.log(2.0) - x - np.log1p(np.exp(-2.0 * x))
+        d = np.exp(log_sech + np.log(tanh_over_x) - np.log(2.0 * c * c) - 2.0 * log_proba)
+    return np.where(x >= X_MAX, 0.0, d)
+
+
+class Problem:
+    """The data of one fit: design, labels, weights and penalty.
+
+    Parameters
+    ----------
+    Z1 : ndarray of shape (n, k1)
+        Design, with a column of ones last when there is an intercept.
+    y_idx : ndarray of shape (n,)
+        Index of each row's class.
+    n_classes : int
+        Number of classes ``K``.
+    sample_weight : ndarray of shape (n,)
+        Non-negative weights.
+    alpha : float
+        L2 penalty ``1/C`` on the coefficients.
+    fit_intercept : bool
+        Whether the last column of ``Z1`` is an unpenalised intercept.
+    scale : "auto" or float
+        Gnostic scale: solved, or fixed.
+    """
+
+    def __init__(self, Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale):
+        self.Z1, self.y_idx, self.sample_weight, self.alpha, self.scale = Z1, y_idx, sample_weight, alpha, scale
+        self.reference = n_classes == 2
+        self.free = slice(1, None) if self.reference else slice(None)
+        self.Y = np.zeros((Z1.shape[0], n_classes))
+        self.Y[np.arange(Z1.shape[0]), y_idx] = 1.0
+        self.penalized = np.ones(Z1.shape[1])
+        if fit_intercept:
+            self.penalized[-1] = 0.0
+
+    def initial_theta(self):
+        """All-zero coefficients: every class equally probable."""
+        return np.zeros((self.Z1.shape[1], self.Y.shape[1] - self.reference))
+
+    def state(self, theta, prev_weights, S=None):
+        """Probabilities, weights and the estimating equation at ``theta``.
+
+        ``S=None`` solves the scale equation (weighted by ``prev_weights``);
+        a number keeps that scale (used while searching along a step).
+        """
+        log_proba = log_softmax(self.Z1 @ theta, self.reference)
+        W, x, S = label_weights(log_proba, self.y_idx, self.sample_weight, prev_weights, self.scale if S is None else S)
+        P = np.exp(log_proba)
+        rows = np.arange(self.y_idx.shape[0])
+        w = W[rows, self.y_idx]
+        PW = P * W
+        correction = PW - P * PW.sum(axis=1, keepdims=True)
+        score = w[:, None] * (P - self.Y) + correction
+        grad = self.Z1.T @ (self.sample_weight[:, None] * score[:, self.free])
+        grad += self.alpha * self.penalized[:, None] * theta
+        return {
+            "log_proba": log_proba,
+            "P": P,
+            "weights": w,
+            "W": W,
+            "dW": weight_derivative(log_proba, S),
+            "expected_weights": PW.sum(axis=1),
+            "x": x,
+            "S": S,
+            "grad": grad,
+            "grad_norm": float(np.linalg.norm(grad)),
+        }
+
+    def fisher(self, state):
+        """The expected Jacobian ``H`` of the estimating equation (flattened)."""
+        k1, M = self.Z1.shape[1], self.Y.shape[1] - self.reference
+        s, omega = self.sample_weight, state["expected_weights"]
+        P, W = state["P"][:, self.free], state["W"][:, self.free]
+        hess = np.empty((M, k1, M, k1))
+        for a in range(M):
+            for b in range(a, M):
+                h = s * ((a == b) * P[:, a] * W[:, a] - P[:, a] * P[:, b] * (W[:, a] + W[:, b] - omega))
+                block = (self.Z1 * h[:, None]).T @ self.Z1
+                if a == b:
+                    block[np.diag_indices(k1)] += self.alpha * self.penalized
+                hess[a, :, b, :] = block
+                hess[b, :, a, :] = block.T
+        return hess.reshape(M * k1, M * k1)
+
+    def jacobian(self, state):
+        """The observed Jacobian ``∂g/∂θ`` at fixed ``S`` (flattened).
+
+        Per row, ``F(p) = w_y (p - e_y) + p∘W - p (pᵀW)`` with ``W_j = φ(p_j)``
+        the weight of label ``j``; ``∂F/∂η = ∂F/∂p · (diag p - p pᵀ)``.
+        """
+        P, W, dW, Y = state["P"], state["W"], state["dW"], self.Y
+        n, K = P.shape
+        rows = np.arange(n)
+        w_y, dW_y = W[rows, self.y_idx], dW[rows, self.y_idx]
+        omega = np.sum(P * W, axis=1)
+        dF = np.zeros((n, K, K))
+        dF[:, np.arange(K), np.arange(K)] = (w_y - omega)[:, None] + W + P * dW
+        dF[rows, :, self.y_idx] += (P - Y) * dW_y[:, None]
+        dF -= P[:, :, None] * (W + P * dW)[:, None, :]
+        dP = -P[:, :, None] * P[:, None, :]
+        dP[:, np.arange(K), np.arange(K)] += P
+        J = np.einsum("iab,ibc->iac", dF, dP)[:, self.free, self.free]
+        return self._assemble(J)
+
+    def fisher(self, state):
+        """The expected Jacobian of the estimating equation (flattened)."""
+        P, W = state["P"][:, self.free], state["W"][:, self.free]
+        omega = state["expected_weights"]
+        J = -P[:, :, None] * P[:, None, :] * (W[:, :, None] + W[:, None, :] - omega[:, None, None])
+        idx = np.arange(P.shape[1])
+        J[:, idx, idx] += P * W
+        return self._assemble(J)
+
+    def _assemble(self, J):
+        """``H_ab = Σ_i s_i J_i[a, b] z_i z_iᵀ + δ_ab α`` from per-row blocks."""
+        k1, M = self.Z1.shape[1], J.shape[1]
+        hess = np.empty((M, k1, M, k1))
+        for a in range(M):
+            for b in range(M):
+                block = (self.Z1 * (self.sample_weight * J[:, a, b])[:, None]).T @ self.Z1
+                if a == b:
+                    block[np.diag_indices(k1)] += self.alpha * self.penalized
+                hess[a, :, b, :] = block
+        return hess.reshape(M * k1, M * k1)
+
+    def step(self, theta, state, near):
+        """One damped step; returns the new coefficients.
+
+        Far from the solution, scoring on the expected Jacobian (it keeps
+        away from the spurious roots a redescending weight creates); ``near``
+        it, Newton on the observed Jacobian for fast final convergence. The
+        length halves until ``‖g‖`` (at the same scale ``S``) decreases; a
+        Newton direction that finds no such length falls back to scoring.
+        """
+        g = state["grad"].T.ravel()
+        for jacobian in (self.jacobian, self.fisher) if near else (self.fisher,):
+            delta = np.linalg.lstsq(jacobian(state), g, rcond=None)[0].reshape(theta.shape[1], -1).T
+            t = 1.0
+            for _ in range(MAX_HALVINGS):
+                candidate = theta - t * delta
+                new_state = self.state(candidate, state["weights"], S=state["S"])
+                if new_state["grad_norm"] <= (1.0 - 1e-4 * t) * state["grad_norm"]:
+                    return candidate
+                t *= 0.5
+        return theta
+
+    def weighted_log_loss(self, state):
+        """Mean log-loss of the labels, weighted by sample and gnostic weights."""
+        d = self.sample_weight * state["weights"]
+        log_p = state["log_proba"][np.arange(self.y_idx.shape[0]), self.y_idx]
+        return float(-(d @ log_p) / d.sum()) if d.sum() > 0 else 0.0
