@@ -10,6 +10,7 @@ import functools
 import os
 
 import yaml
+from mlflow.environment_variables import MLFLOW_LOCK_MODEL_DEPENDENCIES
 from mlflow.utils.environment import (
     _CONDA_ENV_FILE_NAME,
     _CONSTRAINTS_FILE_NAME,
@@ -18,6 +19,7 @@ from mlflow.utils.environment import (
     _mlflow_conda_env,
     _process_conda_env,
     _process_pip_requirements,
+    _generate_mlflow_version_pinning,
     _PythonEnv,
     _validate_env_arguments,
 )
@@ -87,7 +89,7 @@ def validate_environment_arguments(conda_env, pip_requirements, extra_pip_requir
 def write_environment(path, serialization_format, conda_env, pip_requirements, extra_pip_requirements):
     """Write conda.yaml, requirements.txt, python_env.yaml (and constraints.txt) into ``path``."""
     if conda_env is None and pip_requirements is None and extra_pip_requirements is None:
-        files = _default_environment_files(serialization_format)
+        files = _default_environment_files(serialization_format, MLFLOW_LOCK_MODEL_DEPENDENCIES.get())
     else:
         files = _environment_files(serialization_format, conda_env, pip_requirements, extra_pip_requirements)
     for name, text in files.items():
@@ -96,10 +98,15 @@ def write_environment(path, serialization_format, conda_env, pip_requirements, e
 
 
 @functools.cache
-def _default_environment_files(serialization_format):
-    # Rendering checks every requirement against the installed distributions;
-    # the defaults come from those same distributions, so once per process is enough.
-    return _environment_files(serialization_format, None, None, None)
+def _default_environment_files(serialization_format, lock_with_uv):
+    if lock_with_uv:
+        return _environment_files(serialization_format, None, None, None)
+    # The pins were just read from the installed distributions, so MLflow's
+    # mismatch check (which first maps every installed package, ~1.5 s) has
+    # nothing to report; the files are built directly, once per process.
+    pip_requirements = [_generate_mlflow_version_pinning(), *get_default_pip_requirements(serialization_format)]
+    conda_env = _mlflow_conda_env(additional_pip_deps=pip_requirements, install_mlflow=False)
+    return _render(conda_env, pip_requirements, [])
 
 
 def _environment_files(serialization_format, conda_env, pip_requirements, extra_pip_requirements):
@@ -110,6 +117,10 @@ def _environment_files(serialization_format, conda_env, pip_requirements, extra_
         )
     else:
         conda_env, pip_requirements, constraints = _process_conda_env(conda_env)
+    return _render(conda_env, pip_requirements, constraints)
+
+
+def _render(conda_env, pip_requirements, constraints):
     python_env = {k: v for k, v in _PythonEnv.current().to_dict().items() if v}
     files = {
         _CONDA_ENV_FILE_NAME: yaml.safe_dump(conda_env, default_flow_style=False),
