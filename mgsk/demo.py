@@ -19,18 +19,18 @@ ALIAS = "champion"
 METRIC = "rentropy"
 
 
-def candidates():
+def _candidates():
     """The models the demo compares, by run name."""
     from mgsk import LinearRegressor, PolynomialRegressor
 
     return {"linear": LinearRegressor(), "quadratic": PolynomialRegressor(degree=2)}
 
 
-def log_fit(model, X):
+def _log_fit(model, X):
     """What the guide logs by hand after a fit.
 
     ``mgsk.autolog()`` will do this: once it lands, call it at the top of
-    :func:`main` and delete the call in :func:`fit_in_run`.
+    :func:`main` and delete the call in :func:`_fit_in_run`.
     """
     import mlflow
 
@@ -42,18 +42,18 @@ def log_fit(model, X):
     mgsk.mlflow.log_model(model, name="model", input_example=X.head(3))
 
 
-def fit_in_run(run_name, model, X, y):
+def _fit_in_run(run_name, model, X, y):
     """Fit ``model`` inside its own run; return the run id."""
     import mlflow
 
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.set_tag("dataset", "stackloss")
         model.fit(X, y)
-        log_fit(model, X)
+        _log_fit(model, X)
     return run.info.run_id
 
 
-def ranked_runs(run_ids):
+def _ranked_runs(run_ids):
     """The runs ``run_ids``, smallest R-Entropy first."""
     import mlflow
 
@@ -63,7 +63,7 @@ def ranked_runs(run_ids):
     )
 
 
-def ui_hint(tracking_uri, experiment_id):
+def _ui_hint(tracking_uri, experiment_id):
     """How to look at the results."""
     if tracking_uri.startswith(("http://", "https://")):
         base = tracking_uri.rstrip("/")
@@ -76,12 +76,19 @@ def ui_hint(tracking_uri, experiment_id):
 
 
 def main():
-    """Run the workflow; return 0.
+    """Run the workflow and print what to open in ``mlflow ui``.
 
     Returns
     -------
     int
-        The exit status.
+        The exit status, 0.
+
+    Examples
+    --------
+    In an empty directory (it creates ``mlflow.db`` and ``mlruns/``)::
+
+        $ python -m mgsk.demo
+        $ mlflow ui --backend-store-uri sqlite:///mlflow.db
     """
     try:
         import mlflow
@@ -96,8 +103,8 @@ def main():
     experiment = mlflow.set_experiment(EXPERIMENT)
     X, y = load_stackloss(return_X_y=True, as_frame=True)
 
-    run_ids = [fit_in_run(name, model, X, y) for name, model in candidates().items()]
-    runs = ranked_runs(run_ids)
+    run_ids = [_fit_in_run(name, model, X, y) for name, model in _candidates().items()]
+    runs = _ranked_runs(run_ids)
     best = runs[0]
     print(f"Runs by {METRIC} (smaller is better):")
     for run in runs:
@@ -110,7 +117,7 @@ def main():
 
     print(f"Registered {MODEL_NAME} version {version.version} ({best.info.run_name}) as @{ALIAS}.")
     print(f"models:/{MODEL_NAME}@{ALIAS} predicts {', '.join(f'{p:.4g}' for p in predictions)} for the first 5 rows.")
-    print(ui_hint(tracking_uri, experiment.experiment_id))
+    print(_ui_hint(tracking_uri, experiment.experiment_id))
     return 0
 
 

@@ -587,10 +587,17 @@ def test_a_changed_model_file_is_refused(tmp_path, regressor):
         mg.load_model(str(tmp_path / "m"))
 
 
-def test_an_unknown_serialization_format_is_refused(tmp_path, regressor):
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        ({"serialization_format": "pickle"}, "serialization format 'pickle'"),
+        ({"code": "../../elsewhere"}, "code directory '../../elsewhere'"),
+    ],
+)
+def test_an_edited_flavor_configuration_is_refused(tmp_path, regressor, edit, match):
     mg.save_model(regressor, tmp_path / "m")
-    _edit_mlmodel(tmp_path / "m", lambda conf: conf.update(serialization_format="pickle"))
-    with pytest.raises(MgskModelError, match="serialization format 'pickle'"):
+    _edit_mlmodel(tmp_path / "m", lambda conf: conf.update(edit))
+    with pytest.raises(MgskModelError, match=match):
         mg.load_model(str(tmp_path / "m"))
 
 

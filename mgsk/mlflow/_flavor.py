@@ -32,7 +32,7 @@ import mgsk
 from ._errors import MgskModelError
 from ._pyfunc import PREDICT_METHOD_PARAM, PREDICT_METHODS, MgskPyfuncModel, available_methods, check_predict_method
 from ._requirements import validate_environment_arguments, write_environment
-from ._serialization import FORMATS, MODEL_FILE, SKOPS, deserialize, serialize
+from ._serialization import CLOUDPICKLE, FORMATS, MODEL_FILE, SKOPS, deserialize, serialize
 
 FLAVOR_NAME = "mgsk"
 
@@ -388,7 +388,8 @@ def load_model(model_uri, dst_path=None):
 def load_local_model(path):
     """The estimator in the local MLflow model directory ``path``."""
     conf = _read_flavor_configuration(path)
-    _add_code_from_conf_to_system_path(path, conf)
+    if conf.get("code") not in (None, "code"):
+        raise MgskModelError(f"The MLmodel file in {path} names code directory {conf['code']!r}; mgsk writes 'code'.")
     serialization_format = conf.get("serialization_format")
     if serialization_format not in FORMATS:
         raise MgskModelError(
@@ -407,7 +408,12 @@ def load_local_model(path):
             "after it was saved. Refusing to load it."
         )
     _warn_on_version_change(conf)
-    return deserialize(data, serialization_format, source=model_file)
+    if serialization_format == CLOUDPICKLE:  # unpickling may need the shipped code
+        _add_code_from_conf_to_system_path(path, conf)
+    model = deserialize(data, serialization_format, source=model_file)
+    if serialization_format == SKOPS:  # trusted types need no shipped code: add it only once loaded
+        _add_code_from_conf_to_system_path(path, conf)
+    return model
 
 
 def _read_flavor_configuration(path):
