@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.linear_model import LinearRegression
 
 from mgsk import LinearRegressor
-from mgsk._irls import data_scale, residual_entropy
+from mgsk.metrics import residual_entropy
 
 
 def make_data(fraction, n=200, seed=0):
@@ -51,9 +51,11 @@ for f, model in models.items():
     it = [h["iteration"] for h in model.history_]
     label = f"{f:.0%} outliers ({model.n_iter_} iterations)"
     for ax, key in zip(axes, ["re", "loss", "scale", "step"]):
-        (line,) = ax.plot(it, [h[key] for h in model.history_], marker=".", label=label)
+        (line,) = ax.plot(
+            it, [h[key] for h in model.history_], marker=".", label=label
+        )
     X, y = make_data(f)
-    re_ols = residual_entropy(y - LinearRegression().fit(X, y).predict(X), data_scale(y))
+    re_ols = residual_entropy(y, LinearRegression().fit(X, y).predict(X))
     axes[0].axhline(re_ols, ls="--", lw=1, color=line.get_color())
 for ax, key in zip(axes, ["re", "loss", "scale", "step"]):
     ax.set(title=key, xlabel="iteration")
@@ -74,19 +76,20 @@ plt.show()
 # --------------------------------
 # The same point, measured: ``re`` of ordinary least squares and of mgsk on
 # each data set, over all rows and over the good rows only.
-print(f"{'outliers':>9} {'re OLS':>10} {'re mgsk':>10} {'re OLS, good rows':>18} {'re mgsk, good rows':>19}")
+print("outliers  re: OLS    mgsk   good rows: OLS    mgsk")
 for f, model in models.items():
     X, y = make_data(f)
     good = np.arange(len(y)) >= int(f * len(y))
-    ols = LinearRegression().fit(X, y)
-    s_y = data_scale(y)  # the unit of re: the MAD scale of y, whatever the model
-
-    def re(residuals):
-        return residual_entropy(residuals, s_y)
-
-    r_ols, r_mgsk = y - ols.predict(X), y - model.predict(X)
-    print(f"{f:9.0%} {re(r_ols):10.4f} {re(r_mgsk):10.4f} {re(r_ols[good]):18.4f} {re(r_mgsk[good]):19.4f}")
-    assert np.isclose(re(r_mgsk), model.re_)  # the same definition as re_
+    p_ols = LinearRegression().fit(X, y).predict(X)
+    p_mgsk = model.predict(X)
+    # mgsk.metrics.residual_entropy is re_, evaluated on any data.
+    assert np.isclose(residual_entropy(y, p_mgsk), model.re_)
+    print(
+        f"{f:8.0%} {residual_entropy(y, p_ols):9.4f}"
+        f" {residual_entropy(y, p_mgsk):7.4f}"
+        f" {residual_entropy(y[good], p_ols[good]):15.4f}"
+        f" {residual_entropy(y[good], p_mgsk[good]):7.4f}"
+    )
 
 # %%
 # On clean data the two are nearly equal. With outliers, OLS has the

@@ -33,11 +33,19 @@ y[:15] += np.linspace(2, 30, 15)
 X[15:21, 0] = [22, 24, 26, 22, 24, 26]
 y[15:18] = 2.0 * X[15:18, 0] + 1.0 + rng.normal(size=3)
 y[18:21] = rng.normal(3, 1, size=3)
-kind = np.array(["error in y"] * 15 + ["good leverage"] * 3 + ["bad leverage"] * 3 + ["clean"] * (n - 21))
+kind = np.array(
+    ["error in y"] * 15
+    + ["good leverage"] * 3
+    + ["bad leverage"] * 3
+    + ["clean"] * (n - 21)
+)
 
 model = LinearRegressor(gnostic_characteristics=True).fit(X, y)
 huber = HuberRegressor().fit(X, y)
-print(f"mgsk:  slope {model.coef_[0]:.3f}, intercept {model.intercept_:.3f}, scale S = {model.scale_:.3f}")
+print(
+    f"mgsk:  slope {model.coef_[0]:.3f}, intercept {model.intercept_:.3f},"
+    f" scale S = {model.scale_:.3f}"
+)
 print(f"Huber: slope {huber.coef_[0]:.3f}, intercept {huber.intercept_:.3f}")
 
 # %%
@@ -48,12 +56,36 @@ print(f"Huber: slope {huber.coef_[0]:.3f}, intercept {huber.intercept_:.3f}")
 # weights depend on the residuals only, so a row far out in ``x`` that
 # follows the model still counts (and sharpens the slope).
 fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
-points = ax.scatter(X[:, 0], y, c=model.weights_, cmap="viridis", vmin=0, vmax=1, s=28, zorder=3)
-ax.scatter(X[model.outliers_, 0], y[model.outliers_], s=120, facecolors="none",
-           edgecolors="tab:red", label="outliers_", zorder=4)
+points = ax.scatter(
+    X[:, 0],
+    y,
+    c=model.weights_,
+    cmap="viridis",
+    vmin=0,
+    vmax=1,
+    s=28,
+    zorder=3,
+)
+ax.scatter(
+    X[model.outliers_, 0],
+    y[model.outliers_],
+    s=120,
+    facecolors="none",
+    edgecolors="tab:red",
+    label="outliers_",
+    zorder=4,
+)
 grid = np.linspace(0, 27, 2)
-ax.plot(grid, model.predict(grid[:, None]), color="tab:blue", lw=2, label="mgsk")
-ax.plot(grid, huber.predict(grid[:, None]), color="tab:orange", ls="--", label="Huber")
+ax.plot(
+    grid, model.predict(grid[:, None]), color="tab:blue", lw=2, label="mgsk"
+)
+ax.plot(
+    grid,
+    huber.predict(grid[:, None]),
+    color="tab:orange",
+    ls="--",
+    label="Huber",
+)
 fig.colorbar(points, ax=ax, label="weights_")
 ax.set(xlabel="x", ylabel="y")
 ax.legend(loc="upper left")
@@ -69,12 +101,27 @@ plt.show()
 # reaches 0.
 r = y - model.predict(X)
 r_huber = y - huber.predict(X)
-huber_w = np.minimum(1.0, huber.epsilon * huber.scale_ / np.maximum(np.abs(r_huber), 1e-12))
+huber_w = np.minimum(
+    1.0, huber.epsilon * huber.scale_ / np.maximum(np.abs(r_huber), 1e-12)
+)
 fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
-for label, marker in [("clean", "o"), ("error in y", "^"), ("good leverage", "s"), ("bad leverage", "D")]:
+for label, marker in [
+    ("clean", "o"),
+    ("error in y", "^"),
+    ("good leverage", "s"),
+    ("bad leverage", "D"),
+]:
     sel = kind == label
-    ax.scatter(r[sel], model.weights_[sel], marker=marker, s=26, label=f"mgsk, {label}")
-ax.scatter(r_huber, huber_w, marker=".", color="0.6", s=18, label="Huber, all rows")
+    ax.scatter(
+        r[sel],
+        model.weights_[sel],
+        marker=marker,
+        s=26,
+        label=f"mgsk, {label}",
+    )
+ax.scatter(
+    r_huber, huber_w, marker=".", color="0.6", s=18, label="Huber, all rows"
+)
 ax.set(xlabel="residual", ylabel="weight", xscale="symlog")
 ax.legend(fontsize=8, ncols=2)
 plt.show()
@@ -84,7 +131,11 @@ plt.show()
 # ----------------------
 # Rows in order, so the spoiled rows 0–20 stand out on the left.
 fig, ax = plt.subplots(figsize=(9, 2.8), layout="constrained")
-colors = np.where(kind == "clean", "0.5", np.where(kind == "good leverage", "tab:green", "tab:red"))
+colors = np.where(
+    kind == "clean",
+    "0.5",
+    np.where(kind == "good leverage", "tab:green", "tab:red"),
+)
 ax.bar(np.arange(n), model.weights_, color=colors, width=0.8)
 ax.set(xlabel="row", ylabel="weights_", xlim=(-1, n))
 plt.show()
@@ -101,7 +152,9 @@ plt.show()
 table = pd.DataFrame(model.characteristics_)
 table.insert(0, "kind", kind)
 table.insert(1, "residual", r)
-pd.set_option("display.precision", 3, "display.width", 150, "display.max_columns", 12)
+pd.set_option(
+    "display.precision", 3, "display.width", 150, "display.max_columns", 12
+)
 print(table.iloc[[0, 4, 9, 14, 15, 18, 30, 31]])
 
 # %%

@@ -73,21 +73,43 @@ def line_of(name, est):
 # ----------------
 # Crosses are the spoiled rows. Each line is one estimator fitted to all
 # the rows, without being told which are spoiled.
-colors = {"OLS": "tab:gray", "Huber": "tab:orange", "RANSAC": "tab:green",
-          "Theil-Sen": "tab:purple", "mgsk": "tab:blue"}
+colors = {
+    "OLS": "tab:gray",
+    "Huber": "tab:orange",
+    "RANSAC": "tab:green",
+    "Theil-Sen": "tab:purple",
+    "mgsk": "tab:blue",
+}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
-for ax, kind, title in zip(axes, ["outliers", "leverage"],
-                           ["20 % outliers in y", "20 % bad leverage points"]):
+for ax, kind, title in zip(
+    axes,
+    ["outliers", "leverage"],
+    ["20 % outliers in y", "20 % bad leverage points"],
+):
     X, y, bad = make_data(kind, seed=0)
     ax.scatter(X[~bad, 0], y[~bad], s=14, color="0.35", label="good rows")
-    ax.scatter(X[bad, 0], y[bad], s=26, marker="x", color="tab:red", label="spoiled rows")
+    ax.scatter(
+        X[bad, 0],
+        y[bad],
+        s=26,
+        marker="x",
+        color="tab:red",
+        label="spoiled rows",
+    )
     grid = np.linspace(X.min(), X.max(), 2)
     for name, est in estimators().items():
         est.fit(X, y)
         slope, intercept = line_of(name, est)
-        ax.plot(grid, slope * grid + intercept, color=colors[name],
-                lw=3 if name == "mgsk" else 1.6, label=f"{name}: slope {slope:.2f}")
-    ax.plot(grid, TRUE_SLOPE * grid + TRUE_INTERCEPT, "k:", lw=1, label="true line")
+        ax.plot(
+            grid,
+            slope * grid + intercept,
+            color=colors[name],
+            lw=3 if name == "mgsk" else 1.6,
+            label=f"{name}: slope {slope:.2f}",
+        )
+    ax.plot(
+        grid, TRUE_SLOPE * grid + TRUE_INTERCEPT, "k:", lw=1, label="true line"
+    )
     ax.set(title=title, xlabel="x", ylabel="y")
     ax.legend(fontsize=8, loc="upper left")
 plt.show()
@@ -119,9 +141,15 @@ for kind in kinds:
             est.fit(X, y)
             seconds[name].append(time.perf_counter() - start)
             slope, intercept = line_of(name, est)
-            errors[kind][name].append(np.hypot(slope - TRUE_SLOPE, intercept - TRUE_INTERCEPT))
+            errors[kind][name].append(
+                np.hypot(slope - TRUE_SLOPE, intercept - TRUE_INTERCEPT)
+            )
 
-print(f"{'estimator':<10}" + "".join(f"{k:>11}" for k in kinds) + f"{'ms/fit':>9}")
+print(
+    f"{'estimator':<10}"
+    + "".join(f"{k:>11}" for k in kinds)
+    + f"{'ms/fit':>9}"
+)
 for name in names:
     row = "".join(f"{np.mean(errors[k][name]):11.3f}" for k in kinds)
     print(f"{name:<10}{row}{1000 * np.mean(seconds[name]):9.1f}")
@@ -133,8 +161,17 @@ fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
 width = 0.16
 for i, name in enumerate(names):
     means = [np.mean(errors[k][name]) for k in kinds]
-    ax.bar(np.arange(len(kinds)) + (i - 2) * width, means, width, label=name, color=colors[name])
-ax.set_xticks(np.arange(len(kinds)), ["clean data", "20 % outliers in y", "20 % bad leverage"])
+    ax.bar(
+        np.arange(len(kinds)) + (i - 2) * width,
+        means,
+        width,
+        label=name,
+        color=colors[name],
+    )
+ax.set_xticks(
+    np.arange(len(kinds)),
+    ["clean data", "20 % outliers in y", "20 % bad leverage"],
+)
 ax.set_yscale("log")
 ax.set_ylabel("mean coefficient error")
 ax.legend(ncols=5, fontsize=8, loc="upper left")

@@ -38,9 +38,17 @@ X_test, y_test, _ = make_data(5000, seed=1)
 sk = LogisticRegression().fit(X, y)
 mg = LogisticRegressor().fit(X, y)
 for name, clf in [("LogisticRegression", sk), ("mgsk.LogisticRegressor", mg)]:
-    print(f"{name:<24} test accuracy on clean labels: {clf.score(X_test, y_test):.3f}")
-print(f"largest mgsk weight of a flipped row: {mg.weights_[flipped].max():.2e}")
-print(f"median mgsk weight of the other rows: {np.median(mg.weights_[~flipped]):.3f}")
+    print(
+        f"{name:<24} test accuracy on clean labels:"
+        f" {clf.score(X_test, y_test):.3f}"
+    )
+print(
+    f"largest mgsk weight of a flipped row: {mg.weights_[flipped].max():.2e}"
+)
+print(
+    "median mgsk weight of the other rows:"
+    f" {np.median(mg.weights_[~flipped]):.3f}"
+)
 
 # %%
 # The decision boundaries
@@ -48,19 +56,40 @@ print(f"median mgsk weight of the other rows: {np.median(mg.weights_[~flipped]):
 # Left: the training data, flipped labels as red crosses, with both
 # boundaries and the true one. Right: the gnostic weight of each training
 # row.
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+fig, (left, right) = plt.subplots(
+    1, 2, figsize=(11, 4.4), layout="constrained"
+)
 xx = np.linspace(-3.2, 3.2, 2)
 for ax in (left, right):
-    ax.set(xlim=(-3.2, 3.2), ylim=(-3.2, 3.2), xlabel="x1", ylabel="x2", aspect="equal")
-left.scatter(*X[(y == 0) & ~flipped].T, s=12, color="tab:blue", label="class 0")
+    ax.set(
+        xlim=(-3.2, 3.2),
+        ylim=(-3.2, 3.2),
+        xlabel="x1",
+        ylabel="x2",
+        aspect="equal",
+    )
+left.scatter(
+    *X[(y == 0) & ~flipped].T, s=12, color="tab:blue", label="class 0"
+)
 left.scatter(*X[y == 1].T, s=12, color="tab:orange", label="class 1")
-left.scatter(*X[flipped].T, s=40, marker="x", color="tab:red", label="flipped to 0")
+left.scatter(
+    *X[flipped].T, s=40, marker="x", color="tab:red", label="flipped to 0"
+)
 for name, clf, style in [("LogisticRegression", sk, "--"), ("mgsk", mg, "-")]:
     w, b = clf.coef_[0], clf.intercept_[0]
-    left.plot(xx, -(w[0] * xx + b) / w[1], style, color="k", lw=2 if name == "mgsk" else 1.2, label=name)
+    left.plot(
+        xx,
+        -(w[0] * xx + b) / w[1],
+        style,
+        color="k",
+        lw=2 if name == "mgsk" else 1.2,
+        label=name,
+    )
 left.plot(xx, -2 * xx, ":", color="tab:green", label="true boundary")
 left.legend(fontsize=8, loc="lower left")
-points = right.scatter(*X.T, c=mg.weights_, cmap="viridis", vmin=0, vmax=1, s=16)
+points = right.scatter(
+    *X.T, c=mg.weights_, cmap="viridis", vmin=0, vmax=1, s=16
+)
 fig.colorbar(points, ax=right, label="weights_")
 plt.show()
 
@@ -83,7 +112,10 @@ for f in fractions:
         mg_s.append(LogisticRegressor().fit(Xf, yf).score(X_test, y_test))
     scores["LogisticRegression"].append(np.mean(sk_s))
     scores["mgsk"].append(np.mean(mg_s))
-    print(f"{f:5.0%} flipped: LogisticRegression {np.mean(sk_s):.3f}   mgsk {np.mean(mg_s):.3f}")
+    print(
+        f"{f:5.0%} flipped: LogisticRegression {np.mean(sk_s):.3f}"
+        f"   mgsk {np.mean(mg_s):.3f}"
+    )
 
 fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
 for name, vals in scores.items():
@@ -93,9 +125,10 @@ ax.legend()
 plt.show()
 
 # %%
-# mgsk keeps its accuracy while the flipped labels are a minority that the
-# model can recognise as improbable. At 20 % flipped, the flipped rows are
-# about 40 % of class 1 and form a consistent cluster rather than
-# outliers: there both estimators break down, and a robust estimator can do
-# worse than the plain one. No estimator separates "outliers" from "a second
-# population" without more information.
+# While the flipped labels are a minority that the model can recognise as
+# improbable, mgsk keeps its accuracy. As the fraction grows, the flipped
+# rows become a consistent cluster rather than outliers (at 20 % they are
+# about 40 % of class 1), mgsk degrades, and at the end both estimators
+# break down; a robust estimator can then do worse than the plain one. No
+# estimator tells "outliers" from "a second population" without more
+# information.
