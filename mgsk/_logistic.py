@@ -177,34 +177,39 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         problem = Problem(
             self._design(X, fit=True), y_idx, n_classes, sample_weight, 1.0 / self.C, self.fit_intercept, self.scale
         )
-        theta = problem.initial_theta()
+        probs = problem.probabilities(problem.initial_theta())
         weights = np.ones(X.shape[0])
         history = []
         converged = False
         n_iter = 0
         near = False
         for n_iter in range(1, self.max_iter + 1):
-            state = problem.state(theta, weights)
+            state = problem.state(probs, weights)
             weights = state["weights"]
-            new_theta = problem.step(theta, state, near)
+            probs = problem.step(state, near)
+            new_theta = probs["theta"]
             if not problem.reference and self.fit_intercept:
+                # A common shift of all intercepts leaves the probabilities as they are.
+                new_theta = new_theta.copy()
                 new_theta[-1] -= new_theta[-1].mean()
-            step = float(np.linalg.norm(new_theta - theta))
-            theta = new_theta
-            near = step <= NEWTON_SWITCH * float(np.linalg.norm(theta))
+                probs = {**probs, "theta": new_theta}
+            step = float(np.linalg.norm(new_theta - state["theta"]))
+            near = step <= NEWTON_SWITCH * float(np.linalg.norm(new_theta))
+            re, loss = problem.diagnostics(state)
             record = {
                 "iteration": n_iter,
-                "re": self._entropy(state["log_proba"], y_idx, sample_weight),
-                "loss": problem.weighted_log_loss(state),
+                "re": re,
+                "loss": loss,
                 "scale": state["S"],
                 "step": step,
             }
             history.append(record)
             self._report(record)
-            if step <= self.tol * float(np.linalg.norm(theta)):
+            if step <= self.tol * float(np.linalg.norm(new_theta)):
                 converged = True
                 break
-        state = problem.state(theta, weights)
+        state = problem.state(probs, weights)
+        theta = state["theta"]
         weights, x, S, log_proba = state["weights"], state["x"], state["S"], state["log_proba"]
         if self.fit_intercept:
             self.coef_, self.intercept_ = theta[:-1].T.copy(), theta[-1].copy()
@@ -213,14 +218,9 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         self.scale_ = float(S)
         self.weights_ = weights
         self.history_ = history
-        self.re_ = self._entropy(log_proba, y_idx, sample_weight)
+        self.re_ = problem.diagnostics(state)[0]
         self._store_diagnostics(x, n_iter, converged)
         return self
-
-    @staticmethod
-    def _entropy(log_proba, y_idx, sample_weight):
-        log_p = log_proba[np.arange(y_idx.shape[0]), y_idx]
-        return float(np.average(classification_entropy_values(log_p), weights=sample_weight))
 
     def _design(self, X, fit):
         Z = self._polynomial_design(X, fit)

@@ -48,12 +48,14 @@ symmetric model leaves free). ``t`` halves until ``‖g‖`` decreases.
 
 import numpy as np
 
-from ._gnostic import X_MAX, gnostic_scale, sech, standardized_log_ratio
+from ._gnostic import X_MAX, gnostic_scale, residual_entropy_values, sech, standardized_log_ratio
 from ._irls import ETA, GAUSSIAN_C, KAPPA
 
 #: The gnostic scale of unit-variance residuals (``x = r / GAUSSIAN_C``).
 MODEL_SCALE = 2.0 * GAUSSIAN_C / (KAPPA * ETA)
 MAX_HALVINGS = 30
+#: A Newton step shorter than this (relative) is taken without line search.
+NEAR = 1e-3
 
 
 def logsumexp(a, axis, keepdims=False):
@@ -110,6 +112,10 @@ def log_softmax(logits, reference):
     >>> np.exp(log_softmax(np.zeros((1, 1)), reference=True))
     array([[0.5, 0.5]])
     """
+    if reference and logits.shape[1] == 1:
+        eta = logits[:, 0]
+        log_p1 = -np.logaddexp(0.0, -eta)
+        return np.column_stack([log_p1 - eta, log_p1])
     full = np.hstack([np.zeros((logits.shape[0], 1)), logits]) if reference else logits
     return full - logsumexp(full, axis=1, keepdims=True)
 
@@ -136,52 +142,41 @@ def pearson_residuals(log_proba):
     array([[2. , 0.5]])
     """
     with np.errstate(divide="ignore", over="ignore"):
-        log_q = np.log1p(-np.exp(log_proba))
+        # With two classes 1 - p is the other class's probability, exactly.
+        log_q = log_proba[:, ::-1] if log_proba.shape[1] == 2 else np.log1p(-np.exp(log_proba))
         return np.exp(0.5 * (log_q - log_proba))
 
 
-def label_weights(log_proba, y_idx, sample_weight, prev_weights, scale="auto"):
-    """Gnostic weights of every possible label of every row.
+def label_scale(r, sample_weight, prev_weights, scale="auto"):
+    """The gnostic scale of the Pearson residuals of the observed labels.
 
     Parameters
     ----------
-    log_proba : ndarray of shape (n, K)
-        Log-probabilities.
-    y_idx : ndarray of shape (n,)
-        Index of each row's observed class.
+    r : ndarray of shape (n,)
+        Pearson residuals of the observed labels.
     sample_weight : ndarray of shape (n,)
         Non-negative weights.
     prev_weights : ndarray of shape (n,)
-        Previous filtering weights of the observed labels (they weight the
-        scale equation).
+        Previous filtering weights (they weight the scale equation).
     scale : "auto" or float, default="auto"
-        Gnostic scale: solved, or fixed.
+        ``"auto"`` solves the scale equation (floored at ``MODEL_SCALE``);
+        a number is returned as it is.
 
     Returns
     -------
-    W : ndarray of shape (n, K)
-        Filtering weight each row would have with each label.
-    x : ndarray of shape (n,)
-        Gnostic log-ratios of the observed labels.
-    S : float
-        The gnostic scale used.
+    float
+        The gnostic scale ``S``.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from mgsk._newton import label_weights
-    >>> lp = np.log([[0.9, 0.1]] * 9 + [[0.999, 0.001]])
-    >>> W, x, S = label_weights(lp, np.r_[[0] * 9, 1], np.ones(10), np.ones(10))
-    >>> bool(W[-1, 1] < 0.01 < W[0, 0])
+    >>> from mgsk._newton import MODEL_SCALE, label_scale
+    >>> label_scale(np.full(10, 0.1), np.ones(10), np.ones(10)) == MODEL_SCALE
     True
     """
-    R = pearson_residuals(log_proba)
-    r = R[np.arange(y_idx.shape[0]), y_idx]
-    if scale == "auto":
-        S = max(gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), sample_weight * prev_weights), MODEL_SCALE)
-    else:
-        S = float(scale)
-    return sech(standardized_log_ratio(R, KAPPA, ETA * S)), standardized_log_ratio(r, KAPPA, ETA * S), S
+    if scale != "auto":
+        return float(scale)
+    return max(gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), sample_weight * prev_weights), MODEL_SCALE)
 
 
 def weight_derivative(log_proba, S):
@@ -246,6 +241,8 @@ class Problem:
         self.free = slice(1, None) if self.reference else slice(None)
         self.Y = np.zeros((Z1.shape[0], n_classes))
         self.Y[np.arange(Z1.shape[0]), y_idx] = 1.0
+        # Flat indices of the observed labels in a C-ordered (n, K) array.
+        self.observed = np.arange(Z1.shape[0]) * n_classes + y_idx
         self.penalized = np.ones(Z1.shape[1])
         if fit_intercept:
             self.penalized[-1] = 0.0
@@ -254,50 +251,45 @@ class Problem:
         """All-zero coefficients: every class equally probable."""
         return np.zeros((self.Z1.shape[1], self.Y.shape[1] - self.reference))
 
-    def state(self, theta, prev_weights, S=None):
-        """Probabilities, weights and the estimating equation at ``theta``.
+    def probabilities(self, theta):
+        """Probabilities and Pearson residuals of every label at ``theta``."""
+        log_proba = log_softmax(self.Z1 @ theta, self.reference)
+        R = pearson_residuals(log_proba)
+        return {"theta": theta, "log_proba": log_proba, "P": np.exp(log_proba), "R": R, "r": R.take(self.observed)}
+
+    def state(self, probs, prev_weights, S=None):
+        """Weights and the estimating equation at ``probs["theta"]``.
 
         ``S=None`` solves the scale equation (weighted by ``prev_weights``);
-        a number keeps that scale (used while searching along a step).
+        a number keeps that scale (used while searching along a step). A
+        state the line search already computed at the same ``S`` is reused.
         """
-        log_proba = log_softmax(self.Z1 @ theta, self.reference)
-        W, x, S = label_weights(log_proba, self.y_idx, self.sample_weight, prev_weights, self.scale if S is None else S)
-        P = np.exp(log_proba)
-        rows = np.arange(self.y_idx.shape[0])
-        w = W[rows, self.y_idx]
+        if S is None:
+            S = label_scale(probs["r"], self.sample_weight, prev_weights, self.scale)
+        cached = probs.get("state")
+        if cached is not None and cached["S"] == S:
+            return cached
+        P, theta = probs["P"], probs["theta"]
+        W = sech(standardized_log_ratio(probs["R"], KAPPA, ETA * S))
+        w = W.take(self.observed)
         PW = P * W
-        correction = PW - P * PW.sum(axis=1, keepdims=True)
-        score = w[:, None] * (P - self.Y) + correction
-        grad = self.Z1.T @ (self.sample_weight[:, None] * score[:, self.free])
+        omega = PW.sum(axis=1)
+        f = self.free
+        score = w[:, None] * (P[:, f] - self.Y[:, f]) + PW[:, f] - P[:, f] * omega[:, None]
+        grad = self.Z1.T @ (self.sample_weight[:, None] * score)
         grad += self.alpha * self.penalized[:, None] * theta
-        return {
-            "log_proba": log_proba,
-            "P": P,
+        state = {
+            **probs,
             "weights": w,
             "W": W,
-            "dW": weight_derivative(log_proba, S),
-            "expected_weights": PW.sum(axis=1),
-            "x": x,
+            "expected_weights": omega,
+            "x": standardized_log_ratio(probs["r"], KAPPA, ETA * S),
             "S": S,
             "grad": grad,
             "grad_norm": float(np.linalg.norm(grad)),
         }
-
-    def fisher(self, state):
-        """The expected Jacobian ``H`` of the estimating equation (flattened)."""
-        k1, M = self.Z1.shape[1], self.Y.shape[1] - self.reference
-        s, omega = self.sample_weight, state["expected_weights"]
-        P, W = state["P"][:, self.free], state["W"][:, self.free]
-        hess = np.empty((M, k1, M, k1))
-        for a in range(M):
-            for b in range(a, M):
-                h = s * ((a == b) * P[:, a] * W[:, a] - P[:, a] * P[:, b] * (W[:, a] + W[:, b] - omega))
-                block = (self.Z1 * h[:, None]).T @ self.Z1
-                if a == b:
-                    block[np.diag_indices(k1)] += self.alpha * self.penalized
-                hess[a, :, b, :] = block
-                hess[b, :, a, :] = block.T
-        return hess.reshape(M * k1, M * k1)
+        probs["state"] = state
+        return state
 
     def jacobian(self, state):
         """The observed Jacobian ``∂g/∂θ`` at fixed ``S`` (flattened).
@@ -305,10 +297,11 @@ class Problem:
         Per row, ``F(p) = w_y (p - e_y) + p∘W - p (pᵀW)`` with ``W_j = φ(p_j)``
         the weight of label ``j``; ``∂F/∂η = ∂F/∂p · (diag p - p pᵀ)``.
         """
-        P, W, dW, Y = state["P"], state["W"], state["dW"], self.Y
+        P, W, Y = state["P"], state["W"], self.Y
+        dW = weight_derivative(state["log_proba"], state["S"])
         n, K = P.shape
         rows = np.arange(n)
-        w_y, dW_y = W[rows, self.y_idx], dW[rows, self.y_idx]
+        w_y, dW_y = W.take(self.observed), dW.take(self.observed)
         omega = np.sum(P * W, axis=1)
         dF = np.zeros((n, K, K))
         dF[:, np.arange(K), np.arange(K)] = (w_y - omega)[:, None] + W + P * dW
@@ -316,7 +309,7 @@ class Problem:
         dF -= P[:, :, None] * (W + P * dW)[:, None, :]
         dP = -P[:, :, None] * P[:, None, :]
         dP[:, np.arange(K), np.arange(K)] += P
-        J = np.einsum("iab,ibc->iac", dF, dP)[:, self.free, self.free]
+        J = np.einsum("iab,ibc->iac", dF[:, self.free, :], dP[:, :, self.free])
         return self._assemble(J)
 
     def fisher(self, state):
@@ -340,29 +333,33 @@ class Problem:
                 hess[a, :, b, :] = block
         return hess.reshape(M * k1, M * k1)
 
-    def step(self, theta, state, near):
-        """One damped step; returns the new coefficients.
+    def step(self, state, near):
+        """One damped step; returns the probabilities at the new coefficients.
 
         Far from the solution, scoring on the expected Jacobian (it keeps
         away from the spurious roots a redescending weight creates); ``near``
         it, Newton on the observed Jacobian for fast final convergence. The
         length halves until ``‖g‖`` (at the same scale ``S``) decreases; a
         Newton direction that finds no such length falls back to scoring.
+        Near the solution a full Newton step is taken without the search.
         """
-        g = state["grad"].T.ravel()
+        theta, g = state["theta"], state["grad"].T.ravel()
         for jacobian in (self.jacobian, self.fisher) if near else (self.fisher,):
             delta = np.linalg.lstsq(jacobian(state), g, rcond=None)[0].reshape(theta.shape[1], -1).T
+            if near and jacobian == self.jacobian and np.linalg.norm(delta) <= NEAR * np.linalg.norm(theta):
+                return self.probabilities(theta - delta)
             t = 1.0
             for _ in range(MAX_HALVINGS):
-                candidate = theta - t * delta
-                new_state = self.state(candidate, state["weights"], S=state["S"])
-                if new_state["grad_norm"] <= (1.0 - 1e-4 * t) * state["grad_norm"]:
-                    return candidate
+                probs = self.probabilities(theta - t * delta)
+                if self.state(probs, state["weights"], S=state["S"])["grad_norm"] <= (1.0 - 1e-4 * t) * state["grad_norm"]:
+                    return probs
                 t *= 0.5
-        return theta
+        return state
 
-    def weighted_log_loss(self, state):
-        """Mean log-loss of the labels, weighted by sample and gnostic weights."""
+    def diagnostics(self, state):
+        """``re`` and the gnostic-weighted mean log-loss of the labels."""
+        log_p = state["log_proba"].take(self.observed)
+        re = float(self.sample_weight @ residual_entropy_values(log_p, 1.0) / self.sample_weight.sum())
         d = self.sample_weight * state["weights"]
-        log_p = state["log_proba"][np.arange(self.y_idx.shape[0]), self.y_idx]
-        return float(-(d @ log_p) / d.sum()) if d.sum() > 0 else 0.0
+        loss = float(-(d @ log_p) / d.sum()) if d.sum() > 0 else 0.0
+        return re, loss
