@@ -13,7 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 def run_demo(cwd, tracking_uri=None):
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # mlflow.set_tracking_uri / set_registry_uri in earlier tests export these variables.
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     done = subprocess.run(
