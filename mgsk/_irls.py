@@ -15,7 +15,11 @@ The fit has three stages, all deterministic and weight-aware.
    smallest absolute residuals (about their weighted median) until the set
    stops changing. This high-breakdown start is what lets the gnostic
    iteration reach the right fixed point with up to 40 % gross outliers
-   in ``y`` or 10 % bad leverage points.
+   in ``y`` or 10 % bad leverage points. Stages 1 and 2 use at most about
+   20,000 evenly spaced rows (``START_ROWS``): they only have to find the
+   right basin, and all rows decide the fixed point. The first scale
+   equation of stage 3 is weighted by the half of the rows closest to the
+   start, so gross outliers cannot inflate it.
 
 3. **Gnostic iteration.** With residuals ``r`` and their normal-consistent
    weighted MAD ``σ``, each datum enters the gnostic domain as
@@ -32,11 +36,12 @@ The fit has three stages, all deterministic and weight-aware.
              \qquad x_i = \frac{2 u_i}{\eta S},
 
    and the coefficients are the weighted least squares fit with weights
-   ``sample_weight * w``. ``η = 1.2594`` is a consistency constant, like
-   MAD's 1.4826: it makes the filtered scale equal, on Gaussian residuals,
-   to the scale the equation gives without filtering (``x ≈ r / 1.068σ``),
-   for a Gaussian efficiency of about 82 %. The weight redescends
-   exponentially, so a gross error has weight ~0. ``S`` is floored so that
+   ``sample_weight * w``. ``η = 1.5373`` is an efficiency constant, like
+   Huber's 1.345: on Gaussian residuals the iteration's fixed point is
+   ``x = r / 1.4025σ``, which gives the fit a Gaussian efficiency of 90 %
+   (without it, ``η = 1``, the filtered scale equation settles near
+   ``x = r / 0.75σ``, about 66 %). The weight redescends exponentially, so
+   a gross error has weight ~0. ``S`` is floored so that
    the effective scale ``κ η S σ / 2`` stays above half of both the current
    MAD and the MAD of the robust start: with few rows per parameter the
    filtered scale could otherwise shrink onto a subset that the model fits
@@ -72,13 +77,13 @@ from ._weighted import (
 
 #: ``ln R = r / (KAPPA * sigma)``: see the module docstring.
 KAPPA = 8.0
-#: Consistency constant of the filtered scale (see the module docstring and
-#: ``tests/test_irls.py::test_eta_makes_filtered_scale_consistent``).
-ETA = 1.2593670954069451
-#: Effective scale ``κ η S / 2`` (in σ units) that the unfiltered scale
-#: equation gives for unit-variance Gaussian residuals; ``ETA`` is chosen so
-#: that the filtered iteration reproduces it.
-GAUSSIAN_C = 1.0682603815779503
+#: Effective residual scale (in σ units) of the weights at the normal model:
+#: ``sech(r / 1.4025σ)`` has a Gaussian efficiency of 90 %.
+EFFICIENT_C = 1.4024633574465035
+#: Efficiency constant: with it the filtered iteration's fixed point on
+#: Gaussian residuals is ``x = r / EFFICIENT_C`` (see the module docstring
+#: and ``tests/test_numerics.py::test_eta_gives_ninety_percent_efficiency``).
+ETA = 1.5372852505831547
 #: Concentration steps at most in the robust start.
 MAX_CONCENTRATION_STEPS = 20
 #: The robust start uses at most about this many rows, evenly spaced: it
@@ -118,7 +123,9 @@ def data_scale(y, sample_weight=None):
     s = mad_scale(y, sample_weight, center)
     if not s > 0:
         dev = y - weighted_mean(y, sample_weight)
-        s = float(np.sqrt(weighted_mean(dev * dev, sample_weight)))
+        top = float(np.max(np.abs(dev)))
+        if top > 0:  # scaled first, so that tiny deviations do not underflow when squared
+            s = top * float(np.sqrt(weighted_mean((dev / top) ** 2, sample_weight)))
     return s if s > 0 and np.isfinite(s) else 1.0
 
 

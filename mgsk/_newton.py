@@ -49,10 +49,11 @@ symmetric model leaves free). ``t`` halves until ``‖g‖`` decreases.
 import numpy as np
 
 from ._gnostic import X_MAX, gnostic_scale, residual_entropy_values, sech, standardized_log_ratio
-from ._irls import ETA, GAUSSIAN_C, KAPPA
+from ._irls import EFFICIENT_C, ETA, KAPPA
 
-#: The gnostic scale of unit-variance residuals (``x = r / GAUSSIAN_C``).
-MODEL_SCALE = 2.0 * GAUSSIAN_C / (KAPPA * ETA)
+#: The gnostic scale the regressors reach on unit-variance Gaussian
+#: residuals (``x = r / EFFICIENT_C``).
+MODEL_SCALE = 2.0 * EFFICIENT_C / (KAPPA * ETA)
 MAX_HALVINGS = 30
 #: A Newton step shorter than this (relative) is taken without line search.
 NEAR = 1e-3

@@ -91,7 +91,7 @@ def test_gross_outliers_get_weight_zero_and_do_not_move_the_fit(frac):
     model = LinearRegressor().fit(X, y)
     m = int(frac * 1000)
     assert np.linalg.norm(params(model) - np.r_[1.0, beta]) < 0.25
-    assert model.weights_[:m].max() < 1e-6
+    assert model.weights_[:m].max() < 1e-4
     assert model.outliers_[:m].all() and model.outliers_[m:].mean() < 0.02
     assert model.converged_
 
@@ -210,8 +210,8 @@ def test_stackloss_outliers_are_the_textbook_rows():
     ds = load_stackloss()
     model = LinearRegressor().fit(ds.data, ds.target)
     assert set(np.argsort(model.weights_)[:4]) == {0, 2, 3, 20}  # rows 1, 3, 4, 21
-    # Daniel & Wood's least squares without those rows: -37.65, 0.798, 0.577, -0.067
-    assert np.all(np.abs(params(model) - [-37.65, 0.798, 0.577, -0.067]) <= [0.5, 0.12, 0.12, 0.05])
+    # The MM-estimate of R's robustbase::lmrob: -41.52, 0.939, 0.580, -0.113
+    assert np.all(np.abs(params(model) - [-41.52, 0.939, 0.580, -0.113]) <= [1.5, 0.1, 0.1, 0.02])
 
 
 def test_phones_outliers_are_1964_to_1969():
