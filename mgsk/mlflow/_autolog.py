@@ -1,6 +1,47 @@
-"""Autologging for mgsk estimators (work in progress)."""
+"""``mgsk.autolog()``: one call, and every fit of an mgsk estimator is tracked in MLflow.
 
+Built on MLflow's autologging helpers (``autologging_integration``,
+``safe_patch``, ``resolve_input_example_and_signature``, ...), which are a
+developer API: this module is tested with MLflow 3.17.2 and scikit-learn
+1.9.1, and mgsk's ``mlflow`` extra pins ``mlflow>=3.0,<3.19``.
 
+What is patched, and why there:
+
+- ``fit``, the prediction methods and ``score`` of mgsk's estimators;
+- ``BaseSearchCV.fit``: mlflow.sklearn.autolog patches ``GridSearchCV.fit``
+  and ``RandomizedSearchCV.fit``, one class lower, so while it is on its
+  patches run first and own the search (MLflow keeps one patch per method:
+  two integrations patching the same one would silently replace each other);
+- the ``sklearn.metrics`` functions, only while no integration patches them
+  (see :mod:`._autolog_metrics`).
+
+Pipelines need no patch (see :mod:`._autolog_context`). When
+mlflow.sklearn.autolog is on too, it logs scikit-learn's meta-estimators
+(Pipeline, GridSearchCV, RandomizedSearchCV) as usual and mgsk adds the
+gnostic metrics and plots of the mgsk step to its run: one run, one model.
+"""
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.utils.autologging_utils import autologging_integration, safe_patch
+
+from . import _autolog_metrics as post_training
+from ._autolog_context import caller_frame, fit_place
+from ._autolog_faults import LoggingSteps, quick_requests
+from ._autolog_record import (
+    FLAVOR_NAME,
+    AutologConfig,
+    FitData,
+    estimator_tags,
+    fit_arguments,
+    log_fitted_model,
+    log_gnostic_extras,
+    run_for_fit,
+)
+from ._serialization import FORMATS
+
+@autologging_integration(FLAVOR_NAME)
 def autolog(
     log_models=True,
     log_input_examples=True,
@@ -15,6 +56,181 @@ def autolog(
     exclusive=False,
     disable_for_unsupported_versions=False,
     silent=False,
+    serialization_format="skops",
 ):
-    """Enable (or disable) autologging of mgsk estimators to MLflow."""
-    raise NotImplementedError("mgsk.autolog is being written")
+    """Track every fit of an mgsk estimator in MLflow: standalone, in Pipelines and in searches.
+
+    After one call, ``model.fit(X, y)`` creates an MLflow run (or logs into
+    the active one, leaving it open) holding the constructor parameters, the
+    gnostic metrics ``re``, ``n_iter`` and ``scale``, the training scores,
+    the convergence of ``re`` and ``loss`` per iteration (step = iteration),
+    the tags ``estimator_name`` and ``estimator_class``, the training dataset,
+    two plots (``gnostic_convergence.png`` and ``gnostic_weights.png``, the
+    weight of every training row against its residual) and the model in the
+    mgsk flavor with its signature and an input example. Logging never
+    changes or breaks the fit: when the tracking or artifact store fails,
+    ``fit`` returns the same model and one warning says what was not logged.
+
+    A Pipeline whose last step is an mgsk estimator gives one run with the
+    Pipeline as the model and all its parameters (``step__param``).
+    ``GridSearchCV`` and ``RandomizedSearchCV`` give one parent run (best
+    parameters, ``best_cv_score``, ``cv_results.csv``, the best estimator as
+    the model) and at most ``max_tuning_runs`` child runs, one per candidate,
+    whatever ``n_jobs``. Fits inside other meta-estimators and inside
+    ``cross_val_score`` and its siblings are not logged.
+
+    Parameters
+    ----------
+    log_models : bool, default=True
+        Log the fitted model (a LoggedModel, ``models:/<model_id>``).
+    log_input_examples : bool, default=True
+        Store the first 5 training rows as the model's input example.
+    log_model_signatures : bool, default=True
+        Store the model's signature, inferred from the training input.
+    log_datasets : bool, default=True
+        Log the training data (and evaluation data of post-training
+        metrics) as ``mlflow.data`` datasets.
+    log_post_training_metrics : bool, default=True
+        Log ``model.score(X_test, y_test)`` and scikit-learn metric calls on
+        the model's predictions, named after the metric and the dataset
+        variable (``r2_score_X_test``), as mlflow.sklearn does.
+    log_plots : bool, default=True
+        Log the two diagnostic plots.
+    max_tuning_runs : int or None, default=5
+        The most child runs a parameter search creates, best ranked first;
+        None creates one per candidate.
+    registered_model_name : str, optional
+        Also register each logged model under this name.
+    extra_tags : dict, optional
+        Tags for every run autolog creates.
+    disable : bool, default=False
+        Turn autologging off, restoring the original methods.
+    exclusive : bool, default=False
+        Log nothing into runs the user started.
+    disable_for_unsupported_versions : bool, default=False
+        Accepted for parity with MLflow's integrations; mgsk checks its
+        MLflow range at install time.
+    silent : bool, default=False
+        Suppress mgsk's and MLflow's autologging warnings and event logs.
+    serialization_format : {"skops", "cloudpickle"}, default="skops"
+        How the logged models are saved (see :func:`mgsk.mlflow.save_model`).
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import mlflow, numpy as np
+    >>> import mgsk
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> previous_uri = mlflow.get_tracking_uri()
+    >>> mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
+    >>> experiment = mlflow.create_experiment("autolog", artifact_location=(tmp / "artifacts").as_uri())
+    >>> _ = mlflow.set_experiment(experiment_id=experiment)
+    >>> mgsk.autolog(log_plots=False)
+    >>> X = np.random.default_rng(0).normal(size=(100, 2))
+    >>> model = mgsk.LinearRegressor().fit(X, X @ [1.0, 2.0] + 3.0)
+    >>> run = mlflow.last_active_run()
+    >>> run.data.params["degree"], run.data.metrics["n_iter"] == model.n_iter_
+    ('1', True)
+    >>> mgsk.autolog(disable=True)
+    >>> mlflow.set_tracking_uri(previous_uri)
+    """
+    if max_tuning_runs is not None and (not isinstance(max_tuning_runs, int) or max_tuning_runs < 0):
+        raise MlflowException(
+            f"max_tuning_runs must be None or a non-negative int, got {max_tuning_runs!r}.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    if extra_tags is not None and not isinstance(extra_tags, dict):
+        raise MlflowException(
+            f"extra_tags must be a dict, got {type(extra_tags).__name__}.", error_code=INVALID_PARAMETER_VALUE
+        )
+    if serialization_format not in FORMATS:
+        raise MlflowException(
+            f"serialization_format must be one of {list(FORMATS)}, got {serialization_format!r}.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    config = AutologConfig(
+        log_models=log_models,
+        log_input_examples=log_input_examples,
+        log_model_signatures=log_model_signatures,
+        log_datasets=log_datasets,
+        log_post_training_metrics=log_post_training_metrics,
+        log_plots=log_plots,
+        max_tuning_runs=max_tuning_runs,
+        registered_model_name=registered_model_name,
+        extra_tags=dict(extra_tags or {}),
+        serialization_format=serialization_format,
+        silent=silent,
+    )
+    _patch_all(config)
+
+
+def _patch_all(config):
+    from sklearn.model_selection._search import BaseSearchCV
+
+    from .._base import GnosticMixin
+    from ._autolog_search import patched_search_fit
+
+    def patch(destination, name, function):
+        safe_patch(FLAVOR_NAME, destination, name, function, manage_run=False)
+
+    for cls in _mgsk_estimators(GnosticMixin):
+        patch(cls, "fit", lambda original, self, *args, **kwargs: _patched_fit(config, original, self, *args, **kwargs))
+        if config.log_post_training_metrics:
+            for method in post_training.PREDICT_METHODS:
+                if hasattr(cls, method):
+                    patch(cls, method, post_training.patched_predict)
+            patch(cls, "score", post_training.patched_score)
+    patch(
+        BaseSearchCV,
+        "fit",
+        lambda original, self, *args, **kwargs: patched_search_fit(config, original, self, *args, **kwargs),
+    )
+    post_training.ensure_metric_patches()
+
+
+def _mgsk_estimators(base):
+    """mgsk's public estimator classes."""
+    import mgsk
+
+    return [cls for cls in (mgsk.LinearRegressor, mgsk.PolynomialRegressor, mgsk.LogisticRegressor) if issubclass(cls, base)]
+
+
+def _patched_fit(config, original, self, *args, **kwargs):
+    place = fit_place(self, caller_frame())
+    if place.kind == "skip":
+        return original(self, *args, **kwargs)
+    X, y, sample_weight = fit_arguments(args, kwargs)
+    if place.kind == "extras":
+        result = original(self, *args, **kwargs)
+        _log_extras(config, self, FitData(X, y, sample_weight))
+        return result
+    owner = place.owner
+    data = FitData.before_fit(X, y, sample_weight) if owner is self else FitData.before_fit(place.X, place.y)
+    client = mlflow.MlflowClient()
+    steps = LoggingSteps(client, None)
+    with run_for_fit(config, steps, estimator_tags(owner)) as (run, is_new):
+        result = original(self, *args, **kwargs)
+        if run is not None:
+            with quick_requests(), post_training.suspended():
+                model_id = log_fitted_model(
+                    client, run, owner, owner, data, config, steps, params=owner.get_params(deep=True), run_is_new=is_new
+                )
+            if config.log_post_training_metrics:
+                post_training.track(self, run.info.run_id, model_id, owner, config)
+    steps.warn(config.silent)
+    return result
+
+
+def _log_extras(config, step, data):
+    run = mlflow.active_run()
+    if run is None:
+        return
+    client = mlflow.MlflowClient()
+    steps = LoggingSteps(client, run.info.run_id)
+    with quick_requests(), post_training.suspended():
+        log_gnostic_extras(client, run.info.run_id, step, data, config, steps)
+    steps.warn(config.silent)

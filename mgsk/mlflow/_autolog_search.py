@@ -1,0 +1,124 @@
+"""Parameter searches over mgsk estimators: one parent run, a few child runs, no run per inner fit.
+
+The search is fitted with autologging disabled (as mlflow.sklearn does for
+``cross_val_score``), so its N candidates x K folds inner fits, and the refit,
+log nothing; the parent and child runs are written from the fitted search's
+``cv_results_``. Inner fits in joblib worker processes (``n_jobs > 1``) are
+not patched at all.
+"""
+
+import mlflow
+import numpy as np
+from mlflow.utils.autologging_utils import MlflowAutologgingQueueingClient, disable_autologging
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from mlflow.utils.time import get_current_time_millis
+from sklearn.base import BaseEstimator
+
+from .._base import GnosticMixin
+from . import _autolog_metrics as post_training
+from ._autolog_context import caller_frame, search_is_nested
+from ._autolog_faults import LoggingSteps, quick_requests
+from ._autolog_record import (
+    FitData,
+    estimator_tags,
+    fit_arguments,
+    gnostic_step,
+    log_batch,
+    log_fitted_model,
+    plain_metrics,
+    run_for_fit,
+    run_tags,
+)
+
+CV_RESULTS = "cv_results.csv"
+
+
+def contains_mgsk(obj):
+    """Whether an mgsk estimator is in ``obj`` (an estimator, its parameters, a grid)."""
+    if isinstance(obj, GnosticMixin):
+        return True
+    if isinstance(obj, BaseEstimator):
+        return contains_mgsk(list(obj.get_params(deep=False).values()))
+    if isinstance(obj, dict):
+        return contains_mgsk(list(obj.values()))
+    if isinstance(obj, (list, tuple)):
+        return any(contains_mgsk(item) for item in obj)
+    return False
+
+
+def patched_search_fit(config, original, self, *args, **kwargs):
+    """Fit the search without inner logging, then log the parent and child runs."""
+    if search_is_nested(self, caller_frame()) or not contains_mgsk(self):
+        return original(self, *args, **kwargs)
+    data = FitData.before_fit(*fit_arguments(args, kwargs))
+    client = mlflow.MlflowClient()
+    steps = LoggingSteps(client, None)
+    with run_for_fit(config, steps, estimator_tags(self)) as (run, is_new):
+        with disable_autologging():
+            result = original(self, *args, **kwargs)
+        if run is not None:
+            with quick_requests(), post_training.suspended():
+                _log_search(client, run, self, data, config, steps, is_new)
+    steps.warn(config.silent)
+    return result
+
+
+def _log_search(client, run, search, data, config, steps, is_new):
+    params = search.get_params(deep=False)
+    best_params = getattr(search, "best_params_", {})
+    params.update({f"best_{name}": value for name, value in best_params.items()})
+    extra = {"best_cv_score": search.best_score_} if hasattr(search, "best_score_") else {}
+    best = getattr(search, "best_estimator_", None)
+    model_id = None
+    if best is not None:
+        model_id = log_fitted_model(
+            client, run, best, search, data, config, steps, params=params, run_is_new=is_new, extra_metrics=extra
+        )
+        if config.log_post_training_metrics and (step := gnostic_step(best)) is not None:
+            post_training.track(step, run.info.run_id, model_id, search, config)
+    else:
+        steps("the parameters", _log_params_and_score, client, run.info.run_id, params, extra, search)
+    steps("the cv_results.csv", _log_cv_results, client, run.info.run_id, search)
+    if config.max_tuning_runs != 0:
+        steps("the child runs", _log_child_runs, run, search, config, best_params, model_id)
+
+
+def _log_params_and_score(client, run_id, params, metrics, search):
+    log_batch(client, run_id, plain_metrics(metrics, get_current_time_millis()), params, estimator_tags(search))
+
+
+def _log_cv_results(client, run_id, search):
+    import pandas as pd
+
+    client.log_text(run_id, pd.DataFrame(search.cv_results_).to_csv(index=False), CV_RESULTS)
+
+
+def _ranked_candidates(cv_results, limit):
+    """Indices of the candidates, best first (by the refit metric's rank), at most ``limit``."""
+    rank_key = "rank_test_score"
+    if rank_key not in cv_results:
+        rank_key = next(key for key in cv_results if key.startswith("rank_test_"))
+    order = np.argsort(np.asarray(cv_results[rank_key]), kind="stable")
+    return order if limit is None else order[:limit]
+
+
+def _log_child_runs(parent, search, config, best_params, best_model_id):
+    """One finished child run per top-ranked candidate: its parameters and its CV scores."""
+    results = search.cv_results_
+    seed_params = search.estimator.get_params(deep=True)
+    queue = MlflowAutologgingQueueingClient()
+    now = get_current_time_millis()
+    tags = {**run_tags(config), **estimator_tags(search.estimator), MLFLOW_PARENT_RUN_ID: parent.info.run_id}
+    for index in _ranked_candidates(results, config.max_tuning_runs):
+        candidate = results["params"][index]
+        child = queue.create_run(experiment_id=parent.info.experiment_id, start_time=parent.info.start_time, tags=tags)
+        queue.log_params(child, {**seed_params, **candidate})
+        scores = {
+            key: float(values[index])
+            for key, values in results.items()
+            if not key.startswith(("param", "split")) and np.issubdtype(np.asarray(values).dtype, np.number)
+        }
+        is_best = bool(best_params) and candidate == best_params
+        queue.log_metrics(child, scores, model_id=best_model_id if is_best else None)
+        queue.set_terminated(child, end_time=now)
+    queue.flush(synchronous=True)
