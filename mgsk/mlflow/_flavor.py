@@ -262,6 +262,7 @@ def log_model(
     extra_pip_requirements=None,
     conda_env=None,
     extra_files=None,
+    validate_serving_input=True,
     **kwargs,
 ):
     """Log a fitted mgsk model to the active run (or a new one) as an MLflow LoggedModel.
@@ -282,6 +283,11 @@ def log_model(
     await_registration_for : int, default=300
         Seconds to wait for the registered version to be READY; 0 or None
         does not wait.
+    validate_serving_input : bool, default=True
+        Whether MLflow reloads the logged model and predicts on the serving
+        input example, warning if that fails (about a third of the cost of
+        logging with an example; callers that just predicted on the same
+        example may skip it).
     **kwargs
         ``params``, ``tags``, ``model_type``, ``step``, ``model_id``,
         ``run_id`` or ``prompts``, passed to :meth:`mlflow.models.Model.log`.
@@ -317,12 +323,10 @@ def log_model(
     check_model(model, serialization_format, pyfunc_predict_fn)
     if name is None and artifact_path is None:
         name = "model"
-    from mgsk import mlflow as flavor_module
-
     return Model.log(
         artifact_path=artifact_path,
         name=name,
-        flavor=flavor_module,
+        flavor=_LOG_FLAVOR,
         flavor_name=FLAVOR_NAME,
         registered_model_name=registered_model_name,
         await_registration_for=await_registration_for,
@@ -337,8 +341,18 @@ def log_model(
         extra_pip_requirements=extra_pip_requirements,
         conda_env=conda_env,
         extra_files=extra_files,
+        validate_serving_input=validate_serving_input,
         **kwargs,
     )
+
+
+def _save_model_for_log(path, mlflow_model, validate_serving_input, **kwargs):
+    # Model.log reads validate_serving_input from the keywords it then passes to save_model.
+    save_model(path=path, mlflow_model=mlflow_model, **kwargs)
+
+
+#: The flavor as Model.log sees it: a module-like object with save_model.
+_LOG_FLAVOR = types.SimpleNamespace(__name__="mgsk.mlflow", save_model=_save_model_for_log)
 
 
 def load_model(model_uri, dst_path=None):
