@@ -35,6 +35,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler  # noqa: E402
 
 import mgsk.mlflow as mg  # noqa: E402
+from mgsk.mlflow import _requirements  # noqa: E402
 from mgsk import LinearRegressor, LogisticRegressor, PolynomialRegressor  # noqa: E402
 from mgsk.mlflow import MgskModelError  # noqa: E402
 
@@ -287,6 +288,7 @@ def test_default_requirements_are_pinned_without_spawning_inference(tracking, re
             spawned.append(event)
 
     sys.addaudithook(audit)
+    _requirements._default_environment_files.cache_clear()  # measure a first save, not a cached one
     with mlflow.start_run():
         watching[0] = True
         try:
