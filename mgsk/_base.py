@@ -25,6 +25,18 @@ COMMON_CONSTRAINTS = {
 }
 
 
+class History(list):
+    """Per-iteration records (a list of dicts) that plot as their R-Entropy.
+
+    ``np.asarray(history)`` (and so ``matplotlib.pyplot.plot(history)``, as
+    the MLflow guide does with ``model._history``) gives the ``re`` of each
+    iteration.
+    """
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array([record["re"] for record in self], dtype=dtype)
+
+
 class GnosticMixin:
     """Aliases of the MLflow guide and the shared fitting helpers."""
 
@@ -40,8 +52,8 @@ class GnosticMixin:
 
     @property
     def _history(self):
-        """Per-iteration records (alias of ``history_``)."""
-        return self.history_
+        """Per-iteration records (``history_``); plots as the ``re`` trajectory."""
+        return History(self.history_)
 
     def _polynomial_design(self, X, fit):
         """``X`` expanded to ``degree`` (no bias column); ``X`` itself at 1."""

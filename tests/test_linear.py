@@ -134,7 +134,9 @@ def test_fixed_scale_is_used():
 def test_history_and_aliases():
     X, y, _ = contaminated(9)
     model = LinearRegressor(gnostic_characteristics=True).fit(X, y)
-    assert model.re == model.re_ and model.weights is model.weights_ and model._history is model.history_
+    assert model.re == model.re_ and model.weights is model.weights_ and model._history == model.history_
+    # the guide plots model._history directly: as an array it is the re trajectory
+    np.testing.assert_array_equal(np.asarray(model._history), [h["re"] for h in model.history_])
     assert len(model.history_) == model.n_iter_
     assert [h["iteration"] for h in model.history_] == list(range(1, model.n_iter_ + 1))
     assert {"iteration", "re", "loss", "scale"} <= set(model.history_[0])
