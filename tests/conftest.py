@@ -4,6 +4,7 @@ MLflow is imported inside the fixtures, so the core tests run without it.
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -122,3 +123,34 @@ def mlflow_server(tmp_path):
     yield start
     for proc in procs:
         stop_process(proc)
+
+
+@pytest.fixture
+def autolog_reset():
+    """Turn mgsk's and mlflow.sklearn's autologging off after the test."""
+    yield
+    import mlflow.sklearn
+
+    import mgsk
+
+    mgsk.autolog(disable=True)
+    mlflow.sklearn.autolog(disable=True)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_store(tmp_path_factory):
+    """An empty sqlite MLflow store whose tables MLflow has already created and migrated."""
+    mlflow = pytest.importorskip("mlflow")
+    path = tmp_path_factory.mktemp("migrated-store") / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def premigrated_store(tmp_path, migrated_sqlite_store):
+    """Put a copy of ``migrated_sqlite_store`` where ``mlflow_tracking`` opens its store.
+
+    Request it before ``mlflow_tracking``: the test still gets a fresh store
+    of its own, without the seconds MLflow spends creating the tables.
+    """
+    shutil.copyfile(migrated_sqlite_store, tmp_path / "mlflow.db")

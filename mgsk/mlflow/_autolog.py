@@ -128,12 +128,12 @@ def autolog(
     >>> previous_uri = mlflow.get_tracking_uri()
     >>> mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
     >>> experiment = mlflow.create_experiment("autolog", artifact_location=(tmp / "artifacts").as_uri())
-    >>> _ = mlflow.set_experiment(experiment_id=experiment)
     >>> mgsk.autolog(log_plots=False)
     >>> X = np.random.default_rng(0).normal(size=(100, 2))
-    >>> model = mgsk.LinearRegressor().fit(X, X @ [1.0, 2.0] + 3.0)
-    >>> run = mlflow.last_active_run()
-    >>> run.data.params["degree"], run.data.metrics["n_iter"] == model.n_iter_
+    >>> with mlflow.start_run(experiment_id=experiment) as run:  # without it, fit starts and ends its own run
+    ...     model = mgsk.LinearRegressor().fit(X, X @ [1.0, 2.0] + 3.0)
+    >>> logged = mlflow.get_run(run.info.run_id)
+    >>> logged.data.params["degree"], logged.data.metrics["re"] == model.re_
     ('1', True)
     >>> mgsk.autolog(disable=True)
     >>> mlflow.set_tracking_uri(previous_uri)

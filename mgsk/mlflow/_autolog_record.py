@@ -124,7 +124,7 @@ def run_for_fit(config, steps, tags):
         raise
     finally:
         with quick_requests():
-            steps("the run's end status", mlflow.end_run, RunStatus.to_string(status))
+            steps("the run's end status", mlflow.end_run, RunStatus.to_string(status), even_if_down=True)
 
 
 def gnostic_step(model):
@@ -270,6 +270,11 @@ def new_params(client, run_id, params, run_is_new):
             changed,
         )
     return {key: value for key, value in params.items() if key not in logged}
+
+
+def log_run_data(client, run_id, metrics, params, tags, run_is_new):
+    """Log metrics, tags and the params the run does not hold yet."""
+    log_batch(client, run_id, metrics, new_params(client, run_id, params, run_is_new), tags)
 
 
 def training_dataset(X, y, run_tags):
@@ -449,9 +454,8 @@ def log_fitted_model(client, run, model, scored, data, config, steps, *, params,
     metrics = plain_metrics({**scores, **(extra_metrics or {})}, now, model_id, dataset)
     if step is not None:
         metrics += gnostic_metrics(step, now, model_id, dataset)
-    params = steps("the parameters", new_params, client, run_id, params, run_is_new)
     tags = None if run_is_new else estimator_tags(scored)
-    steps("the parameters, metrics and tags", log_batch, client, run_id, metrics, params, tags)
+    steps("the parameters, metrics and tags", log_run_data, client, run_id, metrics, params, tags, run_is_new)
     if dataset is not None:
         steps("the training dataset", log_dataset, client, run_id, dataset)
     if images is not None:
