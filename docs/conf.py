@@ -18,6 +18,8 @@ import mgsk  # noqa: E402
 # MLflow's telemetry would try to reach the internet from gallery examples.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+# MLflow's INFO lines (database migrations, ...) would fill the examples' output.
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 # Gallery figures are rendered without a display.
 os.environ.setdefault("MPLBACKEND", "Agg")
 

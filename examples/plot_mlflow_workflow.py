@@ -17,6 +17,7 @@ with ``mlflow ui --backend-store-uri sqlite:///mlflow.db``.
 # %%
 # A store and an experiment
 # -------------------------
+# sphinx_gallery_thumbnail_number = 2
 import shutil
 import tempfile
 from pathlib import Path
@@ -69,15 +70,18 @@ for degree in (1, 2, 3):
         model = PolynomialRegressor(degree=degree).fit(X_train, y_train)
         mlflow.log_params(model.get_params())
         for record in model.history_:
-            mlflow.log_metric("re_iteration", record["re"],
-                              step=record["iteration"])
+            mlflow.log_metric(
+                "re_iteration", record["re"], step=record["iteration"]
+            )
         y_pred = model.predict(X_val)
-        mlflow.log_metrics({
-            "re": model.re_,
-            "n_iter": model.n_iter_,
-            "val_re": residual_entropy(y_val, y_pred),
-            "val_mae": mean_absolute_error(y_val, y_pred),
-        })
+        mlflow.log_metrics(
+            {
+                "re": model.re_,
+                "n_iter": model.n_iter_,
+                "val_re": residual_entropy(y_val, y_pred),
+                "val_mae": mean_absolute_error(y_val, y_pred),
+            }
+        )
         mgsk.mlflow.log_model(
             model,
             name="model",
@@ -94,8 +98,14 @@ for degree in (1, 2, 3):
 runs = mlflow.search_runs(
     experiment_ids=[experiment_id], order_by=["metrics.val_re ASC"]
 )
-columns = ["tags.mlflow.runName", "params.degree", "metrics.re",
-           "metrics.val_re", "metrics.val_mae", "metrics.n_iter"]
+columns = [
+    "tags.mlflow.runName",
+    "params.degree",
+    "metrics.re",
+    "metrics.val_re",
+    "metrics.val_mae",
+    "metrics.n_iter",
+]
 print(runs[columns].to_string(index=False))
 
 # %%
@@ -108,15 +118,19 @@ good = runs[runs["metrics.val_re"] <= 1.05 * runs["metrics.val_re"].min()]
 best = good.loc[good["params.degree"].astype(int).idxmin()]
 print("chosen:", best["tags.mlflow.runName"])
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8),
-                                  layout="constrained")
+fig, (left, right) = plt.subplots(
+    1, 2, figsize=(11, 3.8), layout="constrained"
+)
 client = MlflowClient()
 for run in runs.itertuples():
     history = client.get_metric_history(run.run_id, "re_iteration")
-    left.plot([m.step for m in history], [m.value for m in history],
-              marker=".", label=runs.loc[run.Index, "tags.mlflow.runName"])
-left.set(title="re per iteration, as logged", xlabel="iteration",
-         ylabel="re")
+    left.plot(
+        [m.step for m in history],
+        [m.value for m in history],
+        marker=".",
+        label=runs.loc[run.Index, "tags.mlflow.runName"],
+    )
+left.set(title="re per iteration, as logged", xlabel="iteration", ylabel="re")
 left.legend()
 right.bar(runs["tags.mlflow.runName"], runs["metrics.val_re"])
 right.set(title="R-Entropy on the validation set", yscale="log")
@@ -136,17 +150,33 @@ champion = mlflow.pyfunc.load_model("models:/parabola@champion")
 native = mgsk.mlflow.load_model("models:/parabola@champion")
 print("pyfunc predictions:", champion.predict(X_val[:3]).round(3))
 print("native estimator:  ", native)
-print("its degree, re_ and iterations:", native.degree,
-      round(native.re_, 4), native.n_iter_)
+print(
+    "its degree, re_ and iterations:",
+    native.degree,
+    round(native.re_, 4),
+    native.n_iter_,
+)
 
 # %%
 # The native estimator is the fitted object itself, weights included:
 grid = np.linspace(-3, 3, 200)[:, None]
 fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
-dots = ax.scatter(X_train[:, 0], y_train, c=native.weights_,
-                  cmap="viridis", vmin=0, vmax=1, s=16)
-ax.plot(grid, champion.predict(grid), color="tab:red", lw=2,
-        label="models:/parabola@champion")
+dots = ax.scatter(
+    X_train[:, 0],
+    y_train,
+    c=native.weights_,
+    cmap="viridis",
+    vmin=0,
+    vmax=1,
+    s=16,
+)
+ax.plot(
+    grid,
+    champion.predict(grid),
+    color="tab:red",
+    lw=2,
+    label="models:/parabola@champion",
+)
 fig.colorbar(dots, ax=ax, label="weights_ of the training rows")
 ax.set(xlabel="x", ylabel="y")
 ax.legend()

@@ -9,6 +9,7 @@ run as doctests, in a temporary directory.
 import doctest
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,13 @@ def _source_files():
 def test_docs_build_without_warnings(tmp_path):
     if importlib.util.find_spec("sphinx") is None:
         pytest.skip('Sphinx is not installed: pip install ".[docs]"')
+    # Outputs of an earlier build would keep pages of removed examples alive.
+    for name in ("auto_examples", "generated", "sg_execution_times.rst"):
+        path = DOCS / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
     before = _source_files()
     html = tmp_path / "html"
     cmd = [
