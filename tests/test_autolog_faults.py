@@ -96,7 +96,7 @@ def fit_and_check(X, y, data, caplog, expect_in_warning):
 
 def test_unreachable_tracking_server(data, caplog, restore_tracking_uri):
     mlflow.set_tracking_uri(f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    fit_and_check(*data, data, caplog, ["could not log anything", "no run could be created"])
+    fit_and_check(*data, data, caplog, ["could not create an MLflow run", "nothing of this fit was logged"])
 
 
 def test_server_stopped_mid_fit(data, caplog, restore_tracking_uri, mlflow_server, monkeypatch):

@@ -29,16 +29,8 @@ from mlflow.utils.autologging_utils import autologging_integration, safe_patch
 from . import _autolog_metrics as post_training
 from ._autolog_context import caller_frame, fit_place
 from ._autolog_faults import LoggingSteps, quick_requests
-from ._autolog_record import (
-    FLAVOR_NAME,
-    AutologConfig,
-    FitData,
-    estimator_tags,
-    fit_arguments,
-    log_fitted_model,
-    log_gnostic_extras,
-    run_for_fit,
-)
+from ._autolog_logging import log_fitted_model, log_gnostic_extras, run_for_fit
+from ._autolog_record import FLAVOR_NAME, AutologConfig, FitData, estimator_tags, fit_arguments
 from ._serialization import FORMATS
 
 @autologging_integration(FLAVOR_NAME)
@@ -171,13 +163,14 @@ def autolog(
 def _patch_all(config):
     from sklearn.model_selection._search import BaseSearchCV
 
-    from .._base import GnosticMixin
+    import mgsk
+
     from ._autolog_search import patched_search_fit
 
     def patch(destination, name, function):
         safe_patch(FLAVOR_NAME, destination, name, function, manage_run=False)
 
-    for cls in _mgsk_estimators(GnosticMixin):
+    for cls in (mgsk.LinearRegressor, mgsk.PolynomialRegressor, mgsk.LogisticRegressor):
         patch(cls, "fit", lambda original, self, *args, **kwargs: _patched_fit(config, original, self, *args, **kwargs))
         if config.log_post_training_metrics:
             for method in post_training.PREDICT_METHODS:
@@ -192,13 +185,6 @@ def _patch_all(config):
     post_training.ensure_metric_patches()
 
 
-def _mgsk_estimators(base):
-    """mgsk's public estimator classes."""
-    import mgsk
-
-    return [cls for cls in (mgsk.LinearRegressor, mgsk.PolynomialRegressor, mgsk.LogisticRegressor) if issubclass(cls, base)]
-
-
 def _patched_fit(config, original, self, *args, **kwargs):
     place = fit_place(self, caller_frame())
     if place.kind == "skip":
@@ -209,16 +195,20 @@ def _patched_fit(config, original, self, *args, **kwargs):
         _log_extras(config, self, FitData(X, y, sample_weight))
         return result
     owner = place.owner
-    data = FitData.before_fit(X, y, sample_weight) if owner is self else FitData.before_fit(place.X, place.y)
+    if owner is not self:  # the last step of a Pipeline: the Pipeline's raw input
+        X, y = place.X, place.y
+    data = FitData.before_fit(X, y, sample_weight)
     client = mlflow.MlflowClient()
     steps = LoggingSteps(client, None)
     with run_for_fit(config, steps, estimator_tags(owner)) as (run, is_new):
         result = original(self, *args, **kwargs)
         if run is not None:
+            params = owner.get_params(deep=True)
             with quick_requests(), post_training.suspended():
-                model_id = log_fitted_model(
-                    client, run, owner, owner, data, config, steps, params=owner.get_params(deep=True), run_is_new=is_new
-                )
+                model_id = steps(
+                    "the fit's record", log_fitted_model, client, run, owner, owner, data, config, steps,
+                    params=params, run_is_new=is_new,
+                )  # fmt: skip
             if config.log_post_training_metrics:
                 post_training.track(self, run.info.run_id, model_id, owner, config)
     steps.warn(config.silent)

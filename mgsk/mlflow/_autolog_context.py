@@ -36,16 +36,21 @@ class FitPlace:
 SKIP = FitPlace("skip")
 
 
-def final_step_chain(obj, step):
-    """Whether ``step`` is what ``obj`` fits last: obj itself, a Pipeline's last step, a search's best."""
-    while obj is not step:
+def last_steps(obj):
+    """``obj``, then what it fits last: a Pipeline's last step, a search's best estimator, ..."""
+    while obj is not None:
+        yield obj
         if isinstance(obj, Pipeline):
             obj = obj._final_estimator
         elif isinstance(obj, BaseSearchCV):
             obj = getattr(obj, "best_estimator_", None)
         else:
-            return False
-    return True
+            return
+
+
+def final_step_chain(obj, step):
+    """Whether fitting ``obj`` ends with fitting ``step``."""
+    return any(item is step for item in last_steps(obj))
 
 
 def _enclosing_fits(estimator, frame):

@@ -123,12 +123,13 @@ class LoggingSteps:
         """Emit the one warning saying what was not logged (nothing when all succeeded)."""
         if not self.failed or silent:
             return
-        where = f"MLflow run {self.run_id}" if self.run_id else "MLflow (no run could be created)"
+        if self.run_id is None:
+            what = "could not create an MLflow run, so nothing of this fit was logged"
+        else:
+            what = f"could not log {_join(dict.fromkeys(self.failed))} to MLflow run {self.run_id}"
         _logger.warning(
-            "mgsk.autolog could not log %s to %s: %s: %s. The fit itself succeeded and its "
-            "result is unaffected.",
-            _join(dict.fromkeys(self.failed)),
-            where,
+            "mgsk.autolog %s (%s: %s). The fit itself is unaffected.",
+            what,
             type(self.error).__name__,
             _first_line(self.error),
         )

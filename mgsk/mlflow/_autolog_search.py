@@ -18,17 +18,8 @@ from .._base import GnosticMixin
 from . import _autolog_metrics as post_training
 from ._autolog_context import caller_frame, search_is_nested
 from ._autolog_faults import LoggingSteps, quick_requests
-from ._autolog_record import (
-    FitData,
-    estimator_tags,
-    fit_arguments,
-    gnostic_step,
-    log_batch,
-    log_fitted_model,
-    plain_metrics,
-    run_for_fit,
-    run_tags,
-)
+from ._autolog_logging import log_fitted_model, log_run_data, run_for_fit, run_tags
+from ._autolog_record import FitData, estimator_tags, fit_arguments, gnostic_step, metric_entities
 
 CV_RESULTS = "cv_results.csv"
 
@@ -58,7 +49,7 @@ def patched_search_fit(config, original, self, *args, **kwargs):
             result = original(self, *args, **kwargs)
         if run is not None:
             with quick_requests(), post_training.suspended():
-                _log_search(client, run, self, data, config, steps, is_new)
+                steps("the search's record", _log_search, client, run, self, data, config, steps, is_new)
     steps.warn(config.silent)
     return result
 
@@ -76,15 +67,13 @@ def _log_search(client, run, search, data, config, steps, is_new):
         )
         if config.log_post_training_metrics and (step := gnostic_step(best)) is not None:
             post_training.track(step, run.info.run_id, model_id, search, config)
-    else:
-        steps("the parameters", _log_params_and_score, client, run.info.run_id, params, extra, search)
+    else:  # refit=False: no model to log or score
+        metrics = metric_entities(extra, get_current_time_millis())
+        tags = None if is_new else estimator_tags(search)
+        steps("the parameters and metrics", log_run_data, client, run.info.run_id, metrics, params, tags, is_new)
     steps("the cv_results.csv", _log_cv_results, client, run.info.run_id, search)
     if config.max_tuning_runs != 0:
         steps("the child runs", _log_child_runs, run, search, config, best_params, model_id)
-
-
-def _log_params_and_score(client, run_id, params, metrics, search):
-    log_batch(client, run_id, plain_metrics(metrics, get_current_time_millis()), params, estimator_tags(search))
 
 
 def _log_cv_results(client, run_id, search):
