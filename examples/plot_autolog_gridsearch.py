@@ -8,8 +8,9 @@ estimator creates an MLflow run with its parameters, gnostic metrics, the
 convergence per iteration, two diagnostic plots and the model. This example
 fits a model on its own, inside a :class:`~sklearn.pipeline.Pipeline`, and
 inside two :class:`~sklearn.model_selection.GridSearchCV` searches that
-select the polynomial degree by two different gnostic scores, and then looks
-at the runs the way the MLflow UI shows them.
+select the polynomial degree by two different gnostic scores, looks at the
+runs the way the MLflow UI shows them, and checks on ten data sets which
+score selects the right degree.
 
 The store is a temporary sqlite database, deleted at the end.
 """
@@ -31,7 +32,11 @@ from sklearn.preprocessing import StandardScaler
 
 import mgsk
 from mgsk import PolynomialRegressor
-from mgsk.metrics import mean_fidelity_score, residual_entropy
+from mgsk.metrics import (
+    gnostic_information,
+    mean_fidelity_score,
+    residual_entropy,
+)
 
 tmp = Path(tempfile.mkdtemp())
 previous_uri = mlflow.get_tracking_uri()
@@ -134,40 +139,95 @@ plt.show()
 # %%
 # Comparing the candidates
 # ------------------------
-# The child runs hold each candidate's cross-validated score. Scores of
-# ``make_scorer(..., greater_is_better=False)`` are negated by scikit-learn,
-# so we plot ``re`` with its sign restored.
+# The child runs hold each candidate's cross-validated score (scikit-learn
+# negates the scores of ``greater_is_better=False``; we restore the sign of
+# ``re``). Degree 1 is far worse under both scores and left out of the
+# charts, so that the differences among degrees 2 to 4 show. The selected
+# candidate is orange.
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
 for ax, (name, search) in zip(axes, searches.items()):
     parent = runs.loc[
         runs["tags.mlflow.runName"] == f"search by {name}", "run_id"
     ].iloc[0]
     children = runs[runs["tags.mlflow.parentRunId"] == parent]
+    children = children[children["params.degree"] != "1"]
     children = children.sort_values("params.degree")
     score = children["metrics.mean_test_score"]
     if name == "residual_entropy":
         score = -score
-    ax.bar(children["params.degree"], score, color="tab:blue")
+    selected = children["params.degree"] == str(search.best_params_["degree"])
+    ax.bar(
+        children["params.degree"],
+        score,
+        color=np.where(selected, "tab:orange", "tab:blue"),
+    )
+    pad = 0.5 * (score.max() - score.min())
     ax.set(
-        title=f"{name} (selected degree " f"{search.best_params_['degree']})",
+        title=(
+            f"{name}: lower is better"
+            if name == "residual_entropy"
+            else f"{name}: higher is better"
+        ),
         xlabel="degree",
         ylabel="mean over the folds",
+        ylim=(score.min() - pad, score.max() + pad),
     )
-axes[0].set_yscale("log")
 plt.show()
 
 # %%
-# Selecting by ``re`` on folds that contain outliers picks the degree whose
-# curve comes closest to the outliers: ``re`` grows exponentially with a
-# residual, so the outliers dominate it. The bounded mean fidelity is
-# decided by the bulk of each fold and selects the true degree, 2. Select by
-# a bounded score when the validation data are not clean; compare ``re`` on
-# data you trust (see :ref:`theory`).
-assert searches["mean_fidelity_score"].best_params_ == {"degree": 2}
+# Both scores barely separate degrees 2 to 4, which fit the bulk of the data
+# alike. What tips the balance differs: ``re`` grows exponentially with a
+# residual, so the outliers in each validation fold decide it, and the most
+# flexible curve, which comes closest to them, wins. The bounded mean
+# fidelity is decided by the bulk of each fold.
+#
+# Luck, or a pattern?
+# -------------------
+# The same searches on ten data sets drawn like this one (autologging off:
+# 30 searches would make 150 runs), counting the degree each score selects.
+# :func:`mgsk.metrics.gnostic_information`, the other bounded score, joins.
+mgsk.autolog(disable=True)
+scorers["gnostic_information"] = make_scorer(gnostic_information)
+counts = {name: {d: 0 for d in grid["degree"]} for name in scorers}
+for seed in range(10):
+    rng = np.random.default_rng(seed)
+    Xs = rng.uniform(-3, 3, size=(150, 1))
+    ys = 0.5 * Xs[:, 0] ** 2 - Xs[:, 0] + 1 + 0.3 * rng.normal(size=150)
+    ys[:22] += rng.uniform(5, 10, size=22)
+    for name, scorer in scorers.items():
+        best = GridSearchCV(PolynomialRegressor(), grid, scoring=scorer, cv=cv)
+        counts[name][best.fit(Xs, ys).best_params_["degree"]] += 1
+for name, count in counts.items():
+    print(
+        f"{name:<20}",
+        "  ".join(f"degree {d}: {n:2d}" for d, n in count.items()),
+    )
 
 # %%
-# Clean up: turn autologging off, restore the tracking URI, delete the
-# temporary store.
-mgsk.autolog(disable=True)
+fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
+width = 0.27
+for i, (name, count) in enumerate(counts.items()):
+    ax.bar(
+        np.array(grid["degree"]) + (i - 1) * width,
+        list(count.values()),
+        width,
+        label=name,
+    )
+ax.set(
+    xlabel="selected degree", ylabel="data sets (of 10)", xticks=grid["degree"]
+)
+ax.legend(fontsize=8)
+plt.show()
+
+# %%
+# The bounded scores select the true degree, 2, on almost every data set;
+# ``re`` scatters its choice over all degrees. Select by a bounded score
+# when the validation data are not clean, and compare ``re`` on data you
+# trust (see :ref:`theory`). The build of this page checks the pattern:
+assert counts["mean_fidelity_score"][2] >= 8
+assert counts["residual_entropy"][2] <= 5
+
+# %%
+# Clean up: restore the tracking URI and delete the temporary store.
 mlflow.set_tracking_uri(previous_uri)
 shutil.rmtree(tmp, ignore_errors=True)

@@ -118,7 +118,8 @@ plt.show()
 # Outliers in ``y`` pull OLS up; Huber's bounded influence limits the
 # damage but does not remove it. Bad leverage points are worse: a row far out
 # in ``x`` has a small residual under the wrong line, so Huber, like OLS,
-# tilts towards it. RANSAC, Theil-Sen and mgsk find the line of the bulk.
+# tilts towards it. RANSAC and mgsk find the line of the bulk; Theil-Sen is
+# pulled part of the way.
 #
 # mgsk reaches that result without a random search (RANSAC) or a
 # combinatorial estimate (Theil-Sen): a deterministic start that down-weights
