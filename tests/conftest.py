@@ -19,6 +19,45 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
+_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+
+
+def _mlflow_globals():
+    """MLflow's process-wide tracking state, or None while MLflow is not imported."""
+    if "mlflow.tracking.fluent" not in sys.modules:
+        return None
+    from mlflow.tracking import fluent
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    return fluent, tracking_utils, registry_utils
+
+
+@pytest.fixture(autouse=True)
+def isolate_mlflow_state():
+    """Each test starts from the MLflow state the previous one found.
+
+    ``set_tracking_uri`` and ``set_experiment`` change module globals and
+    export environment variables; without this a later test (or subprocess)
+    inherits another test's store and experiment id.
+    """
+    env = {name: os.environ.get(name) for name in _MLFLOW_ENV}
+    before = _mlflow_globals()
+    saved = (before[0]._active_experiment_id, before[1]._tracking_uri, before[2]._registry_uri) if before else None
+    yield
+    after = _mlflow_globals()
+    if after is not None:
+        fluent, tracking_utils, registry_utils = after
+        while fluent.active_run() is not None:
+            fluent.end_run()
+        fluent._active_experiment_id, tracking_utils._tracking_uri, registry_utils._registry_uri = saved or (None, None, None)
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def free_port():
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:
