@@ -270,3 +270,11 @@ def test_metric_functions_are_restored_when_mlflow_sklearn_patched_them_too(regr
     mlflow.sklearn.autolog(disable=True)
     assert vars(sklearn.metrics)["r2_score"] is original
     assert gorilla.get_original_attribute(sklearn.metrics, "r2_score") is original
+
+
+def test_registered_model_name_registers_the_logged_model(regression):
+    mgsk.autolog(log_plots=False, registered_model_name="gnostic-regression")
+    LinearRegressor().fit(*regression)
+    (logged,) = logged_models()
+    (version,) = mlflow.MlflowClient().search_model_versions("name='gnostic-regression'")
+    assert version.source == f"models:/{logged.model_id}"

@@ -122,3 +122,11 @@ def test_artifact_store_cannot_be_written(data, caplog, premigrated_store, mlflo
     (run,) = mlflow.search_runs([experiment], output_format="list")
     assert run.info.status == "FINISHED" and run.data.params["degree"] == "1" and "re" in run.data.metrics
     assert "parameters" not in message
+
+
+def test_silent_suppresses_the_warning(data, caplog, restore_tracking_uri):
+    mlflow.set_tracking_uri(f"http://127.0.0.1:{free_port()}")
+    mgsk.autolog(silent=True)
+    with caplog.at_level(logging.WARNING, logger="mgsk.mlflow.autolog"):
+        LinearRegressor().fit(*data)
+    assert autolog_warnings(caplog) == []

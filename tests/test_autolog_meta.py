@@ -83,6 +83,21 @@ def test_pipeline_gives_one_run_with_the_pipeline_as_the_model(frame):
     assert isinstance(loaded, Pipeline) and np.array_equal(loaded.predict(X), pipe.predict(X))
 
 
+def test_post_training_metrics_through_a_pipeline_and_a_search(frame):
+    X, y = frame
+    X_train, y_train, X_test, y_test = X[:90], y[:90], X[90:], y[90:]
+    mgsk.autolog(log_plots=False, log_models=False, max_tuning_runs=0)
+    pipe = pipeline().fit(X_train, y_train)
+    pipe_run_id = mlflow.last_active_run().info.run_id
+    search = GridSearchCV(LinearRegressor(), {"degree": [1, 2]}, cv=3).fit(X_train, y_train)
+    search_run_id = mlflow.last_active_run().info.run_id
+    pipe_score, pipe_r2 = pipe.score(X_test, y_test), sklearn.metrics.r2_score(y_test, pipe.predict(X_test))
+    search_mae = sklearn.metrics.mean_absolute_error(y_test, search.predict(X_test))
+    pipe_metrics = mlflow.get_run(pipe_run_id).data.metrics
+    assert pipe_metrics["Pipeline_score_X_test"] == pipe_score and pipe_metrics["r2_score_X_test"] == pipe_r2
+    assert mlflow.get_run(search_run_id).data.metrics["mean_absolute_error_X_test"] == search_mae
+
+
 def check_search_runs(search, max_tuning_runs):
     """One parent holding the search's results, and the best-ranked candidates as children."""
     parents, children = parents_and_children()

@@ -15,6 +15,7 @@ that is not its own, and checks again before each tracked prediction.
 """
 
 import contextlib
+import inspect
 import threading
 import weakref
 from dataclasses import dataclass
@@ -99,11 +100,12 @@ def _user_input(step, tracked, method, args, kwargs):
 def _variable_name(value, frame, fallback="unknown_dataset"):
     """The name the user's code gives ``value``: the first frame where it is not an argument."""
     while frame is not None:
-        code = frame.f_code
-        names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-        local = frame.f_locals
-        if not any(local.get(name) is value for name in names):
-            return next((name for name, item in local.items() if item is value), fallback)
+        info = inspect.getargvalues(frame)
+        arguments = [info.locals[name] for name in info.args]
+        arguments += list(info.locals[info.varargs]) if info.varargs else []
+        arguments += list(info.locals[info.keywords].values()) if info.keywords else []
+        if not any(item is value for item in arguments):
+            return next((name for name, item in info.locals.items() if item is value), fallback)
         frame = frame.f_back
     return fallback
 
@@ -205,6 +207,7 @@ def ensure_metric_patches():
     if autologging_is_disabled(FLAVOR_NAME) or not get_autologging_config(FLAVOR_NAME, "log_post_training_metrics"):
         return
     cleanup = getattr(safety, "_AUTOLOGGING_CLEANUP_CALLBACKS", None)
+    _owned_metric_patches[:] = [patch for patch in _owned_metric_patches if _is_active(patch)]
     for name in _metric_names():
         if gorilla._ACTIVE_PATCH % name in vars(sklearn.metrics):
             continue
@@ -223,9 +226,13 @@ def _unregister(destination, name):
     return patch
 
 
+def _is_active(patch):
+    return vars(patch.destination).get(gorilla._ACTIVE_PATCH % patch.name) is patch
+
+
 def revert_metric_patches():
     """Revert the metric patches that are still mgsk's own (called when mgsk autolog is reset)."""
     for patch in _owned_metric_patches:
-        if vars(patch.destination).get(gorilla._ACTIVE_PATCH % patch.name) is patch:
+        if _is_active(patch):
             gorilla.revert(patch)
     _owned_metric_patches.clear()
