@@ -42,7 +42,8 @@ from ._autolog_record import (
 CONVERGENCE_PLOT = "gnostic_convergence.png"
 WEIGHTS_PLOT = "gnostic_weights.png"
 
-_plot_executor = None
+#: (process id, executor): a forked child cannot use its parent's threads.
+_plot_executor = (None, None)
 
 
 def run_tags(config):
@@ -181,8 +182,8 @@ def render_plots(step, residuals, residual_label):
     global _plot_executor
     from ._plots import convergence_png, weights_png
 
-    if _plot_executor is None:
-        _plot_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mgsk-autolog-plots")
+    if _plot_executor[0] != os.getpid():
+        _plot_executor = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="mgsk-autolog-plots"))
 
     def draw():
         return {
@@ -190,7 +191,7 @@ def render_plots(step, residuals, residual_label):
             WEIGHTS_PLOT: weights_png(residuals, step.weights_, step.outliers_, residual_label),
         }
 
-    return _plot_executor.submit(draw)
+    return _plot_executor[1].submit(draw)
 
 
 def log_plots(client, run_id, images):

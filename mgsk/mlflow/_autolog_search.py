@@ -82,12 +82,13 @@ def _log_cv_results(client, run_id, search):
     client.log_text(run_id, pd.DataFrame(search.cv_results_).to_csv(index=False), CV_RESULTS)
 
 
-def _ranked_candidates(cv_results, limit):
+def _ranked_candidates(search, limit):
     """Indices of the candidates, best first (by the refit metric's rank), at most ``limit``."""
-    rank_key = "rank_test_score"
-    if rank_key not in cv_results:
-        rank_key = next(key for key in cv_results if key.startswith("rank_test_"))
-    order = np.argsort(np.asarray(cv_results[rank_key]), kind="stable")
+    results = search.cv_results_
+    rank_key = f"rank_test_{search.refit}" if isinstance(search.refit, str) else "rank_test_score"
+    if rank_key not in results:
+        rank_key = next(key for key in results if key.startswith("rank_test_"))
+    order = np.argsort(np.asarray(results[rank_key]), kind="stable")
     return order if limit is None else order[:limit]
 
 
@@ -98,7 +99,7 @@ def _log_child_runs(parent, search, config, best_params, best_model_id):
     queue = MlflowAutologgingQueueingClient()
     now = get_current_time_millis()
     tags = {**run_tags(config), **estimator_tags(search.estimator), MLFLOW_PARENT_RUN_ID: parent.info.run_id}
-    for index in _ranked_candidates(results, config.max_tuning_runs):
+    for index in _ranked_candidates(search, config.max_tuning_runs):
         candidate = results["params"][index]
         child = queue.create_run(experiment_id=parent.info.experiment_id, start_time=parent.info.start_time, tags=tags)
         queue.log_params(child, {**seed_params, **candidate})
