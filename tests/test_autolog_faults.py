@@ -74,7 +74,7 @@ def autolog_warnings(caplog):
     return [r for r in caplog.records if r.name == "mgsk.mlflow.autolog" and r.levelno == logging.WARNING]
 
 
-def fit_and_check(X, y, data, caplog, expect_in_warning):
+def fit_and_check(X, y, data, caplog, expect_in_warning, run_left_open=False):
     """Fit under autolog; compare with the plain fit; return the one warning's text."""
     plain = pickle.dumps(LinearRegressor().fit(*data))
     settings = {name: os.environ.get(name) for name in HTTP_SETTINGS}
@@ -90,12 +90,15 @@ def fit_and_check(X, y, data, caplog, expect_in_warning):
     for part in expect_in_warning:
         assert part in message
     assert {name: os.environ.get(name) for name in HTTP_SETTINGS} == settings
-    assert mlflow.active_run() is None
+    assert (mlflow.active_run() is not None) == run_left_open
     return message
 
 
-def test_unreachable_tracking_server(data, caplog, restore_tracking_uri):
-    mlflow.set_tracking_uri(f"http://127.0.0.1:{free_port()}")  # nothing listens there
+@pytest.mark.parametrize("store", ["server", "file"], ids=["nothing-listens", "refused-file-store"])
+def test_unusable_tracking_uri(store, data, caplog, restore_tracking_uri, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)  # MLflow 3 refuses ./mlruns stores
+    uri = f"http://127.0.0.1:{free_port()}" if store == "server" else (tmp_path / "mlruns").as_uri()
+    mlflow.set_tracking_uri(uri)
     fit_and_check(*data, data, caplog, ["could not create an MLflow run", "nothing of this fit was logged"])
 
 
@@ -111,6 +114,15 @@ def test_server_stopped_mid_fit(data, caplog, restore_tracking_uri, mlflow_serve
     message = fit_and_check(StopsServerWhenRead(X, proc), y, data, caplog, ["could not log the model", "MLflow run"])
     assert proc.poll() is not None, "the server was not stopped during the fit"
     assert "the plots" in message
+
+
+def test_server_stopped_mid_fit_inside_a_user_run(data, caplog, restore_tracking_uri, mlflow_server):
+    uri, proc = mlflow_server()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("dies-mid-fit")
+    mlflow.start_run()  # test mode stays on: MLflow checks only the runs autolog creates
+    X, y = data
+    fit_and_check(StopsServerWhenRead(X, proc), y, data, caplog, ["could not log the model"], run_left_open=True)
 
 
 def test_artifact_store_cannot_be_written(data, caplog, premigrated_store, mlflow_tracking, tmp_path):

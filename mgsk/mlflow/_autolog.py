@@ -198,12 +198,11 @@ def _patched_fit(config, original, self, *args, **kwargs):
     if owner is not self:  # the last step of a Pipeline: the Pipeline's raw input
         X, y = place.X, place.y
     data = FitData.before_fit(X, y, sample_weight)
-    client = mlflow.MlflowClient()
-    steps = LoggingSteps(client, None)
+    steps = LoggingSteps()
     with run_for_fit(config, steps, estimator_tags(owner)) as (run, is_new):
         result = original(self, *args, **kwargs)
         if run is not None:
-            params = owner.get_params(deep=True)
+            client, params = mlflow.MlflowClient(), owner.get_params(deep=True)
             with quick_requests(), post_training.suspended():
                 model_id = steps(
                     "the fit's record", log_fitted_model, client, run, owner, owner, data, config, steps,
@@ -220,7 +219,7 @@ def _log_extras(config, step, data):
     if run is None:
         return
     client = mlflow.MlflowClient()
-    steps = LoggingSteps(client, run.info.run_id)
+    steps = LoggingSteps(run.info.run_id)
     with quick_requests(), post_training.suspended():
         log_gnostic_extras(client, run.info.run_id, step, data, config, steps)
     steps.warn(config.silent)

@@ -70,14 +70,11 @@ class LoggingSteps:
 
     Parameters
     ----------
-    client : mlflow.MlflowClient
-        Used to check whether the store still answers after a failure.
-    run_id : str or None
-        The run the steps log to (None when it could not be created).
+    run_id : str, optional
+        The run the steps log to (None until it is created).
     """
 
-    def __init__(self, client, run_id):
-        self.client = client
+    def __init__(self, run_id=None):
         self.run_id = run_id
         self.failed = []
         self.error = None
@@ -110,11 +107,14 @@ class LoggingSteps:
             self.store_down = not self._store_answers()
 
     def _store_answers(self):
+        from mlflow import MlflowClient
+
         try:
+            client = MlflowClient()
             if self.run_id is None:
-                self.client.search_experiments(max_results=1)
+                client.search_experiments(max_results=1)
             else:
-                self.client.get_run(self.run_id)
+                client.get_run(self.run_id)
         except Exception:
             return False
         return True

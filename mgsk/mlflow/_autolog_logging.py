@@ -61,6 +61,7 @@ def run_for_fit(config, steps, tags):
     """
     active = mlflow.active_run()
     if active is not None:
+        steps.run_id = active.info.run_id
         yield active, False
         return
     with quick_requests():

@@ -127,12 +127,11 @@ def _log_eval_dataset(tracked, name, X):
     _logged_eval_datasets.add(key)
     from mlflow import MlflowClient
 
-    client = MlflowClient()
-    steps = LoggingSteps(client, tracked.run_id)
+    steps = LoggingSteps(tracked.run_id)
     with quick_requests():
         dataset = steps("the evaluation dataset", training_dataset, X, None, None)
         if dataset is not None:
-            steps("the evaluation dataset", log_dataset, client, tracked.run_id, dataset, "eval")
+            steps("the evaluation dataset", lambda: log_dataset(MlflowClient(), tracked.run_id, dataset, "eval"))
     steps.warn(tracked.silent)
 
 
@@ -151,12 +150,10 @@ def patched_predict(original, self, *args, **kwargs):
     return result
 
 
-def _log_metric(tracked_run_id, key, value, model_id, silent):
-    from mlflow import MlflowClient
-
-    steps = LoggingSteps(MlflowClient(), tracked_run_id)
+def _log_metric(run_id, key, value, model_id, silent):
+    steps = LoggingSteps(run_id)
     with quick_requests():
-        steps(f"the metric {key}", _manager().log_post_training_metric, tracked_run_id, key, value, model_id)
+        steps(f"the metric {key}", _manager().log_post_training_metric, run_id, key, value, model_id)
     steps.warn(silent)
 
 

@@ -42,13 +42,13 @@ def patched_search_fit(config, original, self, *args, **kwargs):
     if search_is_nested(self, caller_frame()) or not contains_mgsk(self):
         return original(self, *args, **kwargs)
     data = FitData.before_fit(*fit_arguments(args, kwargs))
-    client = mlflow.MlflowClient()
-    steps = LoggingSteps(client, None)
+    steps = LoggingSteps()
     with run_for_fit(config, steps, estimator_tags(self)) as (run, is_new):
         with disable_autologging():
             result = original(self, *args, **kwargs)
         if run is not None:
             with quick_requests(), post_training.suspended():
+                client = mlflow.MlflowClient()
                 steps("the search's record", _log_search, client, run, self, data, config, steps, is_new)
     steps.warn(config.silent)
     return result
