@@ -21,6 +21,8 @@ mlflow.sklearn.autolog is on too, it logs scikit-learn's meta-estimators
 gnostic metrics and plots of the mgsk step to its run: one run, one model.
 """
 
+import functools
+
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
@@ -171,17 +173,13 @@ def _patch_all(config):
         safe_patch(FLAVOR_NAME, destination, name, function, manage_run=False)
 
     for cls in (mgsk.LinearRegressor, mgsk.PolynomialRegressor, mgsk.LogisticRegressor):
-        patch(cls, "fit", lambda original, self, *args, **kwargs: _patched_fit(config, original, self, *args, **kwargs))
+        patch(cls, "fit", functools.partial(_patched_fit, config))
         if config.log_post_training_metrics:
             for method in post_training.PREDICT_METHODS:
                 if hasattr(cls, method):
                     patch(cls, method, post_training.patched_predict)
             patch(cls, "score", post_training.patched_score)
-    patch(
-        BaseSearchCV,
-        "fit",
-        lambda original, self, *args, **kwargs: patched_search_fit(config, original, self, *args, **kwargs),
-    )
+    patch(BaseSearchCV, "fit", functools.partial(patched_search_fit, config))
     post_training.ensure_metric_patches()
 
 

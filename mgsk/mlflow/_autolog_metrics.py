@@ -28,6 +28,7 @@ from ._autolog_context import caller_frame
 from ._autolog_faults import LoggingSteps, quick_requests
 from ._autolog_logging import log_dataset, training_dataset
 from ._autolog_record import FLAVOR_NAME
+
 PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 
 _busy = threading.local()
