@@ -6,8 +6,8 @@ at build time; set ``MGSK_DOCS_PLOT_GALLERY=0`` to skip running it.
 """
 
 import os
+import re
 import sys
-import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -20,8 +20,6 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 # MLflow's INFO lines (database migrations, ...) would fill the examples' output.
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-# Gallery figures are rendered without a display.
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 project = "mgsk"
 author = "the mgsk developers"
@@ -46,7 +44,6 @@ default_role = "literal"
 
 # -- autodoc / autosummary / numpydoc ---------------------------------------
 autosummary_generate = True
-autodoc_default_options = {"members": False, "inherited-members": False}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -73,14 +70,8 @@ sphinx_gallery_conf = {
     "backreferences_dir": "generated/backreferences",
     "reference_url": {"mgsk": None},
     "remove_config_comments": True,
-    "reset_modules": ("matplotlib", "seaborn"),
-    "matplotlib_animations": False,
-    "show_memory": False,
     "min_reported_time": 1,
-    "abort_on_example_error": False,
 }
-# Examples print MLflow's and matplotlib's chatter; keep the build log quiet.
-warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")
 
 # -- HTML -----------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
@@ -104,8 +95,6 @@ html_context = {"default_mode": "light"}
 # In a numpydoc "name : type" line the type is free text, where scikit-learn
 # style names such as ``(n_features_in_,)`` are common; reST would read the
 # trailing underscore as a hyperlink reference. Show such words as literals.
-import re  # noqa: E402
-
 _SPEC = re.compile(r"^(\s*\*{0,2}[\w, *]+ : )(.+)$")
 _TRAILING_UNDERSCORE = re.compile(r"(?<![`\w])([A-Za-z]\w*_)(?![`\w])")
 
