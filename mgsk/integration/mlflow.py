@@ -8,24 +8,5 @@ Examples
 True
 """
 
-from mgsk.mlflow import (
-    FLAVOR_NAME,
-    MgskModelError,
-    autolog,
-    get_default_conda_env,
-    get_default_pip_requirements,
-    load_model,
-    log_model,
-    save_model,
-)
-
-__all__ = [
-    "FLAVOR_NAME",
-    "MgskModelError",
-    "autolog",
-    "get_default_conda_env",
-    "get_default_pip_requirements",
-    "load_model",
-    "log_model",
-    "save_model",
-]
+from mgsk.mlflow import *  # noqa: F403  (the same names, the same objects)
+from mgsk.mlflow import __all__  # noqa: F401
