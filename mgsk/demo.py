@@ -1,7 +1,8 @@
 """The MLflow user's guide workflow with mgsk: ``python -m mgsk.demo``.
 
-Fits two robust models to Brownlee's stack loss data (four classical
-outliers in 21 rows), logs each in its own run, compares the runs by R-Entropy,
+Turns on ``mgsk.autolog()``, fits two robust models to Brownlee's stack
+loss data (four classical outliers in 21 rows) in a run each, so that every
+fit is tracked with no explicit logging call, compares the runs by R-Entropy,
 registers the best model, points the ``champion`` alias at it, loads it by
 that alias and predicts. It writes to ``$MLFLOW_TRACKING_URI`` when set,
 else to ``sqlite:///mlflow.db`` in the current directory (artifacts in
@@ -16,7 +17,7 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "mgsk-demo"
 MODEL_NAME = "mgsk-demo-stackloss"
 ALIAS = "champion"
-METRIC = "rentropy"
+METRIC = "re"
 
 
 def _candidates():
@@ -26,30 +27,13 @@ def _candidates():
     return {"linear": LinearRegressor(), "quadratic": PolynomialRegressor(degree=2)}
 
 
-def _log_fit(model, X):
-    """What the guide logs by hand after a fit.
-
-    ``mgsk.autolog()`` will do this: once it lands, call it at the top of
-    :func:`main` and delete the call in :func:`_fit_in_run`.
-    """
-    import mlflow
-
-    import mgsk.mlflow
-
-    mlflow.log_params(model.get_params())
-    mlflow.log_metric(METRIC, model.re)
-    mlflow.log_metric("iterations", len(model._history))
-    mgsk.mlflow.log_model(model, name="model", input_example=X.head(3))
-
-
 def _fit_in_run(run_name, model, X, y):
-    """Fit ``model`` inside its own run; return the run id."""
+    """Fit ``model`` inside its own run (autolog logs it there); return the run id."""
     import mlflow
 
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.set_tag("dataset", "stackloss")
         model.fit(X, y)
-        _log_fit(model, X)
     return run.info.run_id
 
 
@@ -96,11 +80,13 @@ def main():
         sys.exit("The demo needs MLflow: pip install 'mgsk[mlflow]'")
     from mlflow.tracking import MlflowClient
 
+    import mgsk
     from mgsk.datasets import load_stackloss
 
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     mlflow.set_tracking_uri(tracking_uri)
     experiment = mlflow.set_experiment(EXPERIMENT)
+    mgsk.autolog()
     X, y = load_stackloss(return_X_y=True, as_frame=True)
 
     run_ids = [_fit_in_run(name, model, X, y) for name, model in _candidates().items()]

@@ -30,7 +30,7 @@ def test_demo_on_the_default_store_then_on_mlflow_tracking_uri(tmp_path):
 
     out = run_demo(tmp_path)
     assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlruns").is_dir()
-    assert "Runs by rentropy" in out and f"as @{ALIAS}" in out
+    assert "Runs by re " in out and f"as @{ALIAS}" in out
     assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in out
 
     previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
@@ -38,8 +38,12 @@ def test_demo_on_the_default_store_then_on_mlflow_tracking_uri(tmp_path):
     try:
         mlflow.set_tracking_uri(default_uri)
         mlflow.set_registry_uri(default_uri)
-        runs = mlflow.search_runs(experiment_names=["mgsk-demo"], order_by=["metrics.rentropy ASC"])
+        runs = mlflow.search_runs(experiment_names=["mgsk-demo"], order_by=["metrics.re ASC"])
         assert len(runs) == 2
+        # autolog did the logging: parameters, gnostic metrics, the per-iteration curve
+        assert {"params.degree", "metrics.n_iter", "metrics.scale", "tags.estimator_class"} <= set(runs.columns)
+        curve = mlflow.MlflowClient().get_metric_history(runs.iloc[0]["run_id"], "re")
+        assert len(curve) >= 2 and [m.step for m in curve] == sorted(m.step for m in curve)
         champion = mlflow.MlflowClient().get_model_version_by_alias(MODEL_NAME, ALIAS)
         assert champion.run_id == runs.iloc[0]["run_id"]
         X, _ = load_stackloss(return_X_y=True, as_frame=True)
