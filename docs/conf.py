@@ -6,7 +6,6 @@ at build time; set ``MGSK_DOCS_PLOT_GALLERY=0`` to skip running it.
 """
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -89,23 +88,3 @@ html_theme_options = {
 }
 html_sidebars = {"index": [], "install": [], "quickstart": [], "changelog": []}
 html_context = {"default_mode": "light"}
-
-
-# -- docstring types -------------------------------------------------------------
-# In a numpydoc "name : type" line the type is free text, where scikit-learn
-# style names such as ``(n_features_in_,)`` are common; reST would read the
-# trailing underscore as a hyperlink reference. Show such words as literals.
-_SPEC = re.compile(r"^(\s*\*{0,2}[\w, *]+ : )(.+)$")
-_TRAILING_UNDERSCORE = re.compile(r"(?<![`\w])([A-Za-z]\w*_)(?![`\w])")
-
-
-def _literal_trailing_underscores(app, what, name, obj, options, lines):
-    for i, line in enumerate(lines):
-        match = _SPEC.match(line)
-        if match and "`" not in match.group(2):
-            lines[i] = match.group(1) + _TRAILING_UNDERSCORE.sub(r"``\1``", match.group(2))
-
-
-def setup(app):
-    # Before numpydoc (priority 500) turns the sections into reST.
-    app.connect("autodoc-process-docstring", _literal_trailing_underscores, priority=400)

@@ -61,7 +61,11 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
         R-Entropy of the fit: the weighted mean of ``sinh x tanh x`` with
         ``x = (y - y_pred) / s_y`` and ``s_y`` the MAD scale of ``y``. It
         depends on the data and the predictions only, so models fitted to
-        the same data compare by it (smaller is better).
+        the same data compare by it: smaller residuals everywhere never give
+        a larger ``re``. It grows exponentially with a residual, so on data
+        with gross outliers a robust fit (which leaves them with their full
+        residual) has a larger ``re`` than least squares; to rank models by
+        robustness use :func:`mgsk.metrics.mean_fidelity_score`.
     scale_ : float
         The gnostic scale ``S`` of the final residuals.
     weights_ : ndarray of shape (n_samples,)
@@ -80,7 +84,7 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
         The fitted feature expansion when ``degree > 1``, else None.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column
         names.
 
@@ -242,7 +246,7 @@ class PolynomialRegressor(LinearRegressor):
         The fitted feature expansion (None when ``degree=1``).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column
         names.
 

@@ -78,7 +78,9 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
     re_ : float
         R-Entropy of the fit: the weighted mean of ``sinh x tanh x`` with
         ``x = ln p`` and ``p`` the predicted probability of each row's
-        label. Smaller is better; it compares models on the same data.
+        label. It compares models on the same data (a model that gives
+        every label a higher probability has a smaller ``re``); it grows
+        exponentially as a probability goes to 0.
     scale_ : float
         The gnostic scale ``S`` of the final Pearson residuals.
     weights_ : ndarray of shape (n_samples,)
@@ -96,7 +98,7 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         The fitted feature expansion when ``degree > 1``, else None.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column
         names.
 
