@@ -94,10 +94,10 @@ def fit_and_check(X, y, data, caplog, expect_in_warning, run_left_open=False):
     return message
 
 
-@pytest.mark.parametrize("store", ["server", "file"], ids=["nothing-listens", "refused-file-store"])
-def test_unusable_tracking_uri(store, data, caplog, restore_tracking_uri, tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)  # MLflow 3 refuses ./mlruns stores
-    uri = f"http://127.0.0.1:{free_port()}" if store == "server" else (tmp_path / "mlruns").as_uri()
+@pytest.mark.parametrize("store", ["server", "unknown"], ids=["nothing-listens", "unknown-scheme"])
+def test_unusable_tracking_uri(store, data, caplog, restore_tracking_uri):
+    # MLflow refuses an unknown scheme when the client is created, before any request.
+    uri = f"http://127.0.0.1:{free_port()}" if store == "server" else "no-such-store://anywhere"
     mlflow.set_tracking_uri(uri)
     fit_and_check(*data, data, caplog, ["could not create an MLflow run", "nothing of this fit was logged"])
 
