@@ -49,8 +49,8 @@ The fit has three stages, all deterministic and weight-aware.
 
    The iteration stops at a fixed point of the coefficients:
    ``‖θ_t − θ_{t−1}‖₂ ≤ tol · ‖θ_t‖₂`` for ``θ = (intercept, coef)``, or
-   after ``max_iter`` steps. The returned weights are those of the final
-   coefficients.
+   after ``max_iter`` steps. Each history record and the returned weights
+   describe the coefficients after that step.
 
 Every step costs O(n·k²) time and O(n·k) memory; no n×n matrix is formed.
 """
@@ -434,17 +434,18 @@ def gnostic_irls(
     start_residuals = y - Z @ coef - intercept
     weights = (half_weight_subset(start_residuals, sample_weight, half, fit_intercept) > 0).astype(float)
     start_sigma = mad_scale(start_residuals, sample_weight)
+    weights, x, S, sigma = gnostic_weights(start_residuals, sample_weight, weights, scale, start_sigma)
     history = []
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        residuals = y - Z @ coef - intercept
-        weights, x, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale, start_sigma)
         new_coef, new_intercept = weighted_least_squares(Z, y, sample_weight * weights, fit_intercept)
         theta_old = np.r_[intercept, coef]
         theta = np.r_[new_intercept, new_coef]
         step = float(np.linalg.norm(theta - theta_old))
         coef, intercept = new_coef, new_intercept
+        residuals = y - Z @ coef - intercept
+        weights, x, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale, start_sigma)
         record = {
             "iteration": n_iter,
             "re": residual_entropy(residuals, y_scale, sample_weight),
@@ -458,6 +459,4 @@ def gnostic_irls(
         if sigma == 0 or step <= tol * float(np.linalg.norm(theta)):
             converged = True
             break
-    residuals = y - Z @ coef - intercept
-    weights, x, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale, start_sigma)
     return IRLSResult(coef, intercept, weights, S, sigma, x, n_iter, converged, history)

@@ -5,7 +5,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._base import COMMON_CONSTRAINTS, GnosticMixin
-from ._irls import data_scale, gnostic_irls, residual_entropy
+from ._irls import data_scale, gnostic_irls
 
 
 class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
@@ -172,7 +172,7 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
         self.scale_ = float(result.scale)
         self.weights_ = result.weights
         self.history_ = result.history
-        self.re_ = residual_entropy(y - Z @ result.coef - result.intercept, y_scale, sample_weight)
+        self.re_ = result.history[-1]["re"]  # max_iter >= 1: there is a record
         self._store_diagnostics(result.x, result.n_iter, result.converged)
         return self
 

@@ -179,15 +179,12 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         problem = Problem(
             self._design(X, fit=True), y_idx, n_classes, sample_weight, 1.0 / self.C, self.fit_intercept, self.scale
         )
-        probs = problem.probabilities(problem.initial_theta())
-        weights = np.ones(X.shape[0])
+        state = problem.state(problem.probabilities(problem.initial_theta()), np.ones(X.shape[0]))
         history = []
         converged = False
         n_iter = 0
         near = False
         for n_iter in range(1, self.max_iter + 1):
-            state = problem.state(probs, weights)
-            weights = state["weights"]
             probs = problem.step(state, near)
             new_theta = probs["theta"]
             if not problem.reference and self.fit_intercept:
@@ -197,22 +194,16 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
                 probs = {**probs, "theta": new_theta}
             step = float(np.linalg.norm(new_theta - state["theta"]))
             near = step <= NEWTON_SWITCH * float(np.linalg.norm(new_theta))
+            state = problem.state(probs, state["weights"])
             re, loss = problem.diagnostics(state)
-            record = {
-                "iteration": n_iter,
-                "re": re,
-                "loss": loss,
-                "scale": state["S"],
-                "step": step,
-            }
+            record = {"iteration": n_iter, "re": re, "loss": loss, "scale": state["S"], "step": step}
             history.append(record)
             self._report(record)
             if step <= self.tol * float(np.linalg.norm(new_theta)):
                 converged = True
                 break
-        state = problem.state(probs, weights)
         theta = state["theta"]
-        weights, x, S, log_proba = state["weights"], state["x"], state["S"], state["log_proba"]
+        weights, x, S = state["weights"], state["x"], state["S"]
         if self.fit_intercept:
             self.coef_, self.intercept_ = theta[:-1].T.copy(), theta[-1].copy()
         else:
@@ -220,7 +211,7 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         self.scale_ = float(S)
         self.weights_ = weights
         self.history_ = history
-        self.re_ = problem.diagnostics(state)[0]
+        self.re_ = history[-1]["re"]  # max_iter >= 1: there is a record
         self._store_diagnostics(x, n_iter, converged)
         return self
 
