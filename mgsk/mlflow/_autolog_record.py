@@ -152,14 +152,12 @@ def metric_entities(values, timestamp, step=0, model_id=None, dataset=None):
 def gnostic_metrics(step, timestamp, model_id=None, dataset=None):
     """The metrics of the fit of ``step``: re, n_iter, scale, and re and loss per iteration.
 
-    The per-iteration values have ``step`` = iteration; the final ``re`` is
-    logged at the last iteration one millisecond later, so that it is the
-    run's latest value of ``re``.
+    The per-iteration values have ``step`` = iteration; the last record
+    describes the fitted model, so the run's latest ``re`` is ``re_``.
     """
     metrics = []
     for record in step.history_:
         values = {"re": record["re"], "loss": record["loss"]}
         metrics += metric_entities(values, timestamp, record["iteration"], model_id, dataset)
-    metrics += metric_entities({"re": step.re_}, timestamp + 1, step.n_iter_, model_id, dataset)
     metrics += metric_entities({"n_iter": step.n_iter_, "scale": step.scale_}, timestamp + 1, 0, model_id, dataset)
     return metrics
