@@ -107,27 +107,33 @@ def start_process(args, cwd, env=None):
     )
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_store(tmp_path_factory):
+    """An empty sqlite MLflow store whose tables MLflow has created and migrated once."""
+    mlflow = pytest.importorskip("mlflow")
+    path = tmp_path_factory.mktemp("migrated-store") / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture
-def mlflow_tracking(tmp_path):
+def mlflow_tracking(tmp_path, migrated_sqlite_store):
     """A fresh sqlite tracking store with its artifacts in ``tmp_path``.
 
-    Yields the tracking URI; the active experiment has its artifacts under
-    ``tmp_path/artifacts``. Restores the previous tracking URI afterwards.
+    The store is a copy of ``migrated_sqlite_store`` (creating the tables
+    costs MLflow seconds per store). Yields the tracking URI; the active
+    experiment has its artifacts under ``tmp_path/artifacts``.
+    ``isolate_mlflow_state`` restores the previous MLflow state afterwards.
     """
-    mlflow = pytest.importorskip("mlflow")
-    previous = mlflow.get_tracking_uri()
+    import mlflow
+
+    shutil.copyfile(migrated_sqlite_store, tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     exp_id = mlflow.create_experiment("mgsk-tests", artifact_location=(tmp_path / "artifacts").as_uri())
     mlflow.set_experiment(experiment_id=exp_id)
-    try:
-        yield uri
-    finally:
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-        mlflow.set_tracking_uri(previous)
-        mlflow.set_registry_uri(previous)
+    yield uri
 
 
 @pytest.fixture
@@ -174,22 +180,3 @@ def autolog_reset():
 
     mgsk.autolog(disable=True)
     mlflow.sklearn.autolog(disable=True)
-
-
-@pytest.fixture(scope="session")
-def migrated_sqlite_store(tmp_path_factory):
-    """An empty sqlite MLflow store whose tables MLflow has already created and migrated."""
-    mlflow = pytest.importorskip("mlflow")
-    path = tmp_path_factory.mktemp("migrated-store") / "mlflow.db"
-    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def premigrated_store(tmp_path, migrated_sqlite_store):
-    """Put a copy of ``migrated_sqlite_store`` where ``mlflow_tracking`` opens its store.
-
-    Request it before ``mlflow_tracking``: the test still gets a fresh store
-    of its own, without the seconds MLflow spends creating the tables.
-    """
-    shutil.copyfile(migrated_sqlite_store, tmp_path / "mlflow.db")

@@ -25,7 +25,7 @@ import mgsk  # noqa: E402
 import mgsk.mlflow  # noqa: E402
 from mgsk import LinearRegressor, LogisticRegressor, PolynomialRegressor  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("premigrated_store", "mlflow_tracking", "autolog_reset")
+pytestmark = pytest.mark.usefixtures("mlflow_tracking", "autolog_reset")
 
 
 @pytest.fixture(scope="module")

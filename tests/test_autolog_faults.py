@@ -125,7 +125,7 @@ def test_server_stopped_mid_fit_inside_a_user_run(data, caplog, restore_tracking
     fit_and_check(StopsServerWhenRead(X, proc), y, data, caplog, ["could not log the model"], run_left_open=True)
 
 
-def test_artifact_store_cannot_be_written(data, caplog, premigrated_store, mlflow_tracking, tmp_path):
+def test_artifact_store_cannot_be_written(data, caplog, mlflow_tracking, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the artifact folder should be")
     experiment = mlflow.create_experiment("unwritable", artifact_location=(blocker / "artifacts").as_uri())

@@ -9,7 +9,6 @@ test_mlflow_serving.py.
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import warnings
@@ -41,40 +40,6 @@ from mgsk.mlflow import MgskModelError  # noqa: E402
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def migrated_db(tmp_path_factory):
-    """An empty, fully migrated sqlite tracking database, created once.
-
-    Creating a store runs MLflow's migrations (several seconds); each test
-    gets its own copy of this file, so stores stay fresh and cheap.
-    """
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    store = SqlAlchemyStore(f"sqlite:///{path}", str(path.parent / "artifacts"))
-    store.engine.dispose()
-    return path
-
-
-@pytest.fixture
-def tracking(tmp_path, migrated_db):
-    """Like conftest's ``mlflow_tracking``: a fresh sqlite store in ``tmp_path``."""
-    shutil.copy(migrated_db, tmp_path / "mlflow.db")
-    previous = mlflow.get_tracking_uri()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    experiment = mlflow.create_experiment("mgsk-flavor", artifact_location=(tmp_path / "artifacts").as_uri())
-    mlflow.set_experiment(experiment_id=experiment)
-    try:
-        yield uri
-    finally:
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-        mlflow.set_tracking_uri(previous)
-        mlflow.set_registry_uri(previous)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +94,7 @@ def _same(a, b):
 # ---------------------------------------------------------------- the guide
 
 
-def test_guide_sections_2_and_3_log_then_load_as_pyfunc_and_native(tracking):
+def test_guide_sections_2_and_3_log_then_load_as_pyfunc_and_native(mlflow_tracking):
     from mgsk.integration import mlflow as mg_mlflow
     from mgsk.integration.mlflow_flavor import load_model
 
@@ -162,7 +127,7 @@ def test_guide_sections_2_and_3_log_then_load_as_pyfunc_and_native(tracking):
     assert same_state(native_model, model)
 
 
-def test_guide_section_5_register_stage_and_load_production(tracking, classifier, classification):
+def test_guide_section_5_register_stage_and_load_production(mlflow_tracking, classifier, classification):
     X, _ = classification
     with mlflow.start_run() as run:
         mg.log_model(classifier, name="model")
@@ -177,7 +142,7 @@ def test_guide_section_5_register_stage_and_load_production(tracking, classifier
     assert same_bits(production_model.predict(X[:7]), classifier.predict(X[:7]))
 
 
-def test_guide_section_6_artifacts_tags_and_notes(tracking, regressor, tmp_path, monkeypatch):
+def test_guide_section_6_artifacts_tags_and_notes(mlflow_tracking, regressor, tmp_path, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -208,7 +173,7 @@ def test_guide_section_6_artifacts_tags_and_notes(tracking, regressor, tmp_path,
 # ---------------------------------------------------------------- log_model API
 
 
-def test_log_model_returns_model_info_and_saves_signature_and_examples(tracking, regressor, regression):
+def test_log_model_returns_model_info_and_saves_signature_and_examples(mlflow_tracking, regressor, regression):
     X, _ = regression
     signature = infer_signature(X, regressor.predict(X))
     with mlflow.start_run() as run:
@@ -229,7 +194,7 @@ def test_log_model_returns_model_info_and_saves_signature_and_examples(tracking,
     assert logged.name == "robust" and logged.source_run_id == run.info.run_id
 
 
-def test_signature_is_inferred_from_the_input_example(tracking, regressor, classifier, classification):
+def test_signature_is_inferred_from_the_input_example(mlflow_tracking, regressor, classifier, classification):
     X, _ = classification
     with mlflow.start_run():
         info = mg.log_model(classifier, name="clf", input_example=X[:4])
@@ -240,7 +205,7 @@ def test_signature_is_inferred_from_the_input_example(tracking, regressor, class
     assert plain.signature.params is None
 
 
-def test_the_serving_check_can_be_skipped(tracking, regressor, regression):
+def test_the_serving_check_can_be_skipped(mlflow_tracking, regressor, regression):
     X, _ = regression
     with mlflow.start_run():
         info = mg.log_model(regressor, name="model", input_example=X[:2], validate_serving_input=False)
@@ -248,7 +213,7 @@ def test_the_serving_check_can_be_skipped(tracking, regressor, regression):
     assert same_bits(mg.load_model(info.model_uri).predict(X), regressor.predict(X))
 
 
-def test_artifact_path_is_the_older_spelling_of_name(tracking, regressor):
+def test_artifact_path_is_the_older_spelling_of_name(mlflow_tracking, regressor):
     with mlflow.start_run() as run:
         old = mg.log_model(regressor, artifact_path="model")
         default = mg.log_model(regressor)
@@ -258,7 +223,7 @@ def test_artifact_path_is_the_older_spelling_of_name(tracking, regressor):
     assert isinstance(mg.load_model(f"runs:/{run.info.run_id}/model"), LinearRegressor)
 
 
-def test_log_model_registers_with_metadata_params_and_tags(tracking, regressor):
+def test_log_model_registers_with_metadata_params_and_tags(mlflow_tracking, regressor):
     with mlflow.start_run():
         info = mg.log_model(
             regressor,
@@ -276,7 +241,7 @@ def test_log_model_registers_with_metadata_params_and_tags(tracking, regressor):
     assert isinstance(mg.load_model("models:/gnostic/1"), LinearRegressor)
 
 
-def test_default_requirements_are_pinned_without_spawning_inference(tracking, regressor):
+def test_default_requirements_are_pinned_without_spawning_inference(mlflow_tracking, regressor):
     import sklearn
     import skops
 
@@ -336,7 +301,7 @@ def test_code_paths_are_shipped_and_put_on_sys_path(tmp_path, regressor, monkeyp
 # ---------------------------------------------------------------- load_model URIs and registry
 
 
-def test_load_model_accepts_every_uri_form(tracking, classifier, classification, tmp_path):
+def test_load_model_accepts_every_uri_form(mlflow_tracking, classifier, classification, tmp_path):
     X, _ = classification
     with mlflow.start_run() as run:
         info = mg.log_model(classifier, name="model", registered_model_name="clf")
@@ -365,7 +330,7 @@ def test_load_model_accepts_every_uri_form(tracking, classifier, classification,
     assert (dst / "model.skops").exists()
 
 
-def test_aliases_move_between_versions(tracking, regression):
+def test_aliases_move_between_versions(mlflow_tracking, regression):
     X, y = regression
     first = LinearRegressor(degree=1).fit(X, y)
     second = PolynomialRegressor(degree=2).fit(X, y)
@@ -678,7 +643,7 @@ def test_bad_arguments_get_a_clear_error_and_write_nothing(tmp_path, regressor, 
     assert not (tmp_path / "m").exists()
 
 
-def test_log_model_rejects_unknown_keywords_before_logging(tracking, regressor):
+def test_log_model_rejects_unknown_keywords_before_logging(mlflow_tracking, regressor):
     with mlflow.start_run() as run:
         with pytest.raises(TypeError, match="skops_trusted_types"):
             mg.log_model(regressor, name="m", skops_trusted_types=["builtins.eval"])
