@@ -191,7 +191,7 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
                 # A common shift of all intercepts leaves the probabilities as they are.
                 new_theta = new_theta.copy()
                 new_theta[-1] -= new_theta[-1].mean()
-                probs = {**probs, "theta": new_theta}
+                probs = {**probs, "theta": new_theta, "state": None}  # the cached state has the old theta
             step = float(np.linalg.norm(new_theta - state["theta"]))
             near = step <= NEWTON_SWITCH * float(np.linalg.norm(new_theta))
             state = problem.state(probs, state["weights"])
