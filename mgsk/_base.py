@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import PolynomialFeatures
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight
 
 from ._gnostic import characteristics
 
@@ -23,6 +24,14 @@ COMMON_CONSTRAINTS = {
     "gnostic_characteristics": ["boolean"],
     "verbose": ["verbose"],
 }
+
+
+def fit_sample_weight(sample_weight, X):
+    """``sample_weight`` as float64 weights for the rows of ``X``: non-negative, positive sum."""
+    sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    if not sample_weight.sum() > 0:
+        raise ValueError("sample_weight must have a positive sum.")
+    return sample_weight
 
 
 class History(list):

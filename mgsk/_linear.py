@@ -2,9 +2,9 @@
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import COMMON_CONSTRAINTS, GnosticMixin
+from ._base import COMMON_CONSTRAINTS, GnosticMixin, fit_sample_weight
 from ._irls import data_scale, gnostic_irls
 
 
@@ -150,9 +150,7 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, ensure_min_samples=2)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        if not sample_weight.sum() > 0:
-            raise ValueError("sample_weight must have a positive sum.")
+        sample_weight = fit_sample_weight(sample_weight, X)
         Z = self._polynomial_design(X, fit=True)
         y_scale = data_scale(y, sample_weight)
         result = gnostic_irls(

@@ -17,6 +17,7 @@ from sklearn.utils.validation import _check_sample_weight, check_array
 
 from ._gnostic import characteristics, standardized_log_ratio
 from ._irls import data_scale
+from ._irls import residual_entropy as _irls_residual_entropy
 from ._logistic import classification_entropy_values
 
 __all__ = [
@@ -98,8 +99,8 @@ def residual_entropy(y_true, y_pred, sample_weight=None):
     >>> round(residual_entropy([1.0, 2.0, 3.0], [1.0, 2.0, 4.0]), 4)
     0.1424
     """
-    c, sample_weight = _weighted_characteristics(y_true, y_pred, sample_weight)
-    return float(np.average(c["re"], weights=sample_weight))
+    y_true, y_pred, sample_weight = _regression_inputs(y_true, y_pred, sample_weight)
+    return _irls_residual_entropy(y_true - y_pred, data_scale(y_true, sample_weight), sample_weight)
 
 
 def mean_fidelity_score(y_true, y_pred, sample_weight=None):
