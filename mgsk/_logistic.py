@@ -9,8 +9,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import COMMON_CONSTRAINTS, GnosticMixin, fit_sample_weight
-from ._gnostic import residual_entropy_values
-from ._newton import Problem, log_softmax
+from ._gnostic import residual_entropy_values, standardized_log_ratio
+from ._irls import ETA, KAPPA
+from ._newton import BinaryProblem, Problem, log_softmax
 
 
 #: Relative step below which the observed-Jacobian Newton takes over.
@@ -174,7 +175,7 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
                 "LogisticRegressor needs samples of at least 2 classes in the data, "
                 f"but the data contains only one class: {self.classes_.tolist()[0]!r}."
             )
-        problem = Problem(
+        problem = (BinaryProblem if n_classes == 2 else Problem)(
             self._design(X, fit=True), y_idx, n_classes, sample_weight, 1.0 / self.C, self.fit_intercept, self.scale
         )
         state = problem.state(problem.probabilities(problem.initial_theta()), np.ones(X.shape[0]))
@@ -201,7 +202,8 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
                 converged = True
                 break
         theta = state["theta"]
-        weights, x, S = state["weights"], state["x"], state["S"]
+        weights, S = state["weights"], state["S"]
+        x = standardized_log_ratio(state["r"], KAPPA, ETA * S)
         if self.fit_intercept:
             self.coef_, self.intercept_ = theta[:-1].T.copy(), theta[-1].copy()
         else:

@@ -44,6 +44,10 @@ are small, Newton steps with the observed Jacobian ``∂g/∂θ`` (exact, at
 fixed ``S``) finish quadratically. O(n·k²·M²) per step, solved by least
 squares (which also removes the shift of all intercepts that the
 symmetric model leaves free). ``t`` halves until ``‖g‖`` decreases.
+
+With two classes the same equations reduce to per-row scalars
+(:class:`BinaryProblem`): fewer passes over the rows than with (n, K)
+arrays.
 """
 
 import numpy as np
@@ -57,6 +61,9 @@ MODEL_SCALE = 2.0 * EFFICIENT_C / (KAPPA * ETA)
 MAX_HALVINGS = 30
 #: A Newton step shorter than this (relative) is taken without line search.
 NEAR = 1e-3
+#: Rows per block when summing the Jacobian: a block of the design and its
+#: weighted copy stay in cache (about 10 % faster than one pass at n = 1e5).
+ASSEMBLY_ROWS = 4096
 
 
 def logsumexp(a, axis, keepdims=False):
@@ -180,38 +187,41 @@ def label_scale(r, sample_weight, prev_weights, scale="auto"):
     return max(gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), sample_weight * prev_weights), MODEL_SCALE)
 
 
-def weight_derivative(log_proba, S):
+def weight_derivative(P, W, R, S):
     """``dW/dp``: how each label's filtering weight changes with its probability.
 
     ``W = sech(ρ / c)`` with ``ρ = sqrt((1 - p) / p)`` and ``c = κ η S / 2``,
-    so ``dW/dp = sech(x) (tanh(x) / x) / (2 c² p²)``, ``x = ρ / c``; computed
-    in log space, and 0 where ``x`` reaches ``X_MAX`` (the weight is 0 there).
+    so ``dW/dp = W (tanh(x) / x) / (2 c² p²)``, ``x = ρ / c``; 0 where ``x``
+    reaches ``X_MAX`` (the weight is 0 there).
 
     Parameters
     ----------
-    log_proba : ndarray of shape (n, K)
-        Log-probabilities.
+    P : ndarray
+        Probabilities of labels.
+    W : ndarray
+        Their filtering weights at scale ``S`` (same shape).
+    R : ndarray
+        Their Pearson residuals (same shape).
     S : float
         Gnostic scale.
 
     Returns
     -------
-    ndarray of shape (n, K)
-        Non-negative derivatives.
+    ndarray
+        Non-negative derivatives, the shape of ``P``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from mgsk._newton import weight_derivative
-    >>> bool(weight_derivative(np.log([[0.5, 0.5]]), 0.2)[0, 0] > 0)
+    >>> bool(weight_derivative(np.full((1, 2), 0.5), np.full((1, 2), 0.9), np.ones((1, 2)), 0.2)[0, 0] > 0)
     True
     """
     c = KAPPA * ETA * S / 2.0
-    x = standardized_log_ratio(pearson_residuals(log_proba), c, 2.0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+    x = standardized_log_ratio(R, c, 2.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         tanh_over_x = np.where(x < 1e-8, 1.0, np.tanh(x) / x)
-        log_sech = np.log(2.0) - x - np.log1p(np.exp(-2.0 * x))
-        d = np.exp(log_sech + np.log(tanh_over_x) - np.log(2.0 * c * c) - 2.0 * log_proba)
+        d = W * tanh_over_x / (2.0 * c * c) / P / P
     return np.where(x >= X_MAX, 0.0, d)
 
 
@@ -258,6 +268,10 @@ class Problem:
         R = pearson_residuals(log_proba)
         return {"theta": theta, "log_proba": log_proba, "P": np.exp(log_proba), "R": R, "r": R.take(self.observed)}
 
+    def log_likelihoods(self, probs):
+        """Log-probability of each row's observed label."""
+        return probs["log_proba"].take(self.observed)
+
     def state(self, probs, prev_weights, S=None):
         """Weights and the estimating equation at ``probs["theta"]``.
 
@@ -270,27 +284,23 @@ class Problem:
         cached = probs.get("state")
         if cached is not None and cached["S"] == S:
             return cached
-        P, theta = probs["P"], probs["theta"]
+        state = {**probs, "S": S, **self._weighted_score(probs, S)}
+        grad = self.Z1.T @ (self.sample_weight[:, None] * state["score"])
+        grad += self.alpha * self.penalized[:, None] * probs["theta"]
+        state.update(grad=grad, grad_norm=float(np.linalg.norm(grad)))
+        probs["state"] = state
+        return state
+
+    def _weighted_score(self, probs, S):
+        """Filtering weights at scale ``S`` and the per-row ``F`` (free classes)."""
+        P = probs["P"]
         W = sech(standardized_log_ratio(probs["R"], KAPPA, ETA * S))
         w = W.take(self.observed)
         PW = P * W
         omega = PW.sum(axis=1)
         f = self.free
         score = w[:, None] * (P[:, f] - self.Y[:, f]) + PW[:, f] - P[:, f] * omega[:, None]
-        grad = self.Z1.T @ (self.sample_weight[:, None] * score)
-        grad += self.alpha * self.penalized[:, None] * theta
-        state = {
-            **probs,
-            "weights": w,
-            "W": W,
-            "expected_weights": omega,
-            "x": standardized_log_ratio(probs["r"], KAPPA, ETA * S),
-            "S": S,
-            "grad": grad,
-            "grad_norm": float(np.linalg.norm(grad)),
-        }
-        probs["state"] = state
-        return state
+        return {"weights": w, "W": W, "expected_weights": omega, "score": score}
 
     def jacobian(self, state):
         """The observed Jacobian ``∂g/∂θ`` at fixed ``S`` (flattened).
@@ -299,11 +309,10 @@ class Problem:
         the weight of label ``j``; ``∂F/∂η = ∂F/∂p · (diag p - p pᵀ)``.
         """
         P, W, Y = state["P"], state["W"], self.Y
-        dW = weight_derivative(state["log_proba"], state["S"])
+        dW = weight_derivative(P, W, state["R"], state["S"])
         n, K = P.shape
         rows = np.arange(n)
-        w_y, dW_y = W.take(self.observed), dW.take(self.observed)
-        omega = np.sum(P * W, axis=1)
+        w_y, dW_y, omega = W.take(self.observed), dW.take(self.observed), state["expected_weights"]
         dF = np.zeros((n, K, K))
         dF[:, np.arange(K), np.arange(K)] = (w_y - omega)[:, None] + W + P * dW
         dF[rows, :, self.y_idx] += (P - Y) * dW_y[:, None]
@@ -324,14 +333,17 @@ class Problem:
 
     def _assemble(self, J):
         """``H_ab = Σ_i s_i J_i[a, b] z_i z_iᵀ + δ_ab α`` from per-row blocks."""
-        k1, M = self.Z1.shape[1], J.shape[1]
-        hess = np.empty((M, k1, M, k1))
+        (n, k1), M = self.Z1.shape, J.shape[1]
+        hess = np.zeros((M, k1, M, k1))
         for a in range(M):
             for b in range(M):
-                block = (self.Z1 * (self.sample_weight * J[:, a, b])[:, None]).T @ self.Z1
+                v = self.sample_weight * J[:, a, b]
+                block = hess[a, :, b, :]
+                for start in range(0, n, ASSEMBLY_ROWS):
+                    rows = slice(start, start + ASSEMBLY_ROWS)
+                    block += (self.Z1[rows] * v[rows, None]).T @ self.Z1[rows]
                 if a == b:
                     block[np.diag_indices(k1)] += self.alpha * self.penalized
-                hess[a, :, b, :] = block
         return hess.reshape(M * k1, M * k1)
 
     def step(self, state, near):
@@ -359,8 +371,58 @@ class Problem:
 
     def diagnostics(self, state):
         """``re`` and the gnostic-weighted mean log-loss of the labels."""
-        log_p = state["log_proba"].take(self.observed)
+        log_p = self.log_likelihoods(state)
         re = float(self.sample_weight @ residual_entropy_values(log_p, 1.0) / self.sample_weight.sum())
         d = self.sample_weight * state["weights"]
         loss = float(-(d @ log_p) / d.sum()) if d.sum() > 0 else 0.0
         return re, loss
+
+
+class BinaryProblem(Problem):
+    """Two classes: the equations of :class:`Problem` in per-row scalars.
+
+    With ``m = ±η`` the margin of the observed label (``+`` for class 1),
+    ``p`` its probability, ``q = 1 - p`` and ``w``, ``v`` the weights the
+    observed and the other label get, a row's estimating function reduces to
+    ``F = ∓q A`` with ``A = q w + p v``, its expected Jacobian to ``p q A``
+    and its observed Jacobian to ``p q (A - q (v - w + q w' - p v'))``
+    (``'`` the weight's derivative in its probability). Both Pearson
+    residuals come from one exponential: ``sqrt(q / p) = exp(-m / 2)``.
+    Same results, fewer passes over the rows.
+    """
+
+    def __init__(self, Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale):
+        super().__init__(Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale)
+        self.sign = 2.0 * y_idx - 1.0
+
+    def probabilities(self, theta):
+        """Probabilities and Pearson residuals of both labels at ``theta``."""
+        margin = self.sign * (self.Z1 @ theta[:, 0])
+        with np.errstate(over="ignore", divide="ignore"):
+            r = np.exp(-0.5 * margin)
+            r_other = 1.0 / r
+            p, q = 1.0 / (1.0 + r * r), 1.0 / (1.0 + r_other * r_other)
+        return {"theta": theta, "margin": margin, "p": p, "q": q, "r": r, "r_other": r_other}
+
+    def log_likelihoods(self, probs):
+        """Log-probability of each row's observed label."""
+        margin = probs["margin"]
+        return np.minimum(margin, 0.0) - np.log1p(np.exp(-np.abs(margin)))
+
+    def _weighted_score(self, probs, S):
+        w = sech(standardized_log_ratio(probs["r"], KAPPA, ETA * S))
+        v = sech(standardized_log_ratio(probs["r_other"], KAPPA, ETA * S))
+        p, q = probs["p"], probs["q"]
+        A = q * w + p * v
+        return {"weights": w, "other_weights": v, "A": A, "score": (-self.sign * q * A)[:, None]}
+
+    def fisher(self, state):
+        """The expected Jacobian ``Σ s p q A z zᵀ + α``."""
+        return self._assemble((state["p"] * state["q"] * state["A"])[:, None, None])
+
+    def jacobian(self, state):
+        """The observed Jacobian ``∂g/∂θ`` at fixed ``S``."""
+        p, q, w, v, S = state["p"], state["q"], state["weights"], state["other_weights"], state["S"]
+        dw = weight_derivative(p, w, state["r"], S)
+        dv = weight_derivative(q, v, state["r_other"], S)
+        return self._assemble((p * q * (state["A"] - q * (v - w + q * dw - p * dv)))[:, None, None])

@@ -1,0 +1,93 @@
+"""The classifier's numerics: estimating equation, Jacobians, binary path."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mgsk._newton import BinaryProblem, Problem
+
+
+def make_problem(cls, seed, n_classes, n=60, k=3, labels=None, scale="auto", alpha=0.5, spread=1.0):
+    rng = np.random.default_rng(seed)
+    Z1 = np.hstack([rng.normal(size=(n, k)) * spread, np.ones((n, 1))])
+    y_idx = rng.integers(n_classes, size=n) if labels is None else labels
+    sample_weight = rng.uniform(0.2, 2.0, size=n)
+    problem = cls(Z1, y_idx, n_classes, sample_weight, alpha, True, scale)
+    M = 1 if n_classes == 2 else n_classes
+    theta = rng.normal(size=(k + 1, M))
+    return problem, theta
+
+
+def state_at(problem, theta, prev_weights=None):
+    prev_weights = np.ones(problem.Z1.shape[0]) if prev_weights is None else prev_weights
+    return problem.state(problem.probabilities(theta), prev_weights)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), spread=st.sampled_from([0.1, 1.0, 30.0, 400.0]))
+def test_binary_path_equals_the_general_equations(seed, spread):
+    # Large spreads push margins to hundreds: probabilities underflow there.
+    binary, theta = make_problem(BinaryProblem, seed, 2, spread=spread)
+    general, _ = make_problem(Problem, seed, 2, spread=spread)
+    b, g = state_at(binary, theta), state_at(general, theta)
+    assert b["S"] == pytest.approx(g["S"], rel=1e-12)
+    np.testing.assert_allclose(b["weights"], g["weights"], rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(b["grad"], g["grad"], rtol=1e-10, atol=1e-10 * np.abs(g["grad"]).max())
+    # The general formulas cancel (p ≈ 1 gives p - p²): compare on the matrices' scale.
+    for binary_matrix, general_matrix in ((binary.fisher(b), general.fisher(g)), (binary.jacobian(b), general.jacobian(g))):
+        np.testing.assert_allclose(binary_matrix, general_matrix, rtol=1e-9, atol=1e-10 * np.abs(general_matrix).max())
+    # atol: the general log_softmax loses absolute digits of ln p ≈ 0 when |η| is large.
+    np.testing.assert_allclose(binary.diagnostics(b), general.diagnostics(g), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls, n_classes", [(BinaryProblem, 2), (Problem, 3), (Problem, 4)])
+@pytest.mark.parametrize("seed", range(3))
+def test_observed_jacobian_is_the_derivative_of_the_estimating_equation(cls, n_classes, seed):
+    problem, theta = make_problem(cls, seed, n_classes)
+    S = state_at(problem, theta)["S"]
+
+    def grad(t):
+        return problem.state(problem.probabilities(t), None, S=S)["grad"].T.ravel()
+
+    analytic = problem.jacobian(problem.state(problem.probabilities(theta), None, S=S))
+    numeric = np.empty_like(analytic)
+    flat = theta.T.ravel()
+    h = 1e-6
+    for j in range(flat.size):
+        step = np.zeros_like(flat)
+        step[j] = h
+        up, down = (flat + step).reshape(theta.shape[1], -1).T, (flat - step).reshape(theta.shape[1], -1).T
+        numeric[:, j] = (grad(up) - grad(down)) / (2 * h)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6 * np.abs(analytic).max())
+
+
+@pytest.mark.parametrize("cls, n_classes", [(BinaryProblem, 2), (Problem, 3)])
+def test_fisher_is_the_expected_observed_jacobian(cls, n_classes):
+    # Averaging the observed Jacobian over the labels the model would draw
+    # gives the expected one; with a fixed scale the weights do not depend on y.
+    problem, theta = make_problem(cls, 0, n_classes, scale=0.4, alpha=0.0)
+    P = np.exp(Problem(problem.Z1, problem.y_idx, n_classes, problem.sample_weight, 0.0, True, 0.4)
+               .probabilities(theta)["log_proba"])
+    expected = np.zeros((theta.size, theta.size))
+    n = problem.Z1.shape[0]
+    for label in range(n_classes):
+        given_label = cls(problem.Z1, np.full(n, label), n_classes, problem.sample_weight * P[:, label], 0.0, True, 0.4)
+        expected += given_label.jacobian(state_at(given_label, theta))
+    np.testing.assert_allclose(problem.fisher(state_at(problem, theta)), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls, n_classes", [(BinaryProblem, 2), (Problem, 3)])
+def test_estimating_equation_is_unbiased_at_the_model(cls, n_classes):
+    # E[g] over labels drawn from the model is the penalty alone, whatever the weights.
+    problem, theta = make_problem(cls, 1, n_classes, scale=0.3, alpha=0.0)
+    P = np.exp(Problem(problem.Z1, problem.y_idx, n_classes, problem.sample_weight, 0.0, True, 0.3)
+               .probabilities(theta)["log_proba"])
+    n = problem.Z1.shape[0]
+    mean_grad = sum(
+        state_at(cls(problem.Z1, np.full(n, j), n_classes, problem.sample_weight * P[:, j], 0.0, True, 0.3), theta)[
+            "grad"
+        ]
+        for j in range(n_classes)
+    )
+    assert np.abs(mean_grad).max() < 1e-12 * n
