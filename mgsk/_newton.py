@@ -329,14 +329,17 @@ class Problem:
         J = -P[:, :, None] * P[:, None, :] * (W[:, :, None] + W[:, None, :] - omega[:, None, None])
         idx = np.arange(P.shape[1])
         J[:, idx, idx] += P * W
-        return self._assemble(J)
+        return self._assemble(J, symmetric=True)
 
-    def _assemble(self, J):
-        """``H_ab = Σ_i s_i J_i[a, b] z_i z_iᵀ + δ_ab α`` from per-row blocks."""
+    def _assemble(self, J, symmetric=False):
+        """``H_ab = Σ_i s_i J_i[a, b] z_i z_iᵀ + δ_ab α`` from per-row blocks.
+
+        ``symmetric``: every ``J_i`` is symmetric, so ``H_ba = H_ab``.
+        """
         (n, k1), M = self.Z1.shape, J.shape[1]
         hess = np.zeros((M, k1, M, k1))
         for a in range(M):
-            for b in range(M):
+            for b in range(a if symmetric else 0, M):
                 v = self.sample_weight * J[:, a, b]
                 block = hess[a, :, b, :]
                 for start in range(0, n, ASSEMBLY_ROWS):
@@ -344,6 +347,8 @@ class Problem:
                     block += (self.Z1[rows] * v[rows, None]).T @ self.Z1[rows]
                 if a == b:
                     block[np.diag_indices(k1)] += self.alpha * self.penalized
+                elif symmetric:
+                    hess[b, :, a, :] = block
         return hess.reshape(M * k1, M * k1)
 
     def step(self, state, near):
