@@ -31,8 +31,10 @@ def test_binary_path_equals_the_general_equations(seed, spread):
     binary, theta = make_problem(BinaryProblem, seed, 2, spread=spread)
     general, _ = make_problem(Problem, seed, 2, spread=spread)
     b, g = state_at(binary, theta), state_at(general, theta)
-    assert b["S"] == pytest.approx(g["S"], rel=1e-12)
-    np.testing.assert_allclose(b["weights"], g["weights"], rtol=1e-12, atol=1e-300)
+    # The scale equation is solved to 1e-12: rounding differences in the
+    # residuals can move S (and so the weights) by about that much.
+    assert b["S"] == pytest.approx(g["S"], rel=1e-10)
+    np.testing.assert_allclose(b["weights"], g["weights"], rtol=1e-9, atol=1e-300)
     np.testing.assert_allclose(b["grad"], g["grad"], rtol=1e-10, atol=1e-10 * np.abs(g["grad"]).max())
     # The general formulas cancel (p ≈ 1 gives p - p²): compare on the matrices' scale.
     for binary_matrix, general_matrix in ((binary.fisher(b), general.fisher(g)), (binary.jacobian(b), general.jacobian(g))):
