@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 from mgsk._newton import BinaryProblem, Problem
 
 
-def make_problem(cls, seed, n_classes, n=60, k=3, labels=None, scale="auto", alpha=0.5, spread=1.0):
+def make_problem(cls, seed, n_classes, n=60, k=3, scale="auto", alpha=0.5, spread=1.0):
     rng = np.random.default_rng(seed)
     Z1 = np.hstack([rng.normal(size=(n, k)) * spread, np.ones((n, 1))])
-    y_idx = rng.integers(n_classes, size=n) if labels is None else labels
+    y_idx = rng.integers(n_classes, size=n)
     sample_weight = rng.uniform(0.2, 2.0, size=n)
     problem = cls(Z1, y_idx, n_classes, sample_weight, alpha, True, scale)
     M = 1 if n_classes == 2 else n_classes
@@ -19,9 +19,19 @@ def make_problem(cls, seed, n_classes, n=60, k=3, labels=None, scale="auto", alp
     return problem, theta
 
 
-def state_at(problem, theta, prev_weights=None):
-    prev_weights = np.ones(problem.Z1.shape[0]) if prev_weights is None else prev_weights
-    return problem.state(problem.probabilities(theta), prev_weights)
+def state_at(problem, theta):
+    return problem.state(problem.probabilities(theta), np.ones(problem.Z1.shape[0]))
+
+
+def with_labels(problem, label, n_classes, row_weights):
+    """The same rows, all labelled ``label``, sample weights times ``row_weights``."""
+    n = problem.Z1.shape[0]
+    return type(problem)(problem.Z1, np.full(n, label), n_classes, problem.sample_weight * row_weights, 0.0, True, problem.scale)
+
+
+def label_probabilities(problem, theta, n_classes):
+    """The model's probability of every label, shape (n, K)."""
+    return Problem(problem.Z1, problem.y_idx, n_classes, problem.sample_weight, 0.0, True, "auto").probabilities(theta)["P"]
 
 
 @settings(max_examples=40, deadline=None)
@@ -71,27 +81,21 @@ def test_fisher_is_the_expected_observed_jacobian(cls, n_classes):
     # Averaging the observed Jacobian over the labels the model would draw
     # gives the expected one; with a fixed scale the weights do not depend on y.
     problem, theta = make_problem(cls, 0, n_classes, scale=0.4, alpha=0.0)
-    P = np.exp(Problem(problem.Z1, problem.y_idx, n_classes, problem.sample_weight, 0.0, True, 0.4)
-               .probabilities(theta)["log_proba"])
-    expected = np.zeros((theta.size, theta.size))
-    n = problem.Z1.shape[0]
-    for label in range(n_classes):
-        given_label = cls(problem.Z1, np.full(n, label), n_classes, problem.sample_weight * P[:, label], 0.0, True, 0.4)
-        expected += given_label.jacobian(state_at(given_label, theta))
+    P = label_probabilities(problem, theta, n_classes)
+    expected = sum(
+        labelled.jacobian(state_at(labelled, theta))
+        for labelled in (with_labels(problem, j, n_classes, P[:, j]) for j in range(n_classes))
+    )
     np.testing.assert_allclose(problem.fisher(state_at(problem, theta)), expected, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("cls, n_classes", [(BinaryProblem, 2), (Problem, 3)])
 def test_estimating_equation_is_unbiased_at_the_model(cls, n_classes):
-    # E[g] over labels drawn from the model is the penalty alone, whatever the weights.
+    # Without a penalty, E[g] over labels drawn from the model is 0, whatever the weights.
     problem, theta = make_problem(cls, 1, n_classes, scale=0.3, alpha=0.0)
-    P = np.exp(Problem(problem.Z1, problem.y_idx, n_classes, problem.sample_weight, 0.0, True, 0.3)
-               .probabilities(theta)["log_proba"])
-    n = problem.Z1.shape[0]
+    P = label_probabilities(problem, theta, n_classes)
     mean_grad = sum(
-        state_at(cls(problem.Z1, np.full(n, j), n_classes, problem.sample_weight * P[:, j], 0.0, True, 0.3), theta)[
-            "grad"
-        ]
-        for j in range(n_classes)
+        state_at(labelled, theta)["grad"]
+        for labelled in (with_labels(problem, j, n_classes, P[:, j]) for j in range(n_classes))
     )
-    assert np.abs(mean_grad).max() < 1e-12 * n
+    assert np.abs(mean_grad).max() < 1e-12 * problem.Z1.shape[0]
