@@ -50,9 +50,8 @@ def _import_optional(name):
         raise
 
 
-def _public_objects():
-    """(qualified name, object) of every public name, each object once."""
-    seen = {}
+def _public_names():
+    """(qualified name, object) of every public name of the public modules."""
     for module_name in PUBLIC_MODULES:
         module = _import_optional(module_name)
         if module is None:
@@ -66,9 +65,15 @@ def _public_objects():
                 if (exc.name or "").split(".")[0] in OPTIONAL_DEPENDENCIES:
                     continue
                 raise
-            if not (inspect.isclass(obj) or callable(obj)):
-                continue  # constants such as FLAVOR_NAME
-            seen.setdefault(id(obj), (f"{module_name}.{name}", obj))
+            yield f"{module_name}.{name}", obj
+
+
+def _public_objects():
+    """(qualified name, object) of every public class and function, each object once."""
+    seen = {}
+    for qualified, obj in _public_names():
+        if inspect.isclass(obj) or callable(obj):  # not constants such as FLAVOR_NAME
+            seen.setdefault(id(obj), (qualified, obj))
     return sorted(seen.values(), key=lambda item: item[0])
 
 
@@ -177,18 +182,8 @@ def _api_reference_names():
 
 def test_api_reference_lists_every_public_name():
     paths = {}  # id of each public object -> its public import paths
-    for module_name in PUBLIC_MODULES:
-        module = _import_optional(module_name)
-        if module is None:
-            continue
-        for name in module.__all__:
-            if name.startswith("__"):
-                continue
-            try:
-                obj = getattr(module, name)
-            except ModuleNotFoundError:
-                continue
-            paths.setdefault(id(obj), set()).add(f"{module_name}.{name}")
+    for qualified, obj in _public_names():
+        paths.setdefault(id(obj), set()).add(qualified)
     listed = _api_reference_names()
     # Documented once is enough, under any of its public paths.
     missing = sorted(min(p) for p in paths.values() if not p & listed)
