@@ -22,7 +22,7 @@ DATA_FILES = sorted(p.name for p in (ROOT / "mgsk" / "datasets" / "data").glob("
 #: Left out of the copy: version control, caches and outputs of earlier builds or runs.
 NOT_SOURCES = shutil.ignore_patterns(
     ".git", "__pycache__", "*.egg-info", "build", "dist", "_build", "auto_examples", "generated",
-    ".hypothesis", ".pytest_cache", "mlruns", "mlartifacts", "mlflow.db",
+    ".hypothesis", ".pytest_cache", "mlruns", "mlartifacts", "mlflow.db", ".venv", "venv", ".tox", ".nox",
 )
 
 
