@@ -178,6 +178,7 @@ def weights_title(outliers):
     Returns
     -------
     str
+        "Weights: k of n rows rejected (weight < 0.1, red)".
 
     Examples
     --------
