@@ -1,7 +1,8 @@
 """What the README, the docs and the sources say about the project is true of the project.
 
 * Every ``benchmarks/….py`` and ``examples/….py`` they name exists, and no
-  script is named without its folder (a reader types the path as written).
+  script is named without its folder (a reader types the path as written);
+  every file the README links to exists.
 * The supported MLflow range is stated once, in ``docs/install.rst``
   ("Supported MLflow versions"), and agrees with the ``mlflow`` extra of
   ``setup.cfg``; wherever else a range or a tested MLflow version is named,
@@ -56,6 +57,14 @@ def test_named_scripts_exist_and_prose_names_their_folder():
         elif set(bare) - scripts:
             problems.append(f"{source} names scripts that are in neither folder: {sorted(set(bare) - scripts)}")
     assert not problems, "\n".join(problems)
+
+
+def test_readme_links_exist():
+    links = re.findall(r"\]\(([^)#\s]+)\)", TEXTS["README.md"])
+    local = [link for link in links if "://" not in link]
+    assert local, "the README links no documentation"
+    missing = [link for link in local if not (ROOT / link).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
 
 
 def _mlflow_extra():
