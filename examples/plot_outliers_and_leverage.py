@@ -182,4 +182,4 @@ plt.show()
 # On clean data all five are close (mgsk loses a little efficiency against
 # OLS, as every robust estimator does). The full benchmark, with larger
 # samples, more contamination levels and timings, is
-# ``benchmarks/bench_robustness.py`` (see :ref:`estimators`).
+# ``benchmarks/bench_estimators.py`` (its output is in :ref:`estimators`).

@@ -7,10 +7,12 @@ import pytest
 import sklearn
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from mgsk import LinearRegressor, LogisticRegressor, PolynomialRegressor
 from mgsk.metrics import residual_entropy
@@ -32,9 +34,18 @@ def regression_frame(seed=0, n=300):
 
 @pytest.mark.parametrize("cls", [LinearRegressor, PolynomialRegressor, LogisticRegressor])
 def test_clone_keeps_parameters_and_drops_fit(cls):
-    est = cls(max_iter=7, tol=1e-3, gnostic_characteristics=True)
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 2))
+    y = (X[:, 0] > 0).astype(int) if cls is LogisticRegressor else X @ [1.0, -1.0] + 0.1 * rng.normal(size=60)
+    est = cls(max_iter=50, tol=1e-3, gnostic_characteristics=True).fit(X, y)
+    fitted = {name for name in vars(est) if name.endswith("_")}
+    assert {"coef_", "weights_", "history_", "characteristics_"} <= fitted
     copy = clone(est)
     assert copy.get_params() == est.get_params() and copy is not est
+    assert not [name for name in vars(copy) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        copy.predict(X)
+    check_is_fitted(est)  # the original keeps its fit
 
 
 def test_pipeline_and_feature_names_from_pandas():

@@ -86,7 +86,7 @@ class _Weights:
         self.inliers.set_data(residuals[inlier], weights[inlier])
         self.outliers.set_data(residuals[outlier], weights[outlier])
         self.xlabel.set_text(residual_label)
-        self.title.set_text(f"Weights: {int(outliers.sum())} of {outliers.size} rows are outliers (red)")
+        self.title.set_text(weights_title(outliers))
         return _redraw(self.canvas, (self.axes,))
 
 
@@ -162,6 +162,30 @@ def weights_png(residuals, weights, outliers, residual_label="residual y - predi
     residuals, weights = np.asarray(residuals, dtype=float), np.asarray(weights, dtype=float)
     outliers = np.asarray(outliers, dtype=bool)
     return _template(_Weights).png(residuals, weights, outliers, _subsample(outliers), residual_label)
+
+
+def weights_title(outliers):
+    """The title of the weights plot: how many rows the fit rejects (``outliers_``).
+
+    A row is rejected when its weight is below sech 3 ≈ 0.1; rows with small
+    but larger weights are down-weighted, not counted.
+
+    Parameters
+    ----------
+    outliers : ndarray of bool, shape (n_samples,)
+        The estimator's ``outliers_``.
+
+    Returns
+    -------
+    str
+        "Weights: k of n rows rejected (weight < 0.1, red)".
+
+    Examples
+    --------
+    >>> weights_title(np.array([True, False, False]))
+    'Weights: 1 of 3 rows rejected (weight < 0.1, red)'
+    """
+    return f"Weights: {int(np.sum(outliers))} of {np.size(outliers)} rows rejected (weight < 0.1, red)"
 
 
 def _subsample(outliers):
