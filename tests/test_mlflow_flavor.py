@@ -14,6 +14,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import yaml
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -284,17 +286,29 @@ def test_environment_arguments(tmp_path, regressor):
     assert [r.split("==")[0] for r in mg.get_default_pip_requirements("cloudpickle")][-1] == "cloudpickle"
 
 
-def test_code_paths_are_shipped_and_put_on_sys_path(tmp_path, regressor, monkeypatch):
+def test_shipped_code_is_appended_for_allowed_pickle_models_only(tmp_path, regression, monkeypatch):
+    X, y = regression
     helper = tmp_path / "src" / "mgsk_test_helper_mod.py"
     helper.parent.mkdir()
-    helper.write_text("VALUE = 42\n")
-    mg.save_model(regressor, tmp_path / "model", code_paths=[str(helper)])
-    assert (tmp_path / "model" / "code" / "mgsk_test_helper_mod.py").exists()
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    mg.load_model(str(tmp_path / "model"))
+    helper.write_text("def shift(X):\n    return X + 1\n")
+    monkeypatch.setattr(sys, "path", [str(helper.parent), *sys.path])
     import mgsk_test_helper_mod
 
-    assert mgsk_test_helper_mod.VALUE == 42
+    model = make_pipeline(FunctionTransformer(mgsk_test_helper_mod.shift), LinearRegressor()).fit(X, y)
+    mg.save_model(model, tmp_path / "pickled", serialization_format="cloudpickle", code_paths=[str(helper)])
+    mg.save_model(LinearRegressor().fit(X, y), tmp_path / "skops", code_paths=[str(helper)])
+    assert (tmp_path / "pickled" / "code" / "mgsk_test_helper_mod.py").exists()
+    meta = yaml.safe_load((tmp_path / "pickled" / "MLmodel").read_text())
+    assert meta["flavors"]["mgsk"]["code"] == "code" and meta["flavors"]["python_function"].get("code") is None
+    sys.modules.pop("mgsk_test_helper_mod")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(helper.parent)])
+
+    before = list(sys.path)
+    mg.load_model(str(tmp_path / "skops"))
+    assert sys.path == before  # a skops model never touches sys.path
+    loaded = mg.load_model(str(tmp_path / "pickled"), allow_pickle=True)
+    assert sys.path == [*before, str(tmp_path / "pickled" / "code")]  # appended, never first
+    assert same_bits(loaded.predict(X), model.predict(X))
     sys.modules.pop("mgsk_test_helper_mod")
 
 
@@ -498,19 +512,32 @@ def test_untrusted_content_is_refused_at_save_with_the_type_named(tmp_path, regr
     assert not (tmp_path / "m").exists()
 
 
-def test_cloudpickle_is_an_opt_in_refused_when_pickle_is_disallowed(tmp_path, regression, monkeypatch):
+def test_cloudpickle_loads_only_when_the_caller_opts_in(tmp_path, regression, monkeypatch):
     X, y = regression
     model = make_pipeline(FunctionTransformer(shift_by_one), LinearRegressor()).fit(X, y)
     mg.save_model(model, tmp_path / "m", serialization_format="cloudpickle")
     files = {p.name for p in (tmp_path / "m").iterdir()}
     assert "model.pkl" in files and "model.skops" not in files
     assert "cloudpickle==" in (tmp_path / "m" / "requirements.txt").read_text()
+    model_file = str(tmp_path / "m" / "model.pkl")
+    for value, why in ((None, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION is unset"), ("false", "is 'false'")):
+        if value is None:
+            monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
+        else:
+            monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", value)
+        for load in (mg.load_model, mlflow.pyfunc.load_model):
+            with pytest.raises(MgskModelError, match="Refusing to load (.*)model.pkl") as caught:
+                load(str(tmp_path / "m"))
+            assert model_file in caught.value.message and why in caught.value.message
+            assert "allow_pickle=True" in caught.value.message
+        assert same_bits(mg.load_model(str(tmp_path / "m"), allow_pickle=True).predict(X), model.predict(X))
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
     assert same_bits(mg.load_model(str(tmp_path / "m")).predict(X), model.predict(X))
-    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
-    for load in (mg.load_model, mlflow.pyfunc.load_model):
-        with pytest.raises(MgskModelError, match="MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false forbids"):
-            load(str(tmp_path / "m"))
+    assert same_bits(mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(X), model.predict(X))
+    with pytest.raises(MgskModelError, match="allow_pickle=False was passed"):
+        mg.load_model(str(tmp_path / "m"), allow_pickle=False)
+    with pytest.raises(MgskModelError, match="allow_pickle must be True, False or None"):
+        mg.load_model(str(tmp_path / "m"), allow_pickle="yes")
 
 
 def test_skops_models_load_when_pickle_is_disallowed(tmp_path, regressor, regression, monkeypatch):

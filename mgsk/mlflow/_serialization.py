@@ -13,10 +13,10 @@ import inspect
 import pickle
 import zipfile
 
-from mlflow.environment_variables import MLFLOW_ALLOW_PICKLE_DESERIALIZATION
 from sklearn.base import BaseEstimator
 
 from ._errors import MgskModelError
+from ._trust import check_pickle_allowed
 
 SKOPS = "skops"
 CLOUDPICKLE = "cloudpickle"
@@ -143,16 +143,14 @@ def serialize(model, serialization_format):
     return data
 
 
-def deserialize(data, serialization_format, source="the model file"):
-    """The model in ``data``; raise :class:`MgskModelError` for anything untrusted."""
+def deserialize(data, serialization_format, source="the model file", allow_pickle=None):
+    """The model in ``data``; raise :class:`MgskModelError` for anything untrusted.
+
+    Pickle runs only when the caller allows it (``allow_pickle=True``, or
+    ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` explicitly true).
+    """
     if serialization_format == CLOUDPICKLE:
-        if not MLFLOW_ALLOW_PICKLE_DESERIALIZATION.get():
-            raise MgskModelError(
-                f"{source} was saved with serialization_format='cloudpickle', and loading it would "
-                "run pickle, which MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false forbids. Save the model "
-                "with the default skops format, or set MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true if "
-                "you trust its source."
-            )
+        check_pickle_allowed(source, allow_pickle)
         import cloudpickle
 
         return cloudpickle.loads(data)
