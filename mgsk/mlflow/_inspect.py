@@ -90,6 +90,7 @@ def inspect_model(path_or_uri, *, public_key=None, dst_path=None):
     findings += _files(path)
     findings += _code_folders(path, flavors)
     findings += _loader_module(flavors)
+    findings += _trust_in_mlmodel(flavors)
     findings += _mgsk_flavor(path, flavors.get("mgsk"))
     findings += _signature(path, required_public_key(public_key))
     return findings
@@ -185,6 +186,15 @@ def _loader_module(flavors):
             "MLmodel",
             f"mlflow.pyfunc.load_model imports {loader!r} and runs its _load_pyfunc; mgsk's checks do not apply",
         )
+    ]
+
+
+def _trust_in_mlmodel(flavors):
+    """Flavors (mlflow.sklearn) that read extra skops trusted types from MLmodel, which anyone can edit."""
+    return [
+        Finding("untrusted_types", "MLmodel", f"the {name} flavor trusts the types MLmodel lists: {conf['skops_trusted_types']}")
+        for name, conf in flavors.items()
+        if isinstance(conf, dict) and conf.get("skops_trusted_types")
     ]
 
 
