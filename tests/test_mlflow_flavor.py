@@ -96,10 +96,12 @@ def _same(a, b):
 # ---------------------------------------------------------------- the guide
 
 
-def test_guide_sections_2_and_3_log_then_load_as_pyfunc_and_native(mlflow_tracking):
+def test_guide_sections_2_and_3_log_then_load_as_pyfunc_and_native(mlflow_tracking, tmp_path, monkeypatch):
     from mgsk.integration import mlflow as mg_mlflow
     from mgsk.integration.mlflow_flavor import load_model
 
+    monkeypatch.chdir(tmp_path)  # nothing may land in the checkout, whatever MLflow's defaults
+    mlflow.create_experiment("Machine_Gnostics_Experiment", artifact_location=(tmp_path / "guide").as_uri())
     mlflow.set_experiment("Machine_Gnostics_Experiment")
     rng = np.random.default_rng(7)
     X_train = rng.random((100, 2))
@@ -116,6 +118,7 @@ def test_guide_sections_2_and_3_log_then_load_as_pyfunc_and_native(mlflow_tracki
         signature = infer_signature(X_train, model.predict(X_train))
         mg_mlflow.log_model(model, artifact_path="model", signature=signature, input_example=X_train[:3])
     run_id = run.info.run_id
+    assert (tmp_path / "guide").is_dir() and not (tmp_path / "mlruns").exists()
 
     loaded_model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     predictions = loaded_model.predict(pd.DataFrame(X_train[:5]))
@@ -413,6 +416,22 @@ def test_signature_enforces_the_input_schema(tmp_path, regressor, regression):
         model.predict(X[:4, :2])
     with pytest.raises(MlflowException, match="Failed to enforce schema"):
         model.predict(np.array([["a", "b", "c"]]))
+
+
+def test_pyfunc_without_signature_orders_dataframe_columns_by_name(tmp_path, regression):
+    X, y = regression
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    model = LinearRegressor().fit(frame, y)
+    mg.save_model(model, tmp_path / "m")  # no signature: nothing in MLflow reorders the columns
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    shuffled = frame[["c", "a", "b"]]
+    assert same_bits(loaded.predict(shuffled), model.predict(frame))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "X does not have valid feature names"
+        by_position = model.predict(shuffled.to_numpy())
+    assert not np.allclose(by_position, model.predict(frame))  # matching by position would mispredict
+    with pytest.raises(MgskModelError, match=r"lacks column\(s\) \['b'\]"):
+        loaded.predict(frame[["a", "c"]].assign(d=1.0))
 
 
 def test_pyfunc_without_signature_reports_bad_input_clearly(tmp_path, regressor, regression):
