@@ -30,6 +30,12 @@ class Finding:
         The file or folder concerned, relative to the model directory.
     detail : str
         What was found and why it matters.
+
+    Examples
+    --------
+    >>> from mgsk.mlflow import Finding
+    >>> print(Finding("pickle", "model.pkl", "a pickle file"))
+    model.pkl: pickle: a pickle file
     """
 
     kind: str

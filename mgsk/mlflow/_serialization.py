@@ -67,18 +67,32 @@ def _mgsk_types():
 
 @functools.cache
 def trusted_types():
-    """The types a skops model file may contain beyond what skops trusts.
+    """The types mgsk trusts in a skops model file beyond what skops trusts by default.
+
+    :func:`load_model` loads a ``model.skops`` only if every type in it is
+    here or trusted by skops; the list is fixed in mgsk's code, never read
+    from the model. A plain skops user loads an mgsk model file with it.
 
     Returns
     -------
     tuple of str
-        Fully qualified type and function names, sorted.
+        Fully qualified type and function names, sorted: mgsk's estimators
+        and metric functions, and the scorers, scoring functions and
+        cross-validation splitters a fitted scikit-learn search holds.
 
     Examples
     --------
-    >>> from mgsk.mlflow._serialization import trusted_types
-    >>> "mgsk._linear.LinearRegressor" in trusted_types()
-    True
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import skops.io
+    >>> from mgsk import LinearRegressor
+    >>> from mgsk.mlflow import save_model, trusted_types
+    >>> X = np.arange(20.0).reshape(10, 2)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model")
+    >>> save_model(LinearRegressor().fit(X, X @ [1.0, 2.0]), path)
+    >>> model = skops.io.load(os.path.join(path, "model.skops"), trusted=trusted_types())
+    >>> type(model).__name__, "mgsk._linear.LinearRegressor" in trusted_types()
+    ('LinearRegressor', True)
     """
     return tuple(sorted(_mgsk_types() | _search_helper_types()))
 
