@@ -35,6 +35,7 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler  # noqa: E402
 
+import mgsk  # noqa: E402
 import mgsk.mlflow as mg  # noqa: E402
 from mgsk.mlflow import _requirements  # noqa: E402
 from mgsk import LinearRegressor, LogisticRegressor, PolynomialRegressor  # noqa: E402
@@ -271,8 +272,35 @@ def test_default_requirements_are_pinned_without_spawning_inference(mlflow_track
     assert f"skops=={skops.__version__}" in reqs
     assert f"mlflow=={mlflow.__version__}" in reqs
     assert f"numpy=={np.__version__}" in reqs
-    assert any(r.startswith("mgsk==") for r in reqs)
+    assert any(r.startswith("mgsk==") or r == f"wheels/mgsk-{mgsk.__version__}-py3-none-any.whl" for r in reqs)
     assert "cloudpickle" not in " ".join(reqs)
+
+
+def test_a_model_carries_the_running_mgsk_when_no_index_has_it(tmp_path, regressor, monkeypatch):
+    import zipfile
+
+    from mgsk.mlflow import _requirements
+
+    wheel = f"wheels/mgsk-{mgsk.__version__}-py3-none-any.whl"
+    monkeypatch.setattr(_requirements, "mgsk_from_index", lambda: False)  # as in this source checkout
+    mg.save_model(regressor, tmp_path / "carried")
+    requirements = (tmp_path / "carried" / "requirements.txt").read_text().splitlines()
+    assert wheel in requirements and not any(r.startswith("mgsk==") for r in requirements)
+    assert f"- {wheel}" in (tmp_path / "carried" / "conda.yaml").read_text()
+    with zipfile.ZipFile(tmp_path / "carried" / wheel) as archive:
+        names = set(archive.namelist())
+        metadata = archive.read(f"mgsk-{mgsk.__version__}.dist-info/METADATA").decode()
+    assert {"mgsk/__init__.py", "mgsk/mlflow/_flavor.py", "mgsk/datasets/data/stackloss.csv"} <= names
+    assert "Requires-Dist: scikit-learn" in metadata
+    mg.save_model(regressor, tmp_path / "again")  # the same code gives the same wheel, byte for byte
+    assert (tmp_path / "again" / wheel).read_bytes() == (tmp_path / "carried" / wheel).read_bytes()
+
+    monkeypatch.setattr(_requirements, "mgsk_from_index", lambda: True)
+    mg.save_model(regressor, tmp_path / "pinned")
+    assert f"mgsk=={mgsk.__version__}" in (tmp_path / "pinned" / "requirements.txt").read_text().splitlines()
+    assert not (tmp_path / "pinned" / "wheels").exists()
+    mg.save_model(regressor, tmp_path / "own", pip_requirements=["mgsk", "skops"])  # the user's list is kept
+    assert not (tmp_path / "own" / "wheels").exists()
 
 
 def test_environment_arguments(tmp_path, regressor):
