@@ -429,6 +429,44 @@ def load_model(model_uri, dst_path=None, *, allow_pickle=None, verify_key=None):
     return load_local_model(local_path, allow_pickle=allow_pickle, verify_key=verify_key)
 
 
+def evaluation_model(model_uri, *, allow_pickle=None, verify_key=None):
+    """An mgsk model for ``mlflow.models.evaluate``, with probability metrics for classifiers.
+
+    MLflow's default evaluator computes probability metrics (``roc_auc``,
+    ``log_loss``, ROC and precision-recall curves) only for models it
+    recognises as scikit-learn, xgboost or catboost ones; an mgsk pyfunc
+    model gets label metrics only. This loads the estimator with
+    :func:`load_model` (the same fixed trust list, pickle rules and
+    signature check; nothing is read from MLmodel that :func:`load_model`
+    would not trust) and presents it to the evaluator as a scikit-learn
+    model, in memory. Nothing on disk changes.
+
+    Parameters
+    ----------
+    model_uri : str
+        Any MLflow model URI of an mgsk model.
+    allow_pickle, verify_key
+        As in :func:`load_model`.
+
+    Returns
+    -------
+    mlflow.pyfunc.PyFuncModel
+        Pass it as ``model`` to ``mlflow.models.evaluate``; its
+        ``predict`` is that of the mgsk pyfunc flavor.
+
+    Examples
+    --------
+    See :ref:`mlflow` ("Evaluating a classifier").
+    """
+    local_path = _download_artifact_from_uri(artifact_uri=model_uri)
+    estimator = load_local_model(local_path, allow_pickle=allow_pickle, verify_key=verify_key)
+    meta = Model.load(os.path.join(local_path, MLMODEL_FILE_NAME))
+    # MLflow's evaluator unwraps the raw model (get_raw_model) of pyfunc models whose
+    # loader module it knows; the estimator here was loaded by mgsk, not by that module.
+    meta.flavors[pyfunc.FLAVOR_NAME] = {**meta.flavors[pyfunc.FLAVOR_NAME], pyfunc.MAIN: "mlflow.sklearn"}
+    return pyfunc.PyFuncModel(model_meta=meta, model_impl=MgskPyfuncModel(estimator))
+
+
 def load_local_model(path, allow_pickle=None, verify_key=None):
     """The estimator in the local MLflow model directory ``path``."""
     verify_if_required(path, verify_key)
