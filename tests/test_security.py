@@ -327,3 +327,20 @@ def test_trusted_types_is_public_and_serves_plain_skops(tmp_path, data):
     assert "mgsk._logistic.LogisticRegressor" in mg.trusted_types()
     with pytest.raises(Exception, match="Untrusted types"):
         skops.io.load(tmp_path / "m" / "model.skops")
+
+
+def test_evaluation_model_loads_through_mgsks_rules(tmp_path, data, keys, clean_env):
+    X, y = data
+    clf = LogisticRegressor().fit(X, y > 0)
+    mg.save_model(clf, tmp_path / "clf", signing_key=keys[0])
+    wrapped = mg.evaluation_model(str(tmp_path / "clf"), verify_key=keys[1])
+    assert wrapped.metadata.flavors["python_function"]["loader_module"] == "mlflow.sklearn"  # what MLflow unwraps
+    assert np.array_equal(wrapped.get_raw_model().predict_proba(X), clf.predict_proba(X))
+    model_mlmodel = yaml.safe_load((tmp_path / "clf" / "MLmodel").read_text())
+    assert model_mlmodel["flavors"]["python_function"]["loader_module"] == "mgsk.mlflow"  # nothing on disk changed
+    kit.plant_pickle_switch(tmp_path / "clf", tmp_path / "MARKER")
+    with pytest.raises(MgskModelError, match="differ from what was signed"):
+        mg.evaluation_model(str(tmp_path / "clf"), verify_key=keys[1])
+    with pytest.raises(MgskModelError, match="Refusing to load .*model.pkl"):
+        mg.evaluation_model(str(tmp_path / "clf"))
+    assert not (tmp_path / "MARKER").exists()
