@@ -27,11 +27,9 @@ import json
 import os
 import pickle
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -240,22 +238,16 @@ def attack_matrix(workdir, attacks, loaders=LOADERS, env_settings=ENV_SETTINGS, 
 # ---------------------------------------------------------------- timings
 
 
-def median_ms(func, repeat):
-    func()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
 def signing_timings(workdir, repeat):
     """Rows (model, sign ms, verify ms, load ms, load with verify_key ms)."""
+    from bench_mlflow_flavor import timed  # the script's folder is first on sys.path
     from sklearn.model_selection import GridSearchCV
 
     import mgsk.mlflow
     from mgsk import LinearRegressor, PolynomialRegressor
+
+    def median_ms(func, repeat):
+        return timed(func, repeat)[0]
 
     private, public = write_key_pair(workdir)
     rng = np.random.default_rng(1)
