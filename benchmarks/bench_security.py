@@ -268,7 +268,7 @@ def signing_timings(workdir, repeat):
         verify = median_ms(lambda: mgsk.mlflow.verify_model(path, public_key=public), repeat)
         load = median_ms(lambda: mgsk.mlflow.load_model(str(path)), repeat)
         load_verified = median_ms(lambda: mgsk.mlflow.load_model(str(path), verify_key=public), repeat)
-        size = sum(p.stat().st_size for p in path.iterdir())
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())  # files signed and verified
         rows.append((name, size, sign, verify, load, load_verified))
     return rows
 
