@@ -28,6 +28,7 @@ import os
 import pickle
 import shutil
 import subprocess
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -266,10 +267,17 @@ def signing_timings(workdir, repeat):
         mgsk.mlflow.save_model(model, path)
         sign = median_ms(lambda: mgsk.mlflow.sign_model(path, private_key=private), repeat)
         verify = median_ms(lambda: mgsk.mlflow.verify_model(path, public_key=public), repeat)
-        load = median_ms(lambda: mgsk.mlflow.load_model(str(path)), repeat)
-        load_verified = median_ms(lambda: mgsk.mlflow.load_model(str(path), verify_key=public), repeat)
+        # Plain and verified loads alternate, so both see the same load of the shared machine;
+        # the overhead is the median of the paired differences.
+        pairs = [
+            (timed(lambda: mgsk.mlflow.load_model(str(path)), 1)[1][0],
+             timed(lambda: mgsk.mlflow.load_model(str(path), verify_key=public), 1)[1][0])
+            for _ in range(repeat)
+        ]  # fmt: skip
+        load, load_verified = (statistics.median(times) for times in zip(*pairs))
+        overhead = statistics.median(verified - plain for plain, verified in pairs)
         size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())  # files signed and verified
-        rows.append((name, size, sign, verify, load, load_verified))
+        rows.append((name, size, sign, verify, load, load_verified, overhead))
     return rows
 
 
@@ -324,8 +332,7 @@ def main():
         rows = signing_timings(tmp, repeat)
     print(f"## Signing (model-signing, P-256 key), median of {repeat}")
     print(f"{'model':<56} {'bytes':>8} {'sign ms':>8} {'verify ms':>9} {'load ms':>8} {'verified load ms':>16} {'overhead ms':>11}")
-    for name, size, sign, verify, load, load_verified in rows:
-        overhead = load_verified - load
+    for name, size, sign, verify, load, load_verified, overhead in rows:
         print(f"{name:<56} {size:>8,} {sign:>8.1f} {verify:>9.1f} {load:>8.1f} {load_verified:>16.1f} {overhead:>11.1f}")
         verdict = "met" if overhead <= TARGET_VERIFY_OVERHEAD_MS else "MISSED"
         if verdict == "MISSED":
