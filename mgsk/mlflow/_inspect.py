@@ -24,8 +24,8 @@ class Finding:
     ----------
     kind : str
         ``"pickle"``, ``"code"``, ``"loader_module"``, ``"untrusted_types"``,
-        ``"hash_mismatch"``, ``"serialization_format"``, ``"symlink"``,
-        ``"mlmodel"`` or ``"signature"``.
+        ``"hash_mismatch"``, ``"serialization_format"``, ``"wheel"``,
+        ``"symlink"``, ``"mlmodel"`` or ``"signature"``.
     path : str
         The file or folder concerned, relative to the model directory.
     detail : str
@@ -72,7 +72,9 @@ def inspect_model(path_or_uri, *, public_key=None, dst_path=None):
         would shadow), python_function ``loader_module`` other than
         ``mgsk.mlflow``, skops file with types outside
         :func:`trusted_types`, model file whose sha256 differs from MLmodel,
-        symbolic link, and missing or invalid signature.
+        wheel other than that of the running mgsk (pip installs it in a
+        serving environment), symbolic link, and missing or invalid
+        signature.
 
     Examples
     --------
@@ -132,11 +134,13 @@ def _file(full, rel):
         head = f.read(2)
     if rel.endswith(_PICKLE_SUFFIXES) or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
         return [Finding("pickle", rel, "a pickle file: loading it runs code it names, with your privileges")]
+    if rel.endswith(".skops"):
+        return _skops(full, rel)
+    if rel.endswith(".whl"):
+        return _wheel(full, rel)
     if head == b"PK" and zipfile.is_zipfile(full):
         with zipfile.ZipFile(full) as archive:
             names = archive.namelist()
-        if rel.endswith(".skops"):
-            return _skops(full, rel)
         if pickled := [n for n in names if n.endswith(_PICKLE_SUFFIXES)]:
             return [Finding("pickle", rel, f"an archive holding pickle data ({', '.join(pickled[:3])})")]
     return []
@@ -154,6 +158,17 @@ def _skops(full, rel):
     if untrusted:
         return [Finding("untrusted_types", rel, f"types outside mgsk's trusted list: {', '.join(sorted(untrusted))}")]
     return []
+
+
+def _wheel(full, rel):
+    """A wheel is code that ``pip install -r requirements.txt`` installs, unless it is the running mgsk's."""
+    from ._requirements import _build_mgsk_wheel
+
+    with open(full, "rb") as f, open(_build_mgsk_wheel(), "rb") as running:
+        if f.read() == running.read():
+            return []
+    return [Finding("wheel", rel, "a wheel, not that of the running mgsk: serving environments built from "
+                    "requirements.txt install and run its code")]
 
 
 def _code_folders(path, flavors):

@@ -19,6 +19,8 @@ from ._errors import MgskModelError
 ALLOW_PICKLE_ENV = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 #: The one code directory name mgsk writes into its flavor configuration.
 CODE_DIR = "code"
+#: Code folders appended by loads the caller allowed, in this process.
+_ALLOWED_CODE_DIRS = set()
 _MODULE_SUFFIXES = tuple(sorted(importlib.machinery.all_suffixes(), key=len, reverse=True))
 
 
@@ -71,8 +73,12 @@ def shadowed_modules(code_dir):
     code_dir = os.path.realpath(code_dir)
     shadowed = []
     for name in shipped_modules(code_dir):
-        if name in sys.builtin_module_names or name in sys.stdlib_module_names or name in sys.modules:
+        if name in sys.builtin_module_names or name in sys.stdlib_module_names:
             shadowed.append(name)
+            continue
+        if name in sys.modules:  # loaded already: from this folder (an earlier allowed load) or elsewhere
+            if not _is_within(getattr(sys.modules[name], "__file__", None) or "", code_dir):
+                shadowed.append(name)
             continue
         try:
             spec = importlib.util.find_spec(name)
@@ -96,6 +102,8 @@ def withdraw_code_paths(model_dir):
     inside = [p for p in sys.path if isinstance(p, str) and p and _is_within(p, model_dir)]
     if inside:
         sys.path[:] = [p for p in sys.path if p not in inside]
+    if any(_is_within(p, model_dir) for p in _ALLOWED_CODE_DIRS):
+        return inside  # modules from there were imported by a pickle load the caller allowed
     imported = sorted(
         name
         for name, module in list(sys.modules.items())
@@ -128,5 +136,6 @@ def add_shipped_code(model_dir, code_entry):
             f"{', '.join(shadowed)}, which would shadow the installed module(s) of that name. Rename "
             "the shipped module(s) and save the model again."
         )
+    _ALLOWED_CODE_DIRS.add(os.path.realpath(code_dir))
     if code_dir not in sys.path:
         sys.path.append(code_dir)
