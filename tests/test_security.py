@@ -323,12 +323,13 @@ def test_inspect_a_foreign_flavor_model(tmp_path, data):
     from sklearn.linear_model import LinearRegression
 
     X, y = data
-    mlflow.sklearn.save_model(LinearRegression().fit(X, y), tmp_path / "sk", serialization_format="cloudpickle")
+    pins = {"pip_requirements": ["scikit-learn"]}  # no requirement inference in a subprocess
+    mlflow.sklearn.save_model(LinearRegression().fit(X, y), tmp_path / "sk", serialization_format="cloudpickle", **pins)
     found = {(f.kind, f.path) for f in mg.inspect_model(tmp_path / "sk")}
     assert found == {("loader_module", "MLmodel"), ("pickle", "model.pkl")}
     mlflow.sklearn.save_model(
         LinearRegression().fit(X, y), tmp_path / "sk-skops", serialization_format="skops",
-        skops_trusted_types=["builtins.eval"],
+        skops_trusted_types=["builtins.eval"], **pins,
     )  # fmt: skip
     findings = {(f.kind, f.path): f.detail for f in mg.inspect_model(tmp_path / "sk-skops")}
     assert findings.keys() == {("loader_module", "MLmodel"), ("untrusted_types", "MLmodel")}
