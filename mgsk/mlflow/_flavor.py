@@ -132,9 +132,10 @@ def save_model(
     >>> model = LinearRegressor().fit(X, X @ [1.0, 2.0] + 3.0)
     >>> path = os.path.join(tempfile.mkdtemp(), "model")
     >>> save_model(model, path, input_example=X[:3])
-    >>> sorted(os.listdir(path))  # doctest: +NORMALIZE_WHITESPACE
-    ['MLmodel', 'conda.yaml', 'input_example.json', 'model.skops', 'python_env.yaml',
-     'requirements.txt', 'serving_input_example.json']
+    >>> expected = {"MLmodel", "model.skops", "requirements.txt", "python_env.yaml", "conda.yaml",
+    ...             "input_example.json", "serving_input_example.json"}
+    >>> expected <= set(os.listdir(path))  # and wheels/ with mgsk itself, if no package index has it
+    True
     >>> bool((load_model(path).predict(X) == model.predict(X)).all())
     True
     """
