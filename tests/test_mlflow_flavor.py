@@ -340,6 +340,9 @@ def test_shipped_code_is_appended_for_allowed_pickle_models_only(tmp_path, regre
     loaded = mg.load_model(str(tmp_path / "pickled"), allow_pickle=True)
     assert sys.path == [*before, str(tmp_path / "pickled" / "code")]  # appended, never first
     assert same_bits(loaded.predict(X), model.predict(X))
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    for _ in range(2):  # the helper imported from code/ by an allowed load is neither shadowing nor an attack
+        assert same_bits(mlflow.pyfunc.load_model(str(tmp_path / "pickled")).predict(X), model.predict(X))
     sys.modules.pop("mgsk_test_helper_mod")
 
 

@@ -289,24 +289,6 @@ def test_inspect_reports_a_wheel_that_is_not_the_running_mgsk(tmp_path, data, mo
     assert [(f.kind, f.path) for f in mg.inspect_model(tmp_path / "m")] == [("wheel", f"wheels/{wheel.name}")]
 
 
-def test_a_pickle_model_with_allowed_code_loads_twice_through_pyfunc(tmp_path, data, monkeypatch):
-    X, y = data
-    helper = tmp_path / "src" / "mgsk_twice_helper.py"
-    helper.parent.mkdir()
-    helper.write_text("def shift(X):\n    return X + 1\n")
-    monkeypatch.setattr(sys, "path", [str(helper.parent), *sys.path])
-    import mgsk_twice_helper
-
-    model = make_pipeline(FunctionTransformer(mgsk_twice_helper.shift), LinearRegressor()).fit(X, y)
-    mg.save_model(model, tmp_path / "m", serialization_format="cloudpickle", code_paths=[str(helper)])
-    sys.modules.pop("mgsk_twice_helper")
-    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(helper.parent)])
-    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
-    for _ in range(2):  # the second load finds the helper imported from the model: allowed by the first
-        assert np.array_equal(mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(X), model.predict(X))
-    sys.modules.pop("mgsk_twice_helper")
-
-
 def test_inspect_reports_untrusted_skops_types(tmp_path, data):
     import skops.io
 
