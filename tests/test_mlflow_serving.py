@@ -4,6 +4,8 @@
 and CSV payloads with the in-process predictions, bit for bit, and
 malformed payloads with HTTP 400 and a readable message. ``mlflow server``
 (sqlite backend, artifact proxy) logs, registers and serves mgsk models.
+``--env-manager virtualenv`` serves a model whose requirements.txt names the
+mgsk wheel it carries (opt-in: it builds an environment from PyPI).
 """
 
 import json
