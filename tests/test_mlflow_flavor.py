@@ -14,6 +14,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import yaml
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,6 +35,7 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler  # noqa: E402
 
+import mgsk  # noqa: E402
 import mgsk.mlflow as mg  # noqa: E402
 from mgsk.mlflow import _requirements  # noqa: E402
 from mgsk import LinearRegressor, LogisticRegressor, PolynomialRegressor  # noqa: E402
@@ -94,10 +97,12 @@ def _same(a, b):
 # ---------------------------------------------------------------- the guide
 
 
-def test_guide_sections_2_and_3_log_then_load_as_pyfunc_and_native(mlflow_tracking):
+def test_guide_sections_2_and_3_log_then_load_as_pyfunc_and_native(mlflow_tracking, tmp_path, monkeypatch):
     from mgsk.integration import mlflow as mg_mlflow
     from mgsk.integration.mlflow_flavor import load_model
 
+    monkeypatch.chdir(tmp_path)  # nothing may land in the checkout, whatever MLflow's defaults
+    mlflow.create_experiment("Machine_Gnostics_Experiment", artifact_location=(tmp_path / "guide").as_uri())
     mlflow.set_experiment("Machine_Gnostics_Experiment")
     rng = np.random.default_rng(7)
     X_train = rng.random((100, 2))
@@ -114,6 +119,7 @@ def test_guide_sections_2_and_3_log_then_load_as_pyfunc_and_native(mlflow_tracki
         signature = infer_signature(X_train, model.predict(X_train))
         mg_mlflow.log_model(model, artifact_path="model", signature=signature, input_example=X_train[:3])
     run_id = run.info.run_id
+    assert (tmp_path / "guide").is_dir() and not (tmp_path / "mlruns").exists()
 
     loaded_model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     predictions = loaded_model.predict(pd.DataFrame(X_train[:5]))
@@ -266,8 +272,35 @@ def test_default_requirements_are_pinned_without_spawning_inference(mlflow_track
     assert f"skops=={skops.__version__}" in reqs
     assert f"mlflow=={mlflow.__version__}" in reqs
     assert f"numpy=={np.__version__}" in reqs
-    assert any(r.startswith("mgsk==") for r in reqs)
+    assert any(r.startswith("mgsk==") or r == f"wheels/mgsk-{mgsk.__version__}-py3-none-any.whl" for r in reqs)
     assert "cloudpickle" not in " ".join(reqs)
+
+
+def test_a_model_carries_the_running_mgsk_when_no_index_has_it(tmp_path, regressor, monkeypatch):
+    import zipfile
+
+    from mgsk.mlflow import _requirements
+
+    wheel = f"wheels/mgsk-{mgsk.__version__}-py3-none-any.whl"
+    monkeypatch.setattr(_requirements, "mgsk_from_index", lambda: False)  # as in this source checkout
+    mg.save_model(regressor, tmp_path / "carried")
+    requirements = (tmp_path / "carried" / "requirements.txt").read_text().splitlines()
+    assert wheel in requirements and not any(r.startswith("mgsk==") for r in requirements)
+    assert f"- {wheel}" in (tmp_path / "carried" / "conda.yaml").read_text()
+    with zipfile.ZipFile(tmp_path / "carried" / wheel) as archive:
+        names = set(archive.namelist())
+        metadata = archive.read(f"mgsk-{mgsk.__version__}.dist-info/METADATA").decode()
+    assert {"mgsk/__init__.py", "mgsk/mlflow/_flavor.py", "mgsk/datasets/data/stackloss.csv"} <= names
+    assert "Requires-Dist: scikit-learn" in metadata
+    mg.save_model(regressor, tmp_path / "again")  # the same code gives the same wheel, byte for byte
+    assert (tmp_path / "again" / wheel).read_bytes() == (tmp_path / "carried" / wheel).read_bytes()
+
+    monkeypatch.setattr(_requirements, "mgsk_from_index", lambda: True)
+    mg.save_model(regressor, tmp_path / "pinned")
+    assert f"mgsk=={mgsk.__version__}" in (tmp_path / "pinned" / "requirements.txt").read_text().splitlines()
+    assert not (tmp_path / "pinned" / "wheels").exists()
+    mg.save_model(regressor, tmp_path / "own", pip_requirements=["mgsk", "skops"])  # the user's list is kept
+    assert not (tmp_path / "own" / "wheels").exists()
 
 
 def test_environment_arguments(tmp_path, regressor):
@@ -284,17 +317,32 @@ def test_environment_arguments(tmp_path, regressor):
     assert [r.split("==")[0] for r in mg.get_default_pip_requirements("cloudpickle")][-1] == "cloudpickle"
 
 
-def test_code_paths_are_shipped_and_put_on_sys_path(tmp_path, regressor, monkeypatch):
+def test_shipped_code_is_appended_for_allowed_pickle_models_only(tmp_path, regression, monkeypatch):
+    X, y = regression
     helper = tmp_path / "src" / "mgsk_test_helper_mod.py"
     helper.parent.mkdir()
-    helper.write_text("VALUE = 42\n")
-    mg.save_model(regressor, tmp_path / "model", code_paths=[str(helper)])
-    assert (tmp_path / "model" / "code" / "mgsk_test_helper_mod.py").exists()
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    mg.load_model(str(tmp_path / "model"))
+    helper.write_text("def shift(X):\n    return X + 1\n")
+    monkeypatch.setattr(sys, "path", [str(helper.parent), *sys.path])
     import mgsk_test_helper_mod
 
-    assert mgsk_test_helper_mod.VALUE == 42
+    model = make_pipeline(FunctionTransformer(mgsk_test_helper_mod.shift), LinearRegressor()).fit(X, y)
+    mg.save_model(model, tmp_path / "pickled", serialization_format="cloudpickle", code_paths=[str(helper)])
+    mg.save_model(LinearRegressor().fit(X, y), tmp_path / "skops", code_paths=[str(helper)])
+    assert (tmp_path / "pickled" / "code" / "mgsk_test_helper_mod.py").exists()
+    meta = yaml.safe_load((tmp_path / "pickled" / "MLmodel").read_text())
+    assert meta["flavors"]["mgsk"]["code"] == "code" and meta["flavors"]["python_function"].get("code") is None
+    sys.modules.pop("mgsk_test_helper_mod")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(helper.parent)])
+
+    before = list(sys.path)
+    mg.load_model(str(tmp_path / "skops"))
+    assert sys.path == before  # a skops model never touches sys.path
+    loaded = mg.load_model(str(tmp_path / "pickled"), allow_pickle=True)
+    assert sys.path == [*before, str(tmp_path / "pickled" / "code")]  # appended, never first
+    assert same_bits(loaded.predict(X), model.predict(X))
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    for _ in range(2):  # the helper imported from code/ by an allowed load is neither shadowing nor an attack
+        assert same_bits(mlflow.pyfunc.load_model(str(tmp_path / "pickled")).predict(X), model.predict(X))
     sys.modules.pop("mgsk_test_helper_mod")
 
 
@@ -401,6 +449,22 @@ def test_signature_enforces_the_input_schema(tmp_path, regressor, regression):
         model.predict(np.array([["a", "b", "c"]]))
 
 
+def test_pyfunc_without_signature_orders_dataframe_columns_by_name(tmp_path, regression):
+    X, y = regression
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    model = LinearRegressor().fit(frame, y)
+    mg.save_model(model, tmp_path / "m")  # no signature: nothing in MLflow reorders the columns
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    shuffled = frame[["c", "a", "b"]]
+    assert same_bits(loaded.predict(shuffled), model.predict(frame))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "X does not have valid feature names"
+        by_position = model.predict(shuffled.to_numpy())
+    assert not np.allclose(by_position, model.predict(frame))  # matching by position would mispredict
+    with pytest.raises(MgskModelError, match=r"lacks column\(s\) \['b'\]"):
+        loaded.predict(frame[["a", "c"]].assign(d=1.0))
+
+
 def test_pyfunc_without_signature_reports_bad_input_clearly(tmp_path, regressor, regression):
     X, _ = regression
     mg.save_model(regressor, tmp_path / "m")
@@ -498,19 +562,32 @@ def test_untrusted_content_is_refused_at_save_with_the_type_named(tmp_path, regr
     assert not (tmp_path / "m").exists()
 
 
-def test_cloudpickle_is_an_opt_in_refused_when_pickle_is_disallowed(tmp_path, regression, monkeypatch):
+def test_cloudpickle_loads_only_when_the_caller_opts_in(tmp_path, regression, monkeypatch):
     X, y = regression
     model = make_pipeline(FunctionTransformer(shift_by_one), LinearRegressor()).fit(X, y)
     mg.save_model(model, tmp_path / "m", serialization_format="cloudpickle")
     files = {p.name for p in (tmp_path / "m").iterdir()}
     assert "model.pkl" in files and "model.skops" not in files
     assert "cloudpickle==" in (tmp_path / "m" / "requirements.txt").read_text()
+    model_file = str(tmp_path / "m" / "model.pkl")
+    for value, why in ((None, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION is unset"), ("false", "is 'false'")):
+        if value is None:
+            monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
+        else:
+            monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", value)
+        for load in (mg.load_model, mlflow.pyfunc.load_model):
+            with pytest.raises(MgskModelError, match="Refusing to load (.*)model.pkl") as caught:
+                load(str(tmp_path / "m"))
+            assert model_file in caught.value.message and why in caught.value.message
+            assert "allow_pickle=True" in caught.value.message
+        assert same_bits(mg.load_model(str(tmp_path / "m"), allow_pickle=True).predict(X), model.predict(X))
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
     assert same_bits(mg.load_model(str(tmp_path / "m")).predict(X), model.predict(X))
-    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
-    for load in (mg.load_model, mlflow.pyfunc.load_model):
-        with pytest.raises(MgskModelError, match="MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false forbids"):
-            load(str(tmp_path / "m"))
+    assert same_bits(mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(X), model.predict(X))
+    with pytest.raises(MgskModelError, match="allow_pickle=False was passed"):
+        mg.load_model(str(tmp_path / "m"), allow_pickle=False)
+    with pytest.raises(MgskModelError, match="allow_pickle must be True, False or None"):
+        mg.load_model(str(tmp_path / "m"), allow_pickle="yes")
 
 
 def test_skops_models_load_when_pickle_is_disallowed(tmp_path, regressor, regression, monkeypatch):

@@ -4,10 +4,13 @@
 and CSV payloads with the in-process predictions, bit for bit, and
 malformed payloads with HTTP 400 and a readable message. ``mlflow server``
 (sqlite backend, artifact proxy) logs, registers and serves mgsk models.
+``--env-manager virtualenv`` serves a model whose requirements.txt names the
+mgsk wheel it carries (opt-in: it builds an environment from PyPI).
 """
 
 import json
 import os
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -135,6 +138,52 @@ def test_served_classifier_enforces_its_signature_and_serves_probabilities(serve
     assert info.signature.params is not None
 
 
+@pytest.mark.skipif(
+    os.environ.get("MGSK_TEST_SERVE_VIRTUALENV") != "1",
+    reason="builds a fresh virtualenv from PyPI (about 6 minutes, 850 MB): set MGSK_TEST_SERVE_VIRTUALENV=1",
+)
+def test_served_from_a_fresh_virtualenv_with_the_shipped_wheel(tmp_path, tracking_uri):
+    """``--env-manager virtualenv``: pyenv's Python, requirements.txt from PyPI, mgsk from the model's wheel."""
+    import shutil
+
+    if shutil.which("pyenv") is None:
+        pytest.skip("MLflow's virtualenv environment manager needs pyenv")
+    X = np.random.default_rng(6).normal(size=(40, 2))
+    model = LinearRegressor().fit(X, X @ [1.0, -1.0] + 2.0)
+    with mlflow.start_run():
+        info = mg.log_model(model, name="model")
+    local = Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(tmp_path / "download")))
+    requirements = (local / "requirements.txt").read_text().splitlines()
+    if not any(line.startswith("wheels/mgsk-") for line in requirements):
+        pytest.skip("the running mgsk came from a package index: the model pins it instead of shipping it")
+    port = free_port()
+    env = {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_ENV_ROOT": str(tmp_path / "envs"),  # the environment is built under tmp_path only
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": "",  # mgsk must come from the wheel, not from this checkout
+    }
+    log = open(tmp_path / "serve.log", "wb")  # pip's output would fill a pipe nobody reads yet
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "models", "serve", "-m", info.model_uri,
+            "--env-manager", "virtualenv", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        cwd=tmp_path, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ping", proc, timeout=1500)
+        answer = post(f"http://127.0.0.1:{port}/invocations", json.dumps({"inputs": X[:5].tolist()}))
+        assert answer == (200, {"predictions": model.predict(X[:5]).tolist()})
+    except (RuntimeError, TimeoutError) as error:
+        raise AssertionError((tmp_path / "serve.log").read_text(errors="replace")[-4000:]) from error
+    finally:
+        stop_process(proc)
+        log.close()
+    site = next((tmp_path / "envs").rglob("site-packages/mgsk/__init__.py"))
+    assert site.is_file()  # installed into the fresh environment from the shipped wheel
+
+
 def test_tracking_server_logs_registers_and_loads(mlflow_server, tmp_path):
     uri, _ = mlflow_server()
     previous = mlflow.get_tracking_uri()
@@ -161,7 +210,7 @@ def test_tracking_server_logs_registers_and_loads(mlflow_server, tmp_path):
         pyfunc_model = mlflow.pyfunc.load_model("models:/robust@champion")
         assert np.array_equal(pyfunc_model.predict(pd.DataFrame(X)), model.predict(X))
         with open(mlflow.pyfunc.get_model_dependencies("models:/robust@champion")) as requirements:
-            assert any(line.startswith("mgsk==") for line in requirements)
+            assert any(line.startswith(("mgsk==", "wheels/mgsk-")) for line in requirements)
     finally:
         mlflow.set_tracking_uri(previous)
         mlflow.set_registry_uri(previous)

@@ -19,7 +19,6 @@ from mlflow.types.schema import ParamSchema, ParamSpec
 from mlflow.utils.environment import _CONDA_ENV_FILE_NAME, _PYTHON_ENV_FILE_NAME
 from mlflow.utils.file_utils import get_total_file_size
 from mlflow.utils.model_utils import (
-    _add_code_from_conf_to_system_path,
     _copy_extra_files,
     _validate_and_copy_code_paths,
     _validate_and_prepare_target_save_path,
@@ -33,6 +32,8 @@ from ._errors import MgskModelError
 from ._pyfunc import PREDICT_METHOD_PARAM, PREDICT_METHODS, MgskPyfuncModel, available_methods, check_predict_method
 from ._requirements import validate_environment_arguments, write_environment
 from ._serialization import CLOUDPICKLE, FORMATS, MODEL_FILE, SKOPS, deserialize, serialize
+from ._signing import sign_model, verify_if_required
+from ._trust import CODE_DIR, add_shipped_code, check_pickle_allowed, withdraw_code_paths
 
 FLAVOR_NAME = "mgsk"
 
@@ -55,6 +56,7 @@ def save_model(
     conda_env=None,
     extra_files=None,
     mlflow_model=None,
+    signing_key=None,
 ):
     """Save a fitted mgsk model as an MLflow model directory (flavors "mgsk" and python_function).
 
@@ -80,15 +82,19 @@ def save_model(
         ``serving_input_example.json``.
     serialization_format : {"skops", "cloudpickle"}, default="skops"
         ``"cloudpickle"`` is an opt-in for models skops cannot hold (e.g. a
-        pipeline with a custom function); loading it runs pickle and is
-        refused when ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``.
+        pipeline with a custom function); loading it runs pickle, so every
+        loader refuses it unless its caller opts in (``allow_pickle=True``
+        in :func:`load_model`, or ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true``).
     pyfunc_predict_fn : {"predict", "predict_proba", "predict_log_proba", "decision_function"}, default="predict"
         The method ``mlflow.pyfunc`` models call.
     metadata : dict, optional
         Custom metadata stored in the MLmodel file.
     code_paths : list of str, optional
-        Local code files or directories to ship with the model; they are put
-        on ``sys.path`` when the model loads.
+        Local code files or directories to ship with a cloudpickle model
+        (e.g. the module of a custom function). They are appended to
+        ``sys.path`` when a caller who allowed pickle loads the model, never
+        for skops models, and a module name the environment already provides
+        is refused.
     pip_requirements, extra_pip_requirements, conda_env : optional
         Replace, extend or bypass the default requirements, as in
         ``mlflow.sklearn.save_model``.
@@ -96,6 +102,9 @@ def save_model(
         Files copied into the model directory.
     mlflow_model : mlflow.models.Model, optional
         The model metadata to add the flavors to (used by ``Model.log``).
+    signing_key : str or path-like, optional
+        Path of a PEM elliptic-curve private key: sign the finished directory
+        with :func:`sign_model` (needs ``mgsk[sign]``).
 
     Returns
     -------
@@ -123,9 +132,10 @@ def save_model(
     >>> model = LinearRegressor().fit(X, X @ [1.0, 2.0] + 3.0)
     >>> path = os.path.join(tempfile.mkdtemp(), "model")
     >>> save_model(model, path, input_example=X[:3])
-    >>> sorted(os.listdir(path))  # doctest: +NORMALIZE_WHITESPACE
-    ['MLmodel', 'conda.yaml', 'input_example.json', 'model.skops', 'python_env.yaml',
-     'requirements.txt', 'serving_input_example.json']
+    >>> expected = {"MLmodel", "model.skops", "requirements.txt", "python_env.yaml", "conda.yaml",
+    ...             "input_example.json", "serving_input_example.json"}
+    >>> expected <= set(os.listdir(path))  # and wheels/ with mgsk itself, if no package index has it
+    True
     >>> bool((load_model(path).predict(X) == model.predict(X)).all())
     True
     """
@@ -143,6 +153,8 @@ def save_model(
             metadata, code_paths, pip_requirements, extra_pip_requirements, conda_env, extra_files,
             mlflow_model or Model(),
         )  # fmt: skip
+        if signing_key is not None:
+            sign_model(path, private_key=signing_key)
     except BaseException:
         _remove_written(path, keep_directory=existed)
         raise
@@ -171,7 +183,9 @@ def _write_model_dir(
         model_path=model_file,
         conda_env=_CONDA_ENV_FILE_NAME,
         python_env=_PYTHON_ENV_FILE_NAME,
-        code=code_dir,
+        # No code here: mlflow.pyfunc would prepend it to sys.path before mgsk
+        # runs. The mgsk section names it, and mgsk's loader appends it.
+        code=None,
         predict_fn=pyfunc_predict_fn,
     )
     mlflow_model.add_flavor(
@@ -263,6 +277,7 @@ def log_model(
     conda_env=None,
     extra_files=None,
     validate_serving_input=True,
+    signing_key=None,
     **kwargs,
 ):
     """Log a fitted mgsk model to the active run (or a new one) as an MLflow LoggedModel.
@@ -276,7 +291,7 @@ def log_model(
         ``artifact_path`` is given.
     artifact_path : str, optional
         The older spelling of ``name`` (MLflow warns that it is deprecated).
-    signature, input_example, serialization_format, pyfunc_predict_fn, metadata, code_paths, pip_requirements, extra_pip_requirements, conda_env, extra_files
+    signature, input_example, serialization_format, pyfunc_predict_fn, metadata, code_paths, pip_requirements, extra_pip_requirements, conda_env, extra_files, signing_key
         As in :func:`save_model`.
     registered_model_name : str, optional
         Also register the model under this name (creating it if needed).
@@ -342,6 +357,7 @@ def log_model(
         conda_env=conda_env,
         extra_files=extra_files,
         validate_serving_input=validate_serving_input,
+        signing_key=signing_key,
         **kwargs,
     )
 
@@ -355,8 +371,12 @@ def _save_model_for_log(path, mlflow_model, validate_serving_input, **kwargs):
 _LOG_FLAVOR = types.SimpleNamespace(__name__="mgsk.mlflow", save_model=_save_model_for_log)
 
 
-def load_model(model_uri, dst_path=None):
+def load_model(model_uri, dst_path=None, *, allow_pickle=None, verify_key=None):
     """Load an mgsk model as the original estimator object.
+
+    Nothing in the model directory decides what runs: skops models load
+    only mgsk's fixed list of trusted types and never touch ``sys.path``;
+    a pickle model loads only when the caller allows pickle.
 
     Parameters
     ----------
@@ -368,6 +388,17 @@ def load_model(model_uri, dst_path=None):
     dst_path : str, optional
         Existing local directory to download the model into; a temporary
         one by default.
+    allow_pickle : bool, optional
+        ``True`` allows loading a model saved with
+        ``serialization_format="cloudpickle"`` (unpickling runs code from
+        the file: only for models whose source you trust); ``False`` refuses
+        it; ``None`` (default) allows it only if the environment variable
+        ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` is set to ``true``.
+    verify_key : str or path-like, optional
+        Path of a PEM public key: the downloaded directory must carry a
+        valid signature by the matching private key (see
+        :func:`sign_model`), checked before any byte of it is read. Defaults
+        to the environment variable ``MGSK_MODEL_PUBLIC_KEY``.
 
     Returns
     -------
@@ -379,8 +410,8 @@ def load_model(model_uri, dst_path=None):
     ------
     MgskModelError
         If the model file was changed after saving, contains a type mgsk does
-        not trust, or needs pickle while ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION``
-        is false.
+        not trust, needs pickle the caller did not allow, ships code that
+        would shadow an installed module, or fails signature verification.
 
     Examples
     --------
@@ -396,13 +427,52 @@ def load_model(model_uri, dst_path=None):
     (['a', 'a', 'b', 'b'], True)
     """
     local_path = _download_artifact_from_uri(artifact_uri=model_uri, output_path=dst_path)
-    return load_local_model(local_path)
+    return load_local_model(local_path, allow_pickle=allow_pickle, verify_key=verify_key)
 
 
-def load_local_model(path):
+def evaluation_model(model_uri, *, allow_pickle=None, verify_key=None):
+    """An mgsk model for ``mlflow.models.evaluate``, with probability metrics for classifiers.
+
+    MLflow's default evaluator computes probability metrics (``roc_auc``,
+    ``log_loss``, ROC and precision-recall curves) only for models it
+    recognises as scikit-learn, xgboost or catboost ones; an mgsk pyfunc
+    model gets label metrics only. This loads the estimator with
+    :func:`load_model` (the same fixed trust list, pickle rules and
+    signature check; nothing is read from MLmodel that :func:`load_model`
+    would not trust) and presents it to the evaluator as a scikit-learn
+    model, in memory. Nothing on disk changes.
+
+    Parameters
+    ----------
+    model_uri : str
+        Any MLflow model URI of an mgsk model.
+    allow_pickle, verify_key
+        As in :func:`load_model`.
+
+    Returns
+    -------
+    mlflow.pyfunc.PyFuncModel
+        Pass it as ``model`` to ``mlflow.models.evaluate``; its
+        ``predict`` is that of the mgsk pyfunc flavor.
+
+    Examples
+    --------
+    See :ref:`mlflow` ("Evaluating a classifier").
+    """
+    local_path = _download_artifact_from_uri(artifact_uri=model_uri)
+    estimator = load_local_model(local_path, allow_pickle=allow_pickle, verify_key=verify_key)
+    meta = Model.load(os.path.join(local_path, MLMODEL_FILE_NAME))
+    # MLflow's evaluator unwraps the raw model (get_raw_model) of pyfunc models whose
+    # loader module it knows; the estimator here was loaded by mgsk, not by that module.
+    meta.flavors[pyfunc.FLAVOR_NAME] = {**meta.flavors[pyfunc.FLAVOR_NAME], pyfunc.MAIN: "mlflow.sklearn"}
+    return pyfunc.PyFuncModel(model_meta=meta, model_impl=MgskPyfuncModel(estimator))
+
+
+def load_local_model(path, allow_pickle=None, verify_key=None):
     """The estimator in the local MLflow model directory ``path``."""
+    verify_if_required(path, verify_key)
     conf = _read_flavor_configuration(path)
-    if conf.get("code") not in (None, "code"):
+    if conf.get("code") not in (None, CODE_DIR):
         raise MgskModelError(f"The MLmodel file in {path} names code directory {conf['code']!r}; mgsk writes 'code'.")
     serialization_format = conf.get("serialization_format")
     if serialization_format not in FORMATS:
@@ -411,6 +481,8 @@ def load_local_model(path):
             f"mgsk knows {list(FORMATS)}."
         )
     model_file = os.path.join(path, MODEL_FILE[serialization_format])
+    if serialization_format == CLOUDPICKLE:
+        check_pickle_allowed(model_file, allow_pickle)
     try:
         with open(model_file, "rb") as f:
             data = f.read()
@@ -422,12 +494,9 @@ def load_local_model(path):
             "after it was saved. Refusing to load it."
         )
     _warn_on_version_change(conf)
-    if serialization_format == CLOUDPICKLE:  # unpickling may need the shipped code
-        _add_code_from_conf_to_system_path(path, conf)
-    model = deserialize(data, serialization_format, source=model_file)
-    if serialization_format == SKOPS:  # trusted types need no shipped code: add it only once loaded
-        _add_code_from_conf_to_system_path(path, conf)
-    return model
+    if serialization_format == CLOUDPICKLE:  # unpickling may need the shipped code; skops never does
+        add_shipped_code(path, conf.get("code"))
+    return deserialize(data, serialization_format, source=model_file, allow_pickle=allow_pickle)
 
 
 def _read_flavor_configuration(path):
@@ -460,7 +529,14 @@ def _warn_on_version_change(conf):
 
 
 def _load_pyfunc(path):
-    """Called by ``mlflow.pyfunc.load_model`` with the local model directory."""
-    model_dir = os.path.dirname(path) if os.path.isfile(path) else path
-    return MgskPyfuncModel(load_local_model(model_dir))
+    """Called by ``mlflow.pyfunc.load_model`` with the local model directory.
 
+    MLflow has already put any ``code`` folder named in the python_function
+    section of MLmodel first on ``sys.path``; it is taken off again, and the
+    model loads under the same rules as :func:`load_model` (pickle allowed
+    only by ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true``, a signature
+    required when ``MGSK_MODEL_PUBLIC_KEY`` is set).
+    """
+    model_dir = os.path.dirname(path) if os.path.isfile(path) else path
+    withdraw_code_paths(model_dir)
+    return MgskPyfuncModel(load_local_model(model_dir))

@@ -36,7 +36,8 @@ def check_predict_method(model, method, what="pyfunc_predict_fn"):
 def as_model_input(model, data):
     """``data`` (DataFrame, ndarray, list or dict of columns) as the model expects it.
 
-    A model fitted on named columns gets a DataFrame with those names; one
+    A model fitted on named columns gets a DataFrame with those names, in
+    the training order (a DataFrame's columns are matched by name); one
     fitted on an array gets a row-major array, so column labels added on the
     way (by a CSV header or a JSON payload) neither warn nor fail, and
     predictions equal ``model.predict`` on the same rows bit for bit.
@@ -50,6 +51,14 @@ def as_model_input(model, data):
         data = np.asarray(data)
     if isinstance(data, pd.DataFrame) and names is None:
         data = data.to_numpy()
+    elif isinstance(data, pd.DataFrame) and list(data.columns) != list(names):
+        # Without a signature nothing upstream orders the columns: match them by name.
+        if missing := [name for name in names if name not in data.columns]:
+            raise MgskModelError(
+                f"The input lacks column(s) {missing} that {type(model).__name__} was fitted with "
+                f"(expected {list(names)}, got {list(data.columns)})."
+            )
+        data = data[list(names)]
     if isinstance(data, np.ndarray) and names is not None and data.ndim == 2 and data.shape[1] == len(names):
         return pd.DataFrame(data, columns=names)
     # A DataFrame's values come out column-major; BLAS may then round the

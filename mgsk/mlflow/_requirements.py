@@ -3,11 +3,23 @@
 MLflow's flavors infer requirements by loading the model in a subprocess
 (``mlflow.models.infer_pip_requirements``), which costs seconds per model.
 An mgsk model needs exactly the packages that wrote its bytes, so they are
-pinned directly.
+pinned directly. When the running mgsk did not come from a package index (a
+source checkout, a local or editable install), no index can satisfy
+``mgsk==<version>``: the model then carries a wheel of the running mgsk in
+``wheels/`` and requirements.txt names that file, as
+``mlflow.models.add_libraries_to_model`` does for every dependency.
 """
 
+import base64
+import configparser
 import functools
+import hashlib
+import importlib.metadata
 import os
+import pathlib
+import shutil
+import tempfile
+import zipfile
 
 import yaml
 from mlflow.environment_variables import MLFLOW_LOCK_MODEL_DEPENDENCIES
@@ -92,6 +104,10 @@ def write_environment(path, serialization_format, conda_env, pip_requirements, e
         files = _default_environment_files(serialization_format, MLFLOW_LOCK_MODEL_DEPENDENCIES.get())
     else:
         files = _environment_files(serialization_format, conda_env, pip_requirements, extra_pip_requirements)
+    pin = _get_pinned_requirement("mgsk", module="mgsk")
+    if not mgsk_from_index() and pin in files[_REQUIREMENTS_FILE_NAME].splitlines():
+        wheel = ship_mgsk_wheel(path)
+        files = {name: _replace_requirement(name, text, pin, wheel) for name, text in files.items()}
     for name, text in files.items():
         with open(os.path.join(path, name), "w") as f:
             f.write(text)
@@ -130,3 +146,87 @@ def _render(conda_env, pip_requirements, constraints):
     if constraints:
         files[_CONSTRAINTS_FILE_NAME] = "\n".join(constraints)
     return files
+
+
+WHEELS_DIR = "wheels"
+
+
+def mgsk_from_index():
+    """Whether the running mgsk is an installed distribution that came from a package index.
+
+    pip records a ``direct_url.json`` (PEP 610) for installs from a local
+    path, a URL or a VCS, editable ones included; a source checkout on
+    ``sys.path`` has no distribution at all.
+    """
+    import mgsk
+
+    try:
+        dist = importlib.metadata.distribution("mgsk")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    package_dir = pathlib.Path(mgsk.__file__).resolve().parent
+    installed_here = pathlib.Path(dist.locate_file("mgsk")).resolve() == package_dir
+    return installed_here and dist.version == mgsk.__version__ and dist.read_text("direct_url.json") is None
+
+
+def ship_mgsk_wheel(model_dir):
+    """Copy a wheel of the running mgsk into ``model_dir/wheels``; return its relative path."""
+    wheel = _build_mgsk_wheel()
+    os.makedirs(os.path.join(model_dir, WHEELS_DIR), exist_ok=True)
+    shutil.copyfile(wheel, os.path.join(model_dir, WHEELS_DIR, os.path.basename(wheel)))
+    return f"{WHEELS_DIR}/{os.path.basename(wheel)}"
+
+
+def _replace_requirement(name, text, pin, wheel):
+    if name == _REQUIREMENTS_FILE_NAME:
+        return "\n".join(wheel if line == pin else line for line in text.splitlines())
+    if name == _CONDA_ENV_FILE_NAME:
+        return text.replace(f"- {pin}\n", f"- {wheel}\n")
+    return text
+
+
+@functools.cache
+def _build_mgsk_wheel():
+    """A pure-Python wheel of the running mgsk package, built once per process.
+
+    Its files are those of the imported package (what runs is what ships),
+    its dependencies those of the distribution or, in a source checkout,
+    of setup.cfg. Timestamps are fixed, so the same code gives the same bytes.
+    """
+    import mgsk
+
+    package_dir = pathlib.Path(mgsk.__file__).resolve().parent
+    version = mgsk.__version__
+    dist_info = f"mgsk-{version}.dist-info"
+    files = {}
+    for file in sorted(package_dir.rglob("*")):
+        if file.is_file() and "__pycache__" not in file.parts and file.suffix not in (".pyc", ".pyo"):
+            files[f"mgsk/{file.relative_to(package_dir).as_posix()}"] = file.read_bytes()
+    requires = "".join(f"Requires-Dist: {req}\n" for req in _install_requires(package_dir))
+    files[f"{dist_info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: mgsk\nVersion: {version}\nRequires-Python: >=3.10\n{requires}"
+    ).encode()
+    files[f"{dist_info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: mgsk.mlflow\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    record = [f"{name},sha256={_urlsafe_digest(data)},{len(data)}" for name, data in files.items()]
+    files[f"{dist_info}/RECORD"] = ("\n".join([*record, f"{dist_info}/RECORD,,"]) + "\n").encode()
+    wheel = pathlib.Path(tempfile.mkdtemp(prefix="mgsk-wheel-")) / f"mgsk-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    return str(wheel)
+
+
+def _urlsafe_digest(data):
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def _install_requires(package_dir):
+    try:
+        requires = importlib.metadata.requires("mgsk") or []
+        return [req for req in requires if "extra ==" not in req]
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    setup_cfg = package_dir.parent / "setup.cfg"
+    parser = configparser.ConfigParser()
+    parser.read(setup_cfg)
+    return [line.strip() for line in parser.get("options", "install_requires", fallback="").splitlines() if line.strip()]

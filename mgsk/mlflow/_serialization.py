@@ -13,10 +13,10 @@ import inspect
 import pickle
 import zipfile
 
-from mlflow.environment_variables import MLFLOW_ALLOW_PICKLE_DESERIALIZATION
 from sklearn.base import BaseEstimator
 
 from ._errors import MgskModelError
+from ._trust import check_pickle_allowed
 
 SKOPS = "skops"
 CLOUDPICKLE = "cloudpickle"
@@ -67,18 +67,32 @@ def _mgsk_types():
 
 @functools.cache
 def trusted_types():
-    """The types a skops model file may contain beyond what skops trusts.
+    """The types mgsk trusts in a skops model file beyond what skops trusts by default.
+
+    :func:`load_model` loads a ``model.skops`` only if every type in it is
+    here or trusted by skops; the list is fixed in mgsk's code, never read
+    from the model. A plain skops user loads an mgsk model file with it.
 
     Returns
     -------
     tuple of str
-        Fully qualified type and function names, sorted.
+        Fully qualified type and function names, sorted: mgsk's estimators
+        and metric functions, and the scorers, scoring functions and
+        cross-validation splitters a fitted scikit-learn search holds.
 
     Examples
     --------
-    >>> from mgsk.mlflow._serialization import trusted_types
-    >>> "mgsk._linear.LinearRegressor" in trusted_types()
-    True
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import skops.io
+    >>> from mgsk import LinearRegressor
+    >>> from mgsk.mlflow import save_model, trusted_types
+    >>> X = np.arange(20.0).reshape(10, 2)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model")
+    >>> save_model(LinearRegressor().fit(X, X @ [1.0, 2.0]), path)
+    >>> model = skops.io.load(os.path.join(path, "model.skops"), trusted=trusted_types())
+    >>> type(model).__name__, "mgsk._linear.LinearRegressor" in trusted_types()
+    ('LinearRegressor', True)
     """
     return tuple(sorted(_mgsk_types() | _search_helper_types()))
 
@@ -143,16 +157,14 @@ def serialize(model, serialization_format):
     return data
 
 
-def deserialize(data, serialization_format, source="the model file"):
-    """The model in ``data``; raise :class:`MgskModelError` for anything untrusted."""
+def deserialize(data, serialization_format, source="the model file", allow_pickle=None):
+    """The model in ``data``; raise :class:`MgskModelError` for anything untrusted.
+
+    Pickle runs only when the caller allows it (``allow_pickle=True``, or
+    ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` explicitly true).
+    """
     if serialization_format == CLOUDPICKLE:
-        if not MLFLOW_ALLOW_PICKLE_DESERIALIZATION.get():
-            raise MgskModelError(
-                f"{source} was saved with serialization_format='cloudpickle', and loading it would "
-                "run pickle, which MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false forbids. Save the model "
-                "with the default skops format, or set MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true if "
-                "you trust its source."
-            )
+        check_pickle_allowed(source, allow_pickle)
         import cloudpickle
 
         return cloudpickle.loads(data)
