@@ -9,6 +9,7 @@ import importlib.util
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 
 import numpy as np
@@ -36,10 +37,10 @@ def ray_backend():
     env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     previous = {name: os.environ.get(name) for name in env}
     os.environ.update(env)  # before Ray's first import: it reads the token once
-    import ray
-    from ray.util.joblib import register_ray
-
     try:
+        import ray
+        from ray.util.joblib import register_ray
+
         ray.init(
             num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
             _temp_dir=session_dir, log_to_driver=False, configure_logging=False,
@@ -47,7 +48,8 @@ def ray_backend():
         register_ray()
         yield ray
     finally:
-        ray.shutdown()
+        if "ray" in sys.modules:
+            sys.modules["ray"].shutdown()
         for name, value in previous.items():
             if value is None:
                 os.environ.pop(name, None)
