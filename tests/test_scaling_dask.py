@@ -127,3 +127,16 @@ def test_autologged_search_on_dask_gives_one_parent_run_and_its_children(
     assert logged == expected
     (model,) = mlflow.search_logged_models(experiment_ids=[parent.info.experiment_id], output_format="list")
     assert model.source_run_id == parent.info.run_id
+
+
+def test_the_pages_example_runs_on_the_cluster_as_it_would_serially(client, capsys):
+    from sklearn.base import clone
+    from test_scaling_examples import page_example
+
+    namespace = {}
+    with distributed.get_task_stream(client) as tasks:
+        exec(page_example("dask-search"), namespace)
+    assert tasks.data, "the example's search did not run on the cluster"
+    search = namespace["search"]
+    assert capsys.readouterr().out == f"{search.best_params_}\n"
+    assert_same_search(search, clone(search).fit(namespace["X"], namespace["y"]))

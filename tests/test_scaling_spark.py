@@ -105,3 +105,16 @@ def test_spark_udf_scores_a_classifier_with_its_labels(spark, table):
     expected = model.predict(frame)
     assert set(expected) == {"high", "mid", "low"}
     assert np.array_equal(score_with_spark(spark, path, info.model_uri, "string"), expected)
+
+
+def test_the_pages_example_scores_like_predict(spark, tmp_path, monkeypatch):
+    from test_scaling_examples import page_example
+
+    monkeypatch.chdir(tmp_path)  # the example writes its store and tables into the working directory
+    namespace = {}
+    exec(page_example("spark-udf"), namespace)
+    assert namespace["spark"] is spark  # getOrCreate() found the module's session
+    scored = pd.read_parquet(tmp_path / "scored.parquet")
+    assert len(scored) == 100_000
+    expected = namespace["model"].predict(scored[namespace["columns"]])
+    assert np.array_equal(scored["prediction"].to_numpy(), expected)
