@@ -285,6 +285,11 @@ def rest_section(scratch, frame, model, model_uri, requests):
         server.wait(timeout=30)
 
 
+def load_average():
+    """The 1-minute load average: above the number of cores, other work competed for them."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller data, to check that the script runs")
@@ -298,8 +303,9 @@ def main():
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
-    print(f"mgsk {mgsk.__version__}, mlflow {mlflow.__version__}, {os.cpu_count()} cores; "
-          f"commit {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip() or '?'}")  # fmt: skip
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(f"mgsk {mgsk.__version__}, mlflow {mlflow.__version__}, commit {commit or '?'}; "
+          f"{os.cpu_count()} cores, load average {load_average()} at the start")  # fmt: skip
     print()
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         scratch = Path(tmp)
@@ -310,6 +316,7 @@ def main():
         model, model_uri = logged_model(frame, scratch)
         ok &= spark_section(score_rows, scratch, frame, model, model_uri)
         ok &= rest_section(scratch, frame, model, model_uri, requests)
+    print(f"load average {load_average()} at the end")
     print("every parallel result equals the serial / in-process one:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 
