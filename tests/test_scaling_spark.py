@@ -6,8 +6,9 @@ Spark needs Java; ``.ci/run`` installs ``default-jre-headless`` when
 ``java`` is missing, so in CI these tests run.
 
 A million rows, written as two Parquet files, are scored by Spark's Python
-workers and must equal the in-process ``model.predict`` of the same
-DataFrame bit for bit.
+workers with a logged regressor (100,000 of them with a classifier, and the
+example of docs/user_guide/scaling.rst its own); the predictions must equal
+the in-process ``model.predict`` of the same DataFrame bit for bit.
 """
 
 import os
