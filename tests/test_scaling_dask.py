@@ -26,12 +26,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, memory_limit="500MiB",
-        host="127.0.0.1", dashboard_address=None, local_directory=str(tmp_path_factory.mktemp("dask")),
-    )  # fmt: skip
-    with cluster, distributed.Client(cluster) as client:
-        yield client
+    import dask
+
+    scratch = str(tmp_path_factory.mktemp("dask"))
+    with dask.config.set({"temporary-directory": scratch}):  # the workers' and their locks' folder
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, memory_limit="500MiB",
+            host="127.0.0.1", dashboard_address=None, local_directory=scratch,
+        )  # fmt: skip
+        with cluster, distributed.Client(cluster) as client:
+            yield client
 
 
 @pytest.fixture(scope="module")
