@@ -33,6 +33,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -64,6 +65,10 @@ def regression(n, p, seed):
     return X, y
 
 
+def cv_scores(search):
+    return np.array([search.cv_results_[f"split{i}_test_score"] for i in range(SEARCH_FOLDS)])
+
+
 def best_of(func, repeats):
     times = []
     for _ in range(repeats):
@@ -77,6 +82,7 @@ def best_of(func, repeats):
 
 
 def search_section(rows, scratch):
+    import dask
     import distributed
 
     X, y = regression(rows, 3, seed=0)
@@ -84,30 +90,28 @@ def search_section(rows, scratch):
     def search():
         return GridSearchCV(mgsk.PolynomialRegressor(), SEARCH_GRID, cv=KFold(SEARCH_FOLDS, shuffle=True, random_state=0))
 
-    def scores(fitted):
-        return np.array([fitted.cv_results_[f"split{i}_test_score"] for i in range(SEARCH_FOLDS)])
-
     print(f"## Search: GridSearchCV, {len(ParameterGrid(SEARCH_GRID))} candidates x {SEARCH_FOLDS} folds, "
           f"PolynomialRegressor on {rows:,} rows x 3 features")  # fmt: skip
     serial_time, serial = best_of(lambda: search().fit(X, y), 1)
-    reference = scores(serial)
+    reference = cv_scores(serial)
     results = [("serial (n_jobs=None)", serial_time, True)]
     loky_time, loky = best_of(lambda: search().set_params(n_jobs=-1).fit(X, y), 1)
-    results.append(("joblib processes (n_jobs=-1, 2 cores)", loky_time, np.array_equal(scores(loky), reference)))
+    results.append(("joblib processes (n_jobs=-1, 2 cores)", loky_time, np.array_equal(cv_scores(loky), reference)))
 
     start = time.perf_counter()
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GiB",
-        host="127.0.0.1", dashboard_address=None, local_directory=str(scratch / "dask"),
-    )  # fmt: skip
+    with dask.config.set({"temporary-directory": str(scratch / "dask")}):
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GiB",
+            host="127.0.0.1", dashboard_address=None, local_directory=str(scratch / "dask"),
+        )  # fmt: skip
     with cluster, distributed.Client(cluster):
         cluster_start = time.perf_counter() - start
         with joblib.parallel_backend("dask"):
             search().fit(X[:1000], y[:1000])  # the workers import mgsk once
             dask_time, on_dask = best_of(lambda: search().fit(X, y), 1)
-    results.append(("dask LocalCluster, 2 processes x 1 thread", dask_time, np.array_equal(scores(on_dask), reference)))
+    results.append(("dask LocalCluster, 2 processes x 1 thread", dask_time, np.array_equal(cv_scores(on_dask), reference)))
 
-    ray_start = ray_search(search, X, y, reference, results, scratch)
+    ray_start = ray_search(search, X, y, reference, results)
     print(f"{'backend':48}{'wall (s)':>10}{'/ serial':>10}  same CV scores")
     for name, seconds, same in results:
         print(f"{name:48}{seconds:10.2f}{seconds / serial_time:10.2f}  {'yes' if same else 'NO'}")
@@ -117,7 +121,7 @@ def search_section(rows, scratch):
     return all(same for *_, same in results)
 
 
-def ray_search(search, X, y, reference, results, scratch):
+def ray_search(search, X, y, reference, results):
     """Time the search under Ray's joblib backend, when Ray is installed; the start time, or None."""
     import importlib.util
     import secrets
@@ -141,10 +145,8 @@ def ray_search(search, X, y, reference, results, scratch):
             seconds, fitted = best_of(lambda: search().fit(X, y), 1)
     finally:
         ray.shutdown()
-        import shutil
-
         shutil.rmtree(folder, ignore_errors=True)
-    same = np.array_equal(np.array([fitted.cv_results_[f"split{i}_test_score"] for i in range(SEARCH_FOLDS)]), reference)
+    same = np.array_equal(cv_scores(fitted), reference)
     results.append(("ray (joblib backend), 2 CPUs", seconds, same))
     return started
 
