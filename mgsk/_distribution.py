@@ -14,6 +14,67 @@ from ._marginal import fit_global_scale, is_homogeneous, local_scale, location, 
 from ._weighted import weighted_median
 
 
+def fit_function(z, w, kind="egdf", scale="auto", bounds=(-np.inf, np.inf)):
+    """Fit one gnostic distribution function to one column (no analysis).
+
+    Parameters
+    ----------
+    z : ndarray of shape (n,)
+        Data (strictly inside finite ``bounds``).
+    w : ndarray of shape (n,)
+        Non-negative weights with a positive sum (frequency weights).
+    kind : {"egdf", "eldf", "qgdf", "qldf"}, default="egdf"
+        The function.
+    scale : "auto" or float, default="auto"
+        Gnostic scale ``S``.
+    bounds : tuple of float, default=(-inf, inf)
+        Data bounds ``(LB, UB)``; infinite for additive data.
+
+    Returns
+    -------
+    dict
+        ``center, spread`` (unit of additive data), ``scale``, ``u``,
+        ``w`` (the sorted gnostic-domain data and their weights), ``u0``
+        (the location in the gnostic domain), ``location`` (in data units)
+        and ``data`` (an ``(G, 2)`` array of the compressed data and
+        weights).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._distribution import fit_function
+    >>> fit = fit_function(np.array([1.0, 2.0, 3.0, 50.0]), np.ones(4))
+    >>> round(fit["location"], 2)
+    2.77
+    """
+    keep = w > 0
+    z, w = z[keep], w[keep]
+    additive = bool(np.isinf(bounds[0]) and np.isinf(bounds[1]))
+    center = weighted_median(z, w) if additive else 0.0
+    spread = data_scale(z, w) if additive else 1.0
+    u = to_gnostic(z, bounds, center, spread)
+    order = np.argsort(u, kind="stable")
+    u, w = u[order], w[order]
+    if scale != "auto":
+        S = float(scale)
+    elif kind in ("egdf", "qgdf"):
+        S = fit_global_scale(u, w, kind)
+    else:
+        S = local_scale(u, w)
+    centers, weights = compress(u, w, S)
+    u0 = location(centers, weights, S, kind)
+    return {
+        "center": float(center),
+        "spread": float(spread),
+        "scale": S,
+        "u": u,
+        "w": w,
+        "u0": u0,
+        "location": float(from_gnostic(np.array(u0), bounds, center, spread)),
+        "data": np.column_stack([centers, weights]),
+    }
+
+
 def fit_column(z, w, kind="egdf", scale="auto", bounds=(-np.inf, np.inf)):
     """Fit one gnostic distribution function and its marginal analysis to one column.
 
@@ -33,10 +94,8 @@ def fit_column(z, w, kind="egdf", scale="auto", bounds=(-np.inf, np.inf)):
     Returns
     -------
     dict
-        ``center, spread`` (unit of additive data), ``scale``,
-        ``egdf_scale``, ``location``, ``is_homogeneous``, ``membership``,
-        ``tolerance`` (data units) and ``data`` (an ``(G, 2)`` array of the
-        compressed gnostic-domain data and weights).
+        What :func:`fit_function` returns, and ``egdf_scale``,
+        ``is_homogeneous``, ``membership`` and ``tolerance`` (data units).
 
     Examples
     --------
@@ -47,46 +106,22 @@ def fit_column(z, w, kind="egdf", scale="auto", bounds=(-np.inf, np.inf)):
     >>> round(fit["location"], 2), fit["is_homogeneous"]
     (0.03, False)
     """
-    keep = w > 0
-    z, w = z[keep], w[keep]
-    additive = bool(np.isinf(bounds[0]) and np.isinf(bounds[1]))
-    center = weighted_median(z, w) if additive else 0.0
-    spread = data_scale(z, w) if additive else 1.0
-    u = to_gnostic(z, bounds, center, spread)
-    order = np.argsort(u, kind="stable")
-    u, w = u[order], w[order]
-    global_kind = kind in ("egdf", "qgdf")
-    if scale != "auto":
-        S = float(scale)
-    elif global_kind:
-        S = fit_global_scale(u, w, kind)
-    else:
-        S = local_scale(u, w)
-    centers, weights = compress(u, w, S)
-    u0 = location(centers, weights, S, kind)
-    if kind == "egdf":
-        S_e, c_e, w_e, u0_e = S, centers, weights, u0
-    else:
-        S_e = fit_global_scale(u, w, "egdf")
-        c_e, w_e = compress(u, w, S_e)
-        u0_e = location(c_e, w_e, S_e, "egdf")
-    homogeneous = is_homogeneous(c_e, w_e, S_e)
+    fit = fit_function(z, w, kind, scale, bounds)
+    egdf = fit if kind == "egdf" else fit_function(z, w, "egdf", "auto", bounds)
+    c_e, w_e = egdf["data"][:, 0], egdf["data"][:, 1]
+    homogeneous = is_homogeneous(c_e, w_e, egdf["scale"])
     membership = tolerance = (np.nan, np.nan)
     if homogeneous:
-        membership, tolerance = marginal_analysis(c_e, w_e, S_e, u0_e)
-        membership = tuple(from_gnostic(np.array(membership), bounds, center, spread))
-        tolerance = tuple(from_gnostic(np.array(tolerance), bounds, center, spread))
-    return {
-        "center": float(center),
-        "spread": float(spread),
-        "scale": S,
-        "egdf_scale": S_e,
-        "location": float(from_gnostic(np.array(u0), bounds, center, spread)),
-        "is_homogeneous": homogeneous,
-        "membership": tuple(float(b) for b in membership),
-        "tolerance": tuple(float(b) for b in tolerance),
-        "data": np.column_stack([centers, weights]),
-    }
+        membership, tolerance = marginal_analysis(c_e, w_e, egdf["scale"], egdf["u0"])
+        membership = from_gnostic(np.array(membership), bounds, fit["center"], fit["spread"])
+        tolerance = from_gnostic(np.array(tolerance), bounds, fit["center"], fit["spread"])
+    fit.update(
+        egdf_scale=egdf["scale"],
+        is_homogeneous=homogeneous,
+        membership=tuple(float(b) for b in membership),
+        tolerance=tuple(float(b) for b in tolerance),
+    )
+    return fit
 
 
 class GnosticDistribution(BaseEstimator):

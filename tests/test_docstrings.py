@@ -32,7 +32,7 @@ numpydoc_validate = pytest.importorskip("numpydoc.validate")
 from numpydoc.docscrape import ClassDoc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLIC_MODULES = ["mgsk", "mgsk.models", "mgsk.metrics", "mgsk.datasets", "mgsk.mlflow"]
+PUBLIC_MODULES = ["mgsk", "mgsk.models", "mgsk.metrics", "mgsk.stats", "mgsk.datasets", "mgsk.mlflow"]
 #: Third-party packages that public modules may need (optional extras).
 OPTIONAL_DEPENDENCIES = {"mlflow", "skops", "matplotlib", "pandas"}
 #: numpydoc checks: no docstring, undocumented or unknown parameters,
