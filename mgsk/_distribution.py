@@ -45,7 +45,7 @@ def fit_function(z, w, kind="egdf", scale="auto", bounds=(-np.inf, np.inf)):
     >>> from mgsk._distribution import fit_function
     >>> fit = fit_function(np.array([1.0, 2.0, 3.0, 50.0]), np.ones(4))
     >>> round(fit["location"], 2)
-    2.77
+    2.0
     """
     keep = w > 0
     z, w = z[keep], w[keep]
@@ -103,8 +103,8 @@ def fit_column(z, w, kind="egdf", scale="auto", bounds=(-np.inf, np.inf)):
     >>> from mgsk._distribution import fit_column
     >>> z = np.r_[np.linspace(-1.0, 1.0, 41), 25.0]
     >>> fit = fit_column(z, np.ones(42))
-    >>> round(fit["location"], 2), fit["is_homogeneous"]
-    (0.03, False)
+    >>> abs(round(fit["location"], 2)), fit["is_homogeneous"]
+    (0.0, False)
     """
     fit = fit_function(z, w, kind, scale, bounds)
     egdf = fit if kind == "egdf" else fit_function(z, w, "egdf", "auto", bounds)
@@ -203,7 +203,7 @@ class GnosticDistribution(BaseEstimator):
     >>> X = np.r_[np.linspace(9.0, 11.0, 41), 60.0].reshape(-1, 1)
     >>> dist = GnosticDistribution().fit(X)
     >>> dist.location_.round(2), bool(dist.is_homogeneous_[0])
-    (array([10.03]), False)
+    (array([10.]), False)
     >>> dist.cdf([[10.0]]).round(2)
     array([[0.48]])
     >>> GnosticDistribution().fit(X[:-1]).membership_interval_.round(1)

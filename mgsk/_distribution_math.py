@@ -346,8 +346,8 @@ def distribution(v, centers, weights, S, kind):
         t, log_mean_cosh = _quantifying_t(vf, alpha, beta, S, kind)
         cdf[finite] = 0.5 * (1.0 + np.tanh(t))
         if kind == "qgdf":
-            # dF/du = (2/S) AB / (A + B)^2 = (1/(2S)) sech^2 t.
-            pdf[finite] = np.exp(-2.0 * _log_cosh(t)) / (2.0 * S)
+            # t = (ln A - ln B) / 2 rises at 2/S, so dF/du = sech^2(t) / S.
+            pdf[finite] = np.exp(-2.0 * _log_cosh(t)) / S
         else:
             # dF/du = (1/S) mean cosh / cosh^3 t.
             pdf[finite] = np.exp(log_mean_cosh - 3.0 * _log_cosh(t)) / S
@@ -358,7 +358,10 @@ def distribution(v, centers, weights, S, kind):
         pdf[finite] = mf2 / S
         return cdf, pdf
     norm = np.hypot(a, b)
-    cdf[finite] = np.clip(0.5 * (1.0 + b / norm), 0.0, 1.0)
+    # (1 + b/norm) / 2 without cancellation in either tail: norm -+ b = a^2 / (norm +- b).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tail = a * a / (2.0 * norm * (norm + np.abs(b)))
+    cdf[finite] = np.where(b >= 0, 1.0 - tail, tail)
     # d/du of b / |(a, b)| = a (a b' - b a') / |(a, b)|^3 with a' = -(2/S) mean fh, b' = (2/S) mean f^2.
     pdf[finite] = a * (a * mf2 + b * mfh) / (S * norm**3)
     return cdf, pdf

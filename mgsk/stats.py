@@ -7,7 +7,7 @@ value twice. The results are deterministic.
 
 >>> from mgsk import stats
 >>> round(stats.location([1.0, 2.0, 3.0, 50.0]), 2)
-2.77
+2.0
 """
 
 import numpy as np
@@ -57,7 +57,7 @@ def location(x, sample_weight=None):
     --------
     >>> from mgsk.stats import location
     >>> round(location([9.8, 10.0, 10.1, 10.3, 99.0]), 2)
-    10.17
+    10.05
     """
     x, w = _variable(x, sample_weight)
     return fit_function(x, w)["location"]
@@ -156,7 +156,7 @@ def variance(x, sample_weight=None):
     --------
     >>> from mgsk.stats import variance
     >>> round(variance([-1.0, 0.0, 1.0]), 3), round(variance([-1.0, 0.0, 1.0, 1e6]), 3)
-    (0.46, 0.667)
+    (0.46, 0.552)
     """
     return covariance(x, x, sample_weight)
 
@@ -231,7 +231,7 @@ def correlation(x, y, sample_weight=None):
     >>> y = 2.0 * x + 1.0
     >>> y[0] = 100.0  # a gross error
     >>> round(correlation(x, y), 4), round(float(np.corrcoef(x, y)[0, 1]), 4)
-    (0.9942, -0.2019)
+    (0.999, -0.2019)
     """
     dx, dy, v = _paired(x, y, sample_weight)
     sxx, syy = v @ (dx * dx), v @ (dy * dy)
