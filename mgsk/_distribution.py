@@ -343,3 +343,74 @@ class GnosticDistribution(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def plot_distribution(estimator, X=None, feature=0, ax=None):
+    """Plot a fitted column's distribution function, its density and the data.
+
+    A pure function for reports and autologging: matplotlib is imported
+    here, on first use.
+
+    Parameters
+    ----------
+    estimator : GnosticDistribution
+        A fitted estimator.
+    X : array-like of shape (n_samples, n_features), default=None
+        Data to draw as a rug and an empirical distribution function (the
+        training data, typically).
+    feature : int, default=0
+        The column to plot.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk import GnosticDistribution
+    >>> from mgsk._distribution import plot_distribution
+    >>> X = np.random.default_rng(0).normal(size=(50, 1))
+    >>> fig = plot_distribution(GnosticDistribution().fit(X), X)
+    >>> [a.get_ylabel() for a in fig.axes]
+    ['distribution function', 'density']
+    """
+    import matplotlib.pyplot as plt
+
+    check_is_fitted(estimator)
+    data = None if X is None else np.asarray(X, dtype=float)[:, feature]
+    lb, ub = estimator.bounds_[feature]
+    z0, spread = estimator.location_[feature], estimator.spread_[feature]
+    lo = np.nanmin([np.min(data) if data is not None else z0 - 4 * spread, z0 - 4 * spread])
+    hi = np.nanmax([np.max(data) if data is not None else z0 + 4 * spread, z0 + 4 * spread])
+    pad = 0.05 * (hi - lo)
+    grid = np.linspace(max(lo - pad, lb), min(hi + pad, ub), 801)[1:-1]
+    points = np.tile(estimator.location_, (grid.shape[0], 1))
+    points[:, feature] = grid
+    cdf, pdf = estimator.cdf(points)[:, feature], estimator.pdf(points)[:, feature]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    else:
+        fig = ax.figure
+    name = estimator.kind.upper()
+    ax.plot(grid, cdf, color="tab:blue", label=name)
+    if data is not None:
+        order = np.sort(data)
+        ax.step(order, (np.arange(order.shape[0]) + 1) / order.shape[0], where="post", color="0.5", lw=0.8, label="EDF")
+        ax.plot(data, np.zeros_like(data), "|", color="k", ms=10)
+    ax.axvline(z0, color="tab:green", ls="--", lw=1, label="Z0")
+    lsb, usb = estimator.membership_interval_[feature]
+    if np.isfinite(lsb) and np.isfinite(usb):
+        ax.axvspan(lsb, usb, color="tab:green", alpha=0.08, label="membership")
+    ax.set(xlabel=f"feature {feature}", ylabel="distribution function", ylim=(-0.02, 1.02))
+    density = ax.twinx()
+    density.plot(grid, pdf, color="tab:orange", label="density")
+    density.set_ylabel("density")
+    lines = ax.get_legend_handles_labels()
+    more = density.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=8)
+    ax.set_title(f"{name}, S = {estimator.scale_[feature]:.3g}, homogeneous: {bool(estimator.is_homogeneous_[feature])}")
+    return fig
