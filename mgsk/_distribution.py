@@ -188,7 +188,7 @@ class GnosticDistribution(BaseEstimator):
         (what :meth:`cdf` and :meth:`pdf` evaluate).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit (only when ``X`` has string
         column names).
 

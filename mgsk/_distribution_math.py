@@ -358,10 +358,12 @@ def distribution(v, centers, weights, S, kind):
         pdf[finite] = mf2 / S
         return cdf, pdf
     norm = np.hypot(a, b)
+    # Where both means vanish (midway between two equal far clusters) F is 0/0: take 1/2.
+    defined = norm > 0
+    norm = np.where(defined, norm, 1.0)
     # (1 + b/norm) / 2 without cancellation in either tail: norm -+ b = a^2 / (norm +- b).
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tail = a * a / (2.0 * norm * (norm + np.abs(b)))
-    cdf[finite] = np.where(b >= 0, 1.0 - tail, tail)
+    tail = a * a / (2.0 * norm * (norm + np.abs(b)))
+    cdf[finite] = np.where(defined, np.where(b >= 0, 1.0 - tail, tail), 0.5)
     # d/du of b / |(a, b)| = a (a b' - b a') / |(a, b)|^3 with a' = -(2/S) mean fh, b' = (2/S) mean f^2.
-    pdf[finite] = a * (a * mf2 + b * mfh) / (S * norm**3)
+    pdf[finite] = np.where(defined, a * (a * mf2 + b * mfh) / (S * norm**3), 0.0)
     return cdf, pdf

@@ -7,7 +7,7 @@ All work in the gnostic domain ``u`` of :mod:`mgsk._distribution_math`:
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from ._distribution_math import S_RANGE, compress, distribution, estimating_means
+from ._distribution_math import S_RANGE, compress, distribution, estimating_means, quantifying_logs
 from ._gnostic import gnostic_scale
 from ._weighted import weighted_median
 
@@ -196,7 +196,8 @@ def count_maxima(values):
 def _egdf_pdf(means, S):
     a, b, mf2, mfh = means
     norm = np.hypot(a, b)
-    return a * (a * mf2 + b * mfh) / (S * norm**3)
+    safe = np.where(norm > 0, norm, 1.0)
+    return np.where(norm > 0, a * (a * mf2 + b * mfh) / (S * safe**3), 0.0)
 
 
 def _homogeneous_pdf(pdf):
@@ -276,9 +277,7 @@ def location(centers, weights, S, kind):
     0.0
     """
     if kind in ("qgdf", "qldf"):
-        lw = np.log(weights / weights.sum())
-        alpha = np.logaddexp.reduce(lw - 2.0 * centers / S)
-        beta = np.logaddexp.reduce(lw + 2.0 * centers / S)
+        alpha, beta = quantifying_logs(centers, weights, S)
         return float(S * (beta - alpha) / 4.0)
 
     def pdf(v):

@@ -231,7 +231,7 @@ class GnosticOutlierDetector(OutlierMixin, BaseEstimator):
         training scores.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit (only when ``X`` has string
         column names).
 
