@@ -8,6 +8,7 @@ flavor and autolog in :mod:`mgsk.mlflow` (needs ``pip install mgsk[mlflow]``).
 
 from ._distribution import GnosticDistribution
 from ._outlier import GnosticOutlierDetector
+from . import stats
 from ._linear import LinearRegressor, PolynomialRegressor
 from ._logistic import LogisticRegressor
 

@@ -103,7 +103,7 @@ def fit_global_scale(u, w, kind):
     values = [misfit(g) for g in grid]
     best = int(np.argmin(values))
     lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, grid.shape[0] - 1)]
-    found = minimize_scalar(misfit, bounds=(lo, hi), method="bounded", options={"xatol": 1e-4})
+    found = minimize_scalar(misfit, bounds=(lo, hi), method="bounded", options={"xatol": 1e-7})
     log_s = found.x if found.fun <= values[best] else grid[best]
     return float(np.exp(log_s))
 
