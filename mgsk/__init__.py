@@ -6,12 +6,23 @@ flavor and autolog in :mod:`mgsk.mlflow` (needs ``pip install mgsk[mlflow]``).
 ``import mgsk`` never imports MLflow: ``mgsk.autolog`` loads it on first use.
 """
 
+from ._distribution import GnosticDistribution
+from ._outlier import GnosticOutlierDetector
+from . import stats
 from ._linear import LinearRegressor, PolynomialRegressor
 from ._logistic import LogisticRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["LinearRegressor", "PolynomialRegressor", "LogisticRegressor", "autolog", "__version__"]
+__all__ = [
+    "LinearRegressor",
+    "PolynomialRegressor",
+    "LogisticRegressor",
+    "GnosticDistribution",
+    "GnosticOutlierDetector",
+    "autolog",
+    "__version__",
+]
 
 
 def __getattr__(name):

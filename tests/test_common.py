@@ -19,7 +19,13 @@ def discover_estimators():
 
 def test_discovery_finds_the_documented_estimators():
     names = {cls.__name__ for cls in discover_estimators()}
-    assert names == {"LinearRegressor", "PolynomialRegressor", "LogisticRegressor"}
+    assert names == {
+        "LinearRegressor",
+        "PolynomialRegressor",
+        "LogisticRegressor",
+        "GnosticDistribution",
+        "GnosticOutlierDetector",
+    }
 
 
 @parametrize_with_checks([cls() for cls in discover_estimators()])

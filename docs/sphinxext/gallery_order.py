@@ -6,6 +6,8 @@ ORDER = [
     "plot_convergence.py",
     "plot_textbook_datasets.py",
     "plot_robust_classification.py",
+    "plot_distribution_functions.py",
+    "plot_outlier_detection.py",
     "plot_mlflow_workflow.py",
     "plot_autolog_gridsearch.py",
 ]
