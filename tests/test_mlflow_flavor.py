@@ -480,6 +480,26 @@ def test_probabilities_via_pyfunc_predict_fn(tmp_path, classifier, classificatio
     assert same_bits(model.predict(X[:5]), classifier.predict_proba(X[:5]))
 
 
+def test_data_analysis_estimators_save_load_and_serve_through_pyfunc(tmp_path, regression):
+    X, _ = regression
+    X = X.copy()
+    X[:6] += 50.0  # gross outliers the detector must flag
+    detector = mgsk.GnosticOutlierDetector().fit(X)
+    mg.save_model(detector, tmp_path / "detector", input_example=X[:3])
+    assert same_state(mg.load_model(str(tmp_path / "detector")), detector)
+    served = mlflow.pyfunc.load_model(str(tmp_path / "detector")).predict(pd.DataFrame(X))
+    assert same_bits(np.asarray(served).ravel(), detector.predict(X))
+    assert set(np.unique(served)) == {-1, 1} and (np.asarray(served).ravel()[:6] == -1).all()
+
+    distribution = mgsk.GnosticDistribution(kind="eldf").fit(X[6:, :2])
+    with pytest.raises(MgskModelError, match="offers .*score_samples"):
+        mg.save_model(distribution, tmp_path / "no-predict")
+    for method in ("score_samples", "cdf", "pdf"):
+        mg.save_model(distribution, tmp_path / method, pyfunc_predict_fn=method)
+        served = mlflow.pyfunc.load_model(str(tmp_path / method)).predict(X[:5, :2])
+        assert same_bits(served, getattr(distribution, method)(X[:5, :2])), method
+
+
 def test_probabilities_via_a_declared_params_key(tmp_path, classifier, classification):
     X, _ = classification
     signature = infer_signature(X, classifier.predict(X), params={"predict_method": "predict"})

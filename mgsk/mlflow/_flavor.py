@@ -85,8 +85,10 @@ def save_model(
         pipeline with a custom function); loading it runs pickle, so every
         loader refuses it unless its caller opts in (``allow_pickle=True``
         in :func:`load_model`, or ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true``).
-    pyfunc_predict_fn : {"predict", "predict_proba", "predict_log_proba", "decision_function"}, default="predict"
-        The method ``mlflow.pyfunc`` models call.
+    pyfunc_predict_fn : {"predict", "predict_proba", "predict_log_proba", "decision_function", \
+            "score_samples", "cdf", "pdf"}, default="predict"
+        The method ``mlflow.pyfunc`` models call: a :class:`~mgsk.GnosticDistribution`,
+        which has no ``predict``, serves ``"score_samples"``, ``"cdf"`` or ``"pdf"``.
     metadata : dict, optional
         Custom metadata stored in the MLmodel file.
     code_paths : list of str, optional

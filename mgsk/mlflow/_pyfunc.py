@@ -14,7 +14,9 @@ import numpy as np
 from ._errors import MgskModelError
 
 #: The methods the pyfunc flavor can call, in order of preference.
-PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+PREDICT_METHODS = (
+    "predict", "predict_proba", "predict_log_proba", "decision_function", "score_samples", "cdf", "pdf",
+)
 #: The name of the inference parameter that picks one of them per call.
 PREDICT_METHOD_PARAM = "predict_method"
 
@@ -130,6 +132,18 @@ class MgskPyfuncModel:
     def decision_function(self, data, params=None):
         """Decision scores (logits for mgsk classifiers)."""
         return self._call("decision_function", data, params)
+
+    def score_samples(self, data, params=None):
+        """Per-sample scores: the log density of a distribution, the normality of a row to a detector."""
+        return self._call("score_samples", data, params)
+
+    def cdf(self, data, params=None):
+        """A :class:`~mgsk.GnosticDistribution`'s distribution function, column by column."""
+        return self._call("cdf", data, params)
+
+    def pdf(self, data, params=None):
+        """A :class:`~mgsk.GnosticDistribution`'s density, column by column."""
+        return self._call("pdf", data, params)
 
     def _call(self, method, data, params):
         if params and params.get(PREDICT_METHOD_PARAM) is not None:

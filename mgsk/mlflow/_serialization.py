@@ -50,10 +50,14 @@ def _search_helper_types():
 
 
 def _mgsk_types():
-    """mgsk's estimators and, when the module exists, its metric functions."""
+    """mgsk's public estimators and, when the module exists, its metric functions."""
     import mgsk
 
-    names = {_type_path(cls) for cls in (mgsk.LinearRegressor, mgsk.PolynomialRegressor, mgsk.LogisticRegressor)}
+    names = {
+        _type_path(cls)
+        for _, cls in inspect.getmembers(mgsk, inspect.isclass)
+        if issubclass(cls, BaseEstimator) and cls.__module__.startswith("mgsk.")
+    }
     try:
         from mgsk import metrics
     except ImportError:
