@@ -58,15 +58,18 @@ Every step costs O(n·k²) time and O(n·k) memory; no n×n matrix is formed.
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import cho_solve, cholesky, solve_triangular
 
 from ._gnostic import (
     estimating_entropy,
     gnostic_scale,
     gnostic_x,
     residual_entropy_values,
+    scale_from_fidelity,
     sech,
     standardized_log_ratio,
 )
+from ._rows import START_ROWS, InMemoryRows, _ratio, start_rows
 from ._weighted import (
     mad_scale,
     trimmed_weights,
@@ -86,10 +89,20 @@ EFFICIENT_C = 1.4024633574465035
 ETA = 1.5372852505831547
 #: Concentration steps at most in the robust start.
 MAX_CONCENTRATION_STEPS = 20
-#: The robust start uses at most about this many rows, evenly spaced: it
-#: only has to put the iteration in the right basin; all rows decide the
-#: fixed point.
-START_ROWS = 20000
+#: Normal-consistency factor of the MAD.
+MAD_FACTOR = 1.482602218505602
+#: Largest condition number of the (unit-diagonal) weighted Gram matrix
+#: solved by Cholesky: the normal equations then lose at most about 8 of
+#: 16 digits; worse-conditioned steps are solved by QR.
+MAX_GRAM_CONDITION = 1e8
+#: Iterations at most of the start's scale (one-dimensional, no pass over X).
+MAX_SCALE_STEPS = 200
+#: Secant steps at most, and their relative tolerance, of the unit at
+#: fixed residuals (one-dimensional sums, no pass over X).
+MAX_UNIT_STEPS = 4
+UNIT_TOL = 1e-10
+#: Map evaluations the Anderson acceleration combines.
+ANDERSON_MEMORY = 5
 #: Iterations at most for the leverage weights.
 MAX_LEVERAGE_ITER = 30
 
@@ -232,29 +245,7 @@ def _mahalanobis(Xs, mu, cov):
     return np.sqrt(np.einsum("ij,ij->i", proj, proj))
 
 
-def start_rows(n):
-    """Rows the robust start uses: all up to ``START_ROWS``, else a stride.
-
-    Parameters
-    ----------
-    n : int
-        Number of rows.
-
-    Returns
-    -------
-    slice
-        Evenly spaced rows, at most about ``START_ROWS`` of them.
-
-    Examples
-    --------
-    >>> from mgsk._irls import start_rows
-    >>> start_rows(100), start_rows(50000)
-    (slice(None, None, 1), slice(None, None, 3))
-    """
-    return slice(None, None, -(-n // START_ROWS))
-
-
-def robust_start(Z, y, sample_weight, X=None, fit_intercept=True):
+def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True):
     """Concentration steps from the leverage-weighted fit (stages 1 and 2).
 
     Parameters
@@ -270,6 +261,9 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True):
         ``None`` for none.
     fit_intercept : bool, default=True
         Whether the model has an intercept.
+    subsample : bool, default=True
+        Whether to use only the rows of :func:`mgsk._rows.start_rows`
+        (False: the rows given are that sample already).
 
     Returns
     -------
@@ -285,9 +279,11 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True):
     >>> round(float(coef[0]), 6), round(b, 6)
     (1.0, 0.0)
     """
-    rows = start_rows(y.shape[0])
-    Z, y, sample_weight = Z[rows], y[rows], sample_weight[rows]
-    base = sample_weight if X is None else sample_weight * leverage_weights(X[rows], sample_weight)
+    if subsample:
+        rows = start_rows(y.shape[0])
+        Z, y, sample_weight = Z[rows], y[rows], sample_weight[rows]
+        X = None if X is None else X[rows]
+    base = sample_weight if X is None else sample_weight * leverage_weights(X, sample_weight)
     coef, intercept = weighted_least_squares(Z, y, base, fit_intercept)
     keep = min(0.5 * (base.sum() + Z.shape[1] + 1 + fit_intercept), base.sum())
     kept = None
@@ -374,6 +370,144 @@ def gnostic_weights(residuals, sample_weight, prev_weights, scale="auto", min_si
     return sech(x), x, S, sigma
 
 
+def solve_gram(gram, fit_intercept):
+    """Weighted least squares from a :class:`mgsk._rows.Sweep`'s Gram matrix.
+
+    ``gram`` is ``Σ a aᵀ`` (weights included) of ``a = (z - shift, 1,
+    y - y_shift)``. The weighted means are removed from it, the columns are
+    scaled to unit diagonal, and the normal equations are solved by
+    Cholesky. Squaring the design squares its condition number, so when
+    the scaled matrix's condition number exceeds :data:`MAX_GRAM_CONDITION`
+    (or it is not positive definite) nothing is returned and the caller
+    solves by QR instead (:func:`mgsk._weighted.weighted_least_squares`).
+
+    Parameters
+    ----------
+    gram : ndarray of shape (k + 2, k + 2)
+        The weighted Gram matrix.
+    fit_intercept : bool
+        Whether the model has an intercept.
+
+    Returns
+    -------
+    coef : ndarray of shape (k,)
+    intercept : float
+        In the shifted coordinates (add ``y_shift - shift @ coef``).
+    leverage : tuple (m, F, c)
+        ``z̃ᵀ (Σ w z̃ z̃ᵀ)⁻¹ z̃ = c + ‖(z - m) F‖²`` for the leverages.
+
+    Or None when the matrix is too ill-conditioned for the normal equations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._irls import solve_gram
+    >>> a = np.c_[np.arange(4.0), np.ones(4), 2 * np.arange(4.0) + 1]
+    >>> coef, intercept, _ = solve_gram(a.T @ a, True)
+    >>> coef.round(6), round(intercept, 6)
+    (array([2.]), 1.0)
+    """
+    k = gram.shape[0] - 2
+    total = gram[k, k]
+    if not total > 0:
+        return None
+    if fit_intercept:
+        mean = gram[k] / total
+        centered = gram - total * np.outer(mean, mean)
+        const = 1.0 / total
+    else:
+        mean, centered, const = np.zeros(k + 2), gram, 0.0
+    A, b = centered[:k, :k], centered[:k, k + 1]
+    if k == 0:
+        coef = np.zeros(0)
+        factor = np.zeros((0, 0))
+    else:
+        d = np.sqrt(np.diag(A))
+        if not np.all(d > 0) or not np.all(np.isfinite(A)):
+            return None
+        scaled = A / np.outer(d, d)
+        try:
+            L = cholesky(scaled, lower=True)
+        except np.linalg.LinAlgError:
+            return None
+        # diag(L)² brackets the eigenvalues loosely; the exact check is cheap at k ≤ a few hundred.
+        eig = np.linalg.eigvalsh(scaled)
+        if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
+            return None
+        coef = cho_solve((L, True), b / d) / d
+        factor = solve_triangular(L, np.eye(k), lower=True).T / d[:, None]
+    intercept = float(mean[k + 1] - mean[:k] @ coef) if fit_intercept else 0.0
+    return coef, intercept, (mean[:k], factor, const)
+
+
+def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit):
+    """A Newton step on the estimating equation at fixed unit, or None.
+
+    The equation is ``g(θ) = Σ s w r z̃ = 0`` (``z̃ = (z, 1)``), its
+    Jacobian ``Σ s ψ'(x) z̃ z̃ᵀ`` (:attr:`mgsk._rows.Sweep.newton_gram`).
+    A redescending weight makes the Jacobian indefinite where many rows have
+    ``|x| > 1.2``: then, or when the step would move the fitted values by
+    more than the unit (root mean square over the weighted rows), None is
+    returned and the caller takes the reweighting step instead.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The sums at ``(coef, intercept)``.
+    coef : ndarray of shape (k,)
+    intercept : float
+    shift : ndarray of shape (k,)
+        The rows' column shifts.
+    y_shift : float
+        The rows' target shift.
+    fit_intercept : bool
+    unit : float
+        The unit of the weights.
+
+    Returns
+    -------
+    tuple (coef, intercept) or None
+    """
+    k = coef.shape[0]
+    m = k + 1 if fit_intercept else k
+    idx = np.r_[np.arange(k), [k] if fit_intercept else []].astype(int)
+    offset = intercept + float(shift @ coef) - y_shift
+    theta = np.r_[coef, offset][idx] if fit_intercept else coef
+    G = sweep.gram
+    grad = G[idx, k + 1] - G[np.ix_(idx, idx)] @ theta
+    J = sweep.newton_gram[np.ix_(idx, idx)]
+    d = np.sqrt(np.abs(np.diag(G[np.ix_(idx, idx)])))
+    if m == 0 or not np.all(d > 0):
+        return None
+    scaled = J / np.outer(d, d)
+    eig = np.linalg.eigvalsh(scaled)
+    if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
+        return None
+    delta = np.linalg.solve(scaled, grad / d) / d
+    moved = float(delta @ G[np.ix_(idx, idx)] @ delta) / G[k, k]
+    if not moved <= unit**2:
+        return None
+    new = theta + delta
+    new_coef = new[:k]
+    new_intercept = float(new[k]) - float(shift @ new_coef) + y_shift if fit_intercept else 0.0
+    return new_coef, new_intercept
+
+
+@dataclass
+class Iterate:
+    """One evaluation of the reweighting map: its input and its image."""
+
+    coef: np.ndarray
+    intercept: float
+    unit: float
+    sigma: float
+    sweep: object
+    next_coef: np.ndarray
+    next_intercept: float
+    next_unit: float
+    leverage: tuple
+
+
 def gnostic_irls(
     Z,
     y,
@@ -386,6 +520,8 @@ def gnostic_irls(
     tol=1e-6,
     y_scale=1.0,
     callback=None,
+    adjust_leverage=False,
+    rows=None,
 ):
     """Fit a linear model by gnostic IRLS (stages 2 and 3).
 
@@ -411,6 +547,11 @@ def gnostic_irls(
         Data scale for the ``re`` recorded in the history.
     callback : callable or None
         Called as ``callback(record)`` with each history record.
+    adjust_leverage : bool, default=False
+        Whether residuals enter the weights and the scale as ``r / sqrt(1 - h)``.
+    rows : object or None, default=None
+        The reductions over the rows (:mod:`mgsk._rows`); None builds an
+        :class:`~mgsk._rows.InMemoryRows` of ``Z, y, sample_weight``.
 
     Returns
     -------
@@ -427,36 +568,203 @@ def gnostic_irls(
     >>> res.coef.round(1), res.converged
     (array([ 1., -2.]), True)
     """
-    coef, intercept = robust_start(Z, y, sample_weight, X_leverage, fit_intercept)
-    # The first scale equation is weighted by the half of the rows that fit
-    # the start best, so gross outliers cannot inflate it.
-    half = 0.5 * sample_weight.sum()
-    start_residuals = y - Z @ coef - intercept
-    weights = (half_weight_subset(start_residuals, sample_weight, half, fit_intercept) > 0).astype(float)
-    start_sigma = mad_scale(start_residuals, sample_weight)
-    weights, x, S, sigma = gnostic_weights(start_residuals, sample_weight, weights, scale, start_sigma)
+    if rows is None:
+        rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept)
+    Zs, ys, ws = rows.start_sample()
+    X_start = None if X_leverage is None else X_leverage[start_rows(X_leverage.shape[0])]
+    coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
+    # The first scale equation is weighted by the half of the (start) rows
+    # that fit the start best, so gross outliers cannot inflate it.
+    start_residuals = ys - Zs @ coef - intercept
+    half = (half_weight_subset(start_residuals, ws, 0.5 * ws.sum(), fit_intercept) > 0).astype(float)
+    start_sigma = mad_scale(start_residuals, ws)
+    unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
+
+    def reweight(coef, intercept, unit, leverage):
+        """The map: one sweep at (coef, unit), the new coefficients and unit."""
+        sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=True)
+        solved = solve_gram(sweep.gram, fit_intercept)
+        if solved is None:
+            weights = rows.sample_weight * rows.weights
+            new_coef, new_intercept = weighted_least_squares(Z, y, weights, fit_intercept)
+            new_leverage = leverage
+        else:
+            new_coef, new_intercept, new_leverage = solved
+            new_intercept += rows.y_shift - float(rows.shift @ new_coef) if fit_intercept else 0.0
+            stepped = newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit)
+            if stepped is not None:
+                new_coef, new_intercept = stepped
+        sigma, new_unit = _scale(rows, scale, start_sigma, unit)
+        return Iterate(coef, intercept, unit, sigma, sweep, new_coef, new_intercept, new_unit, new_leverage)
+
     history = []
     converged = False
-    n_iter = 0
+    accelerator = Anderson(y_scale)
+    leverage = None
     for n_iter in range(1, max_iter + 1):
-        new_coef, new_intercept = weighted_least_squares(Z, y, sample_weight * weights, fit_intercept)
-        theta_old = np.r_[intercept, coef]
-        theta = np.r_[new_intercept, new_coef]
-        step = float(np.linalg.norm(theta - theta_old))
-        coef, intercept = new_coef, new_intercept
-        residuals = y - Z @ coef - intercept
-        weights, x, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale, start_sigma)
-        record = {
-            "iteration": n_iter,
-            "re": residual_entropy(residuals, y_scale, sample_weight),
-            "loss": float(np.average(estimating_entropy(x), weights=sample_weight)),
-            "scale": S,
-            "step": step,
-        }
+        current = reweight(coef, intercept, unit, leverage)
+        theta = np.r_[intercept, coef]
+        target = np.r_[current.next_intercept, current.next_coef]
+        step = float(np.linalg.norm(target - theta))
+        S = _reported_scale(scale, unit, current.sigma)
+        record = {"iteration": n_iter, "re": current.sweep.re, "loss": current.sweep.loss, "scale": S, "step": step}
         history.append(record)
         if callback is not None:
             callback(record)
-        if sigma == 0 or step <= tol * float(np.linalg.norm(theta)):
+        if current.sigma == 0 or step <= tol * float(np.linalg.norm(target)):
             converged = True
             break
-    return IRLSResult(coef, intercept, weights, S, sigma, x, n_iter, converged, history)
+        leverage = current.leverage
+        coef, intercept, unit = accelerator.next(current, rows.shift)
+    x = _ratio(rows.residuals, current.unit)
+    return IRLSResult(current.coef, current.intercept, rows.weights.copy(), S, current.sigma, x, n_iter, converged, history)
+
+
+def _reported_scale(scale, unit, sigma):
+    """The ``S`` of the weights ``sech(r / unit)`` at the residual MAD ``σ``."""
+    if scale != "auto" or not sigma > 0:
+        return 1.0 if scale == "auto" else float(scale)
+    return 2.0 * unit / (KAPPA * ETA * sigma)
+
+
+def settled_unit(residuals, sample_weight, first_weights, scale, min_sigma):
+    """The unit ``κ η σ S / 2`` at its fixed point for fixed residuals.
+
+    The scale equation is weighted by the filtering weights, which depend on
+    the unit: at the start the coefficients are held and only this
+    one-dimensional iteration runs (on the start's rows, no pass over X),
+    so the gnostic iteration starts with a scale that has settled.
+
+    Parameters
+    ----------
+    residuals : ndarray of shape (m,)
+        Residuals of the start.
+    sample_weight : ndarray of shape (m,)
+        Their weights.
+    first_weights : ndarray of shape (m,)
+        Filtering weights of the first scale equation.
+    scale : "auto" or float
+        The estimator's ``scale``.
+    min_sigma : float
+        Floor of the effective residual scale (see :func:`gnostic_weights`).
+
+    Returns
+    -------
+    float
+        The unit, positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._irls import settled_unit
+    >>> r = np.random.default_rng(0).normal(size=2000)
+    >>> round(settled_unit(r, np.ones(2000), np.ones(2000), "auto", 0.0), 1)
+    1.4
+    """
+    weights = first_weights
+    unit = None
+    for _ in range(MAX_SCALE_STEPS):
+        weights, _, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale, min_sigma)
+        new_unit = _unit(sigma, S)
+        if scale != "auto" or sigma == 0 or (unit is not None and abs(new_unit - unit) <= 1e-10 * unit):
+            return new_unit
+        unit = new_unit
+    return unit
+
+
+def _scale(rows, scale, min_sigma, unit):
+    """``σ`` (MAD of the residuals about 0) and the settled unit of the last sweep.
+
+    At fixed residuals the unit is the root of ``U(c) = c``, ``U`` the unit
+    the scale equation gives when it is weighted by ``sech(r*/c)``; secant
+    steps from the unit of the sweep find it in a few one-dimensional sums,
+    so that the reweighting map's scale does not lag behind its coefficients.
+    """
+    sigma = MAD_FACTOR * rows.quantile(0.5, center=0.0)
+    if not sigma > 0:
+        sigma = rows.abs_mean()
+    if not sigma > 0:
+        return 0.0, _unit(0.0, 1.0)
+    if scale != "auto":
+        return sigma, _unit(sigma, float(scale))
+    floor = max(sigma, min_sigma) / (KAPPA * ETA * sigma)
+
+    def image(weight_unit):
+        fidelity, total = rows.fidelity_sums(KAPPA * sigma, weight_unit)
+        S = scale_from_fidelity(fidelity / total) if total > 0 else 2.0
+        return _unit(sigma, max(S, floor))
+
+    c0, c1 = unit, image(None)
+    f0 = c1 - c0
+    for _ in range(MAX_UNIT_STEPS):
+        if abs(f0) <= UNIT_TOL * c1:
+            break
+        f1 = image(c1) - c1
+        if abs(f1) <= UNIT_TOL * c1 or f1 == f0:
+            c1 += f1
+            break
+        c2 = c1 - f1 * (c1 - c0) / (f1 - f0)
+        if not 0.5 * c1 < c2 < 2.0 * c1:
+            c2 = c1 + f1
+        c0, f0, c1 = c1, f1, c2
+    return sigma, c1
+
+
+def _unit(sigma, S):
+    """The residual scale of the weights, ``κ η σ S / 2`` (a tiny positive floor)."""
+    return max(KAPPA * ETA * sigma * S / 2.0, np.finfo(float).tiny)
+
+
+class Anderson:
+    """Safeguarded Anderson acceleration of the reweighting map.
+
+    The state is ``u = (θ, y_scale · ln unit) / y_scale``. Each step combines
+    the last :data:`ANDERSON_MEMORY` map evaluations so that the linear
+    combination of their residuals ``G(u) - u`` is smallest (type II,
+    Walker & Ni, 2011). Safeguards, because a redescending map has other
+    fixed points: an accelerated point whose fitted values differ from the
+    plain iterate's by more than the residual scale of the weights (root
+    mean square over the weighted rows) is replaced by the plain iterate,
+    and the memory is dropped when a residual more than doubles. The fixed
+    points are those of the plain iteration.
+    """
+
+    def __init__(self, y_scale):
+        self.y_scale = y_scale
+        self.points, self.residuals = [], []
+
+    def next(self, current, shift):
+        """The next ``(coef, intercept, unit)`` after the evaluation ``current``."""
+        scale = self.y_scale
+        u = np.r_[current.intercept, current.coef, np.log(current.unit) * scale] / scale
+        g = np.r_[current.next_intercept, current.next_coef, np.log(current.next_unit) * scale] / scale
+        f = g - u
+        plain = current.next_coef, current.next_intercept, current.next_unit
+        if not np.all(np.isfinite(g)):
+            self.points, self.residuals = [], []
+            return plain
+        if self.residuals and np.linalg.norm(f) > 2.0 * np.linalg.norm(self.residuals[-1]):
+            self.points, self.residuals = [], []
+        self.points.append(u)
+        self.residuals.append(f)
+        del self.points[: -ANDERSON_MEMORY - 1], self.residuals[: -ANDERSON_MEMORY - 1]
+        if len(self.points) == 1:
+            return plain
+        dF = np.diff(np.array(self.residuals), axis=0).T
+        dU = np.diff(np.array(self.points), axis=0).T
+        gamma = np.linalg.lstsq(dF, f, rcond=1e-10)[0]
+        new = g - (dU + dF) @ gamma
+        if not np.all(np.isfinite(new)):
+            self.points, self.residuals = [u], [f]
+            return plain
+        move = (new - g)[:-1] * scale  # (intercept, coef) change
+        k = move.shape[0] - 1
+        gram = current.sweep.gram
+        total = gram[k, k]
+        # In the sweep's shifted coordinates the intercept moves by Δb + shift·Δβ.
+        d = np.r_[move[1:], move[0] + shift @ move[1:]]
+        moved = float(d @ gram[: k + 1, : k + 1] @ d) / total if total > 0 else np.inf
+        if not moved <= min(current.unit, current.next_unit) ** 2:
+            return plain
+        theta = new[:-1] * scale
+        return theta[1:], float(theta[0]), float(np.exp(new[-1]))
