@@ -69,7 +69,7 @@ from ._gnostic import (
     sech,
     standardized_log_ratio,
 )
-from ._rows import START_ROWS, InMemoryRows, _ratio, start_rows
+from ._rows import START_ROWS, InMemoryRows, _ratio, single_blas_thread, start_rows
 from ._weighted import (
     mad_scale,
     trimmed_weights,
@@ -284,7 +284,7 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
         Z, y, sample_weight = Z[rows], y[rows], sample_weight[rows]
         X = None if X is None else X[rows]
     base = sample_weight if X is None else sample_weight * leverage_weights(X, sample_weight)
-    coef, intercept = weighted_least_squares(Z, y, base, fit_intercept)
+    coef, intercept = least_squares(Z, y, base, fit_intercept)
     keep = min(0.5 * (base.sum() + Z.shape[1] + 1 + fit_intercept), base.sum())
     kept = None
     for _ in range(MAX_CONCENTRATION_STEPS):
@@ -292,8 +292,23 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
         if kept is not None and np.array_equal(new_kept, kept):
             break
         kept = new_kept
-        coef, intercept = weighted_least_squares(Z, y, kept, fit_intercept)
+        coef, intercept = least_squares(Z, y, kept, fit_intercept)
     return coef, intercept
+
+
+def least_squares(Z, y, weights, fit_intercept):
+    """Weighted least squares: normal equations (:func:`solve_gram`), QR when ill-conditioned."""
+    shift = weighted_mean(Z, weights) if fit_intercept else np.zeros(Z.shape[1])
+    y_shift = float(weighted_mean(y, weights)) if fit_intercept else 0.0
+    a = np.empty((Z.shape[0], Z.shape[1] + 2))
+    np.subtract(Z, shift, out=a[:, :-2])
+    a[:, -2] = 1.0
+    a[:, -1] = y - y_shift
+    solved = solve_gram((a * weights[:, None]).T @ a, fit_intercept)
+    if solved is None:
+        return weighted_least_squares(Z, y, weights, fit_intercept)
+    coef, intercept, _ = solved
+    return coef, intercept + y_shift - float(shift @ coef) if fit_intercept else 0.0
 
 
 def half_weight_subset(residuals, weights, keep, centered):
@@ -571,8 +586,9 @@ def gnostic_irls(
     if rows is None:
         rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept)
     Zs, ys, ws = rows.start_sample()
-    X_start = None if X_leverage is None else X_leverage[start_rows(X_leverage.shape[0])]
-    coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
+    X_start = None if X_leverage is None else np.ascontiguousarray(X_leverage[start_rows(X_leverage.shape[0])])
+    with single_blas_thread():  # the start's products are small too
+        coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
     # The first scale equation is weighted by the half of the (start) rows
     # that fit the start best, so gross outliers cannot inflate it.
     start_residuals = ys - Zs @ coef - intercept

@@ -40,9 +40,10 @@ conditioning costs (see :func:`mgsk._irls.solve_gram`).
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from ._gnostic import X_MAX, residual_entropy_values
-from ._weighted import BLOCK_ROWS, weighted_mean, weighted_quantile
+from ._weighted import weighted_mean, weighted_quantile
 
 #: The robust start uses at most about this many rows, evenly spaced: it
 #: only has to put the iteration in the right basin; all rows decide the
@@ -50,6 +51,13 @@ from ._weighted import BLOCK_ROWS, weighted_mean, weighted_quantile
 START_ROWS = 20000
 #: Largest leverage used in ``r / sqrt(1 - h)``.
 MAX_LEVERAGE = 0.99
+#: Rows per block of a sweep: the block, its weighted copy and the per-row
+#: vectors stay in the L2 cache.
+SWEEP_ROWS = 2048
+#: The block products are (k+2) x b x (k+2): one BLAS thread does them
+#: faster than several, which spin for each tiny product (much slower still
+#: when other processes load the cores).
+_BLAS = ThreadpoolController()
 
 
 def start_rows(n):
@@ -98,6 +106,11 @@ class Sweep:
     newton_gram: np.ndarray = None
 
 
+def single_blas_thread():
+    """Context in which BLAS runs on one thread (see ``_BLAS``)."""
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
 class InMemoryRows:
     """Row-block reductions on numpy arrays (the interface in the module docstring).
 
@@ -114,7 +127,7 @@ class InMemoryRows:
     fit_intercept : bool, default=True
         Whether the model has an intercept (then the columns are shifted by
         the start rows' weighted means, for the conditioning of the sums).
-    block_rows : int, default=BLOCK_ROWS
+    block_rows : int, default=SWEEP_ROWS
         Rows per block: a block and its weighted copy stay in cache.
 
     Examples
@@ -127,7 +140,7 @@ class InMemoryRows:
     ([0.0, 0.0, 0.0, 6.0], 0.0)
     """
 
-    def __init__(self, Z, y, sample_weight, y_scale=1.0, fit_intercept=True, block_rows=BLOCK_ROWS):
+    def __init__(self, Z, y, sample_weight, y_scale=1.0, fit_intercept=True, block_rows=SWEEP_ROWS):
         self.Z, self.y, self.sample_weight = Z, y, sample_weight
         self.y_scale = y_scale
         self.block_rows = block_rows
@@ -141,6 +154,7 @@ class InMemoryRows:
             self.y_shift = float(weighted_mean(y[sample], sample_weight[sample]))
         self.residuals = np.zeros(n)  # r* of the last sweep
         self.weights = np.ones(n)  # w of the last sweep
+        self._fidelity = None
 
     @property
     def n_features(self):
@@ -150,7 +164,7 @@ class InMemoryRows:
     def start_sample(self):
         """``(Z, y, sample_weight)`` of the rows the robust start uses."""
         rows = start_rows(self.y.shape[0])
-        return self.Z[rows], self.y[rows], self.sample_weight[rows]
+        return np.ascontiguousarray(self.Z[rows]), self.y[rows].copy(), self.sample_weight[rows].copy()
 
     def sweep(self, coef, intercept, unit, leverage=None, newton=False):
         """One pass over the rows; see the module docstring.
@@ -183,36 +197,43 @@ class InMemoryRows:
         offset = intercept + float(self.shift @ coef) - self.y_shift
         theta = np.r_[-coef, -offset, 1.0]  # r = a @ theta
         buffer = np.empty((min(self.block_rows, n), k + 2))
-        for start in range(0, n, self.block_rows):
-            stop = min(start + self.block_rows, n)
-            a = buffer[: stop - start]
-            np.subtract(self.Z[start:stop], self.shift, out=a[:, :k])
-            a[:, k] = 1.0
-            np.subtract(self.y[start:stop], self.y_shift, out=a[:, k + 1])
-            r = a @ theta
-            s = self.sample_weight[start:stop]
-            re += float(s @ residual_entropy_values(r, self.y_scale))
-            x = _ratio(r, unit)
-            if leverage is not None:
-                # The leverages need the weights at the unadjusted residuals.
-                center, factor, const = leverage
-                e = np.exp(-np.abs(x))
-                projected = (a[:, :k] - center) @ factor
-                lev = np.einsum("ij,ij->i", projected, projected) + const
-                lev *= 2.0 * e / (1.0 + e * e)
-                r = r / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
-                x = _ratio(r, unit)
-            e = np.exp(-np.abs(x))
-            w = 2.0 * e / (1.0 + e * e)
-            loss += float(s @ ((1.0 - e) ** 2 / (1.0 + e * e)))
-            self.residuals[start:stop] = r
-            self.weights[start:stop] = w
-            sw = s * w
-            gram += (a * sw[:, None]).T @ a
-            if newton:
-                x_tanh_x = np.abs(x) * (1.0 - e * e) / (1.0 + e * e)
-                jac += (a * (sw * (1.0 - x_tanh_x))[:, None]).T @ a
+        self._fidelity = None
+        with single_blas_thread():
+            for start in range(0, n, self.block_rows):
+                stop = min(start + self.block_rows, n)
+                loss_b, re_b = self._sweep_block(buffer[: stop - start], slice(start, stop), theta, unit, leverage, gram, jac)
+                loss += loss_b
+                re += re_b
         return Sweep(gram, loss / self.total_weight, re / self.total_weight, jac)
+
+    def _sweep_block(self, a, rows, theta, unit, leverage, gram, jac):
+        """One block of :meth:`sweep`: adds to ``gram`` (and ``jac``), returns its loss and re sums."""
+        k = self.Z.shape[1]
+        np.subtract(self.Z[rows], self.shift, out=a[:, :k])
+        a[:, k] = 1.0
+        np.subtract(self.y[rows], self.y_shift, out=a[:, k + 1])
+        r = a @ theta
+        s = self.sample_weight[rows]
+        re = float(s @ residual_entropy_values(r, self.y_scale))
+        x = _ratio(r, unit)
+        if leverage is not None:
+            # The leverages need the weights at the unadjusted residuals.
+            center, factor, const = leverage
+            projected = (a[:, :k] - center) @ factor
+            lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(x)
+            r = r / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
+            x = _ratio(r, unit)
+        e = np.exp(-np.abs(x))
+        w = 2.0 * e / (1.0 + e * e)
+        loss = float(s @ ((1.0 - e) ** 2 / (1.0 + e * e)))
+        self.residuals[rows] = r
+        self.weights[rows] = w
+        sw = s * w
+        gram += (a * sw[:, None]).T @ a
+        if jac is not None:
+            x_tanh_x = np.abs(x) * (1.0 - e * e) / (1.0 + e * e)
+            jac += (a * (sw * (1.0 - x_tanh_x))[:, None]).T @ a
+        return loss, re
 
     def quantile(self, q, center=None):
         """Weighted lower ``q``-quantile of ``r*``, or of ``|r* - center|``.
@@ -257,7 +278,10 @@ class InMemoryRows:
         """
         w = self.weights if weight_unit is None else _sech(_ratio(self.residuals, weight_unit))
         sw = self.sample_weight * w
-        return float(sw @ _sech(_ratio(self.residuals, unit / 2.0))), float(sw.sum())
+        if self._fidelity is None or self._fidelity[0] != unit:
+            # The secant steps of one scale vary only the weights: keep sech(2 r*/unit).
+            self._fidelity = (unit, _sech(_ratio(self.residuals, unit / 2.0)))
+        return float(sw @ self._fidelity[1]), float(sw.sum())
 
 
 def _sech(x):
