@@ -69,6 +69,7 @@ from ._gnostic import (
     sech,
     standardized_log_ratio,
 )
+from ._detstart import starting_subsets
 from ._rows import START_ROWS, InMemoryRows, _ratio, single_blas_thread, start_rows
 from ._weighted import (
     mad_scale,
@@ -89,6 +90,10 @@ EFFICIENT_C = 1.4024633574465035
 ETA = 1.5372852505831547
 #: Concentration steps at most in the robust start.
 MAX_CONCENTRATION_STEPS = 20
+#: The DetMCD-style starts are compared on at most this many rows, after at
+#: most this many gnostic steps from each.
+CANDIDATE_ROWS = 2000
+CANDIDATE_ITER = 30
 #: Normal-consistency factor of the MAD.
 MAD_FACTOR = 1.482602218505602
 #: Largest condition number of the (unit-diagonal) weighted Gram matrix
@@ -284,7 +289,51 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
         Z, y, sample_weight = Z[rows], y[rows], sample_weight[rows]
         X = None if X is None else X[rows]
     base = sample_weight if X is None else sample_weight * leverage_weights(X, sample_weight)
-    coef, intercept = least_squares(Z, y, base, fit_intercept)
+    coef, intercept = concentrate(Z, y, base, base, fit_intercept)
+    if X is None:
+        return coef, intercept
+    # DetMCD-style starts, compared by the unit of their residuals on at most
+    # CANDIDATE_ROWS evenly spaced rows; the winner is refined on all rows.
+    few = slice(None, None, -(-y.shape[0] // CANDIDATE_ROWS))
+    Zf, yf, wf = Z[few], y[few], sample_weight[few]
+    best, best_unit = (coef, intercept), _fit_unit(Zf, yf, wf, coef, intercept, fit_intercept)
+    # Guesses in X alone are equivariant; a tight cluster of bad leverage
+    # points can hide among them, but not once y is a column too.
+    subsets = starting_subsets(X[few], wf) + starting_subsets(np.column_stack([X[few], yf]), wf)
+    for subset in subsets:
+        candidate = concentrate(Zf, yf, wf, subset, fit_intercept)
+        unit = _fit_unit(Zf, yf, wf, *candidate, fit_intercept)
+        if unit < best_unit:
+            best, best_unit = candidate, unit
+    if best[0] is coef:
+        return coef, intercept
+    kept = half_weight_subset(y - Z @ best[0] - best[1], sample_weight, 0.5 * sample_weight.sum(), fit_intercept)
+    return concentrate(Z, y, sample_weight, kept, fit_intercept)
+
+
+def concentrate(Z, y, base, first, fit_intercept):
+    """Concentration steps (C-steps) from the fit weighted by ``first``.
+
+    Each step refits on the rows of ``base`` with the smallest absolute
+    residuals about their weighted median, half of the total weight (plus
+    half the number of parameters), until that set stops changing.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, k)
+    y : ndarray of shape (n,)
+    base : ndarray of shape (n,)
+        Weights of the rows that may be kept.
+    first : ndarray of shape (n,)
+        Weights of the first fit.
+    fit_intercept : bool
+
+    Returns
+    -------
+    coef : ndarray of shape (k,)
+    intercept : float
+    """
+    coef, intercept = least_squares(Z, y, first, fit_intercept)
     keep = min(0.5 * (base.sum() + Z.shape[1] + 1 + fit_intercept), base.sum())
     kept = None
     for _ in range(MAX_CONCENTRATION_STEPS):
@@ -294,6 +343,18 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
         kept = new_kept
         coef, intercept = least_squares(Z, y, kept, fit_intercept)
     return coef, intercept
+
+
+def _fit_unit(Z, y, sample_weight, coef, intercept, fit_intercept):
+    """The gnostic criterion of a candidate start: the unit of its fixed point.
+
+    The gnostic iteration runs from the candidate (on the candidate rows, a
+    few steps at a loose tolerance); the unit ``κ η σ S / 2`` of the weights
+    it settles at is the candidate's residual scale. The fit of the bulk
+    has the smallest.
+    """
+    result = gnostic_irls(Z, y, sample_weight, fit_intercept=fit_intercept, max_iter=CANDIDATE_ITER, tol=1e-4, start=(coef, intercept))
+    return _unit(result.sigma, result.scale) if result.sigma > 0 else 0.0
 
 
 def least_squares(Z, y, weights, fit_intercept):
@@ -537,6 +598,7 @@ def gnostic_irls(
     callback=None,
     adjust_leverage=False,
     rows=None,
+    start=None,
 ):
     """Fit a linear model by gnostic IRLS (stages 2 and 3).
 
@@ -567,6 +629,8 @@ def gnostic_irls(
     rows : object or None, default=None
         The reductions over the rows (:mod:`mgsk._rows`); None builds an
         :class:`~mgsk._rows.InMemoryRows` of ``Z, y, sample_weight``.
+    start : tuple (coef, intercept) or None, default=None
+        Start from these coefficients instead of the robust start.
 
     Returns
     -------
@@ -587,8 +651,11 @@ def gnostic_irls(
         rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept)
     Zs, ys, ws = rows.start_sample()
     X_start = None if X_leverage is None else np.ascontiguousarray(X_leverage[start_rows(X_leverage.shape[0])])
-    with single_blas_thread():  # the start's products are small too
-        coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
+    if start is None:
+        with single_blas_thread():  # the start's products are small too
+            coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
+    else:
+        coef, intercept = start
     # The first scale equation is weighted by the half of the (start) rows
     # that fit the start best, so gross outliers cannot inflate it.
     start_residuals = ys - Zs @ coef - intercept
