@@ -70,7 +70,7 @@ from ._gnostic import (
     standardized_log_ratio,
 )
 from ._detstart import starting_subsets
-from ._rows import START_ROWS, InMemoryRows, _ratio, single_blas_thread, start_rows
+from ._rows import MAX_LEVERAGE, START_ROWS, InMemoryRows, _ratio, single_blas_thread, start_rows
 from ._weighted import (
     mad_scale,
     trimmed_weights,
@@ -357,15 +357,20 @@ def _fit_unit(Z, y, sample_weight, coef, intercept, fit_intercept):
     return _unit(result.sigma, result.scale) if result.sigma > 0 else 0.0
 
 
-def least_squares(Z, y, weights, fit_intercept):
-    """Weighted least squares: normal equations (:func:`solve_gram`), QR when ill-conditioned."""
-    shift = weighted_mean(Z, weights) if fit_intercept else np.zeros(Z.shape[1])
-    y_shift = float(weighted_mean(y, weights)) if fit_intercept else 0.0
+def _gram(Z, y, weights, shift, y_shift):
+    """``Σ w a aᵀ`` of ``a = (z - shift, 1, y - y_shift)``."""
     a = np.empty((Z.shape[0], Z.shape[1] + 2))
     np.subtract(Z, shift, out=a[:, :-2])
     a[:, -2] = 1.0
     a[:, -1] = y - y_shift
-    solved = solve_gram((a * weights[:, None]).T @ a, fit_intercept)
+    return (a * weights[:, None]).T @ a
+
+
+def least_squares(Z, y, weights, fit_intercept):
+    """Weighted least squares: normal equations (:func:`solve_gram`), QR when ill-conditioned."""
+    shift = weighted_mean(Z, weights) if fit_intercept else np.zeros(Z.shape[1])
+    y_shift = float(weighted_mean(y, weights)) if fit_intercept else 0.0
+    solved = solve_gram(_gram(Z, y, weights, shift, y_shift), fit_intercept)
     if solved is None:
         return weighted_least_squares(Z, y, weights, fit_intercept)
     coef, intercept, _ = solved
@@ -651,14 +656,30 @@ def gnostic_irls(
         rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept)
     Zs, ys, ws = rows.start_sample()
     X_start = None if X_leverage is None else np.ascontiguousarray(X_leverage[start_rows(X_leverage.shape[0])])
-    if start is None:
+    leverage = None
+    if start is not None:
+        coef, intercept = start
+    elif adjust_leverage:
+        # Wide data: half-samples nearly interpolate, so concentration steps
+        # cannot find the bulk; least squares on all rows, judged by its
+        # leverage-adjusted residuals, is the start.
+        solved = solve_gram(_gram(Zs, ys, ws, rows.shift, rows.y_shift), fit_intercept)
+        if solved is None:
+            coef, intercept = weighted_least_squares(Zs, ys, ws, fit_intercept)
+        else:
+            coef, intercept, leverage = solved
+            intercept += rows.y_shift - float(rows.shift @ coef) if fit_intercept else 0.0
+    else:
         with single_blas_thread():  # the start's products are small too
             coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
-    else:
-        coef, intercept = start
     # The first scale equation is weighted by the half of the (start) rows
     # that fit the start best, so gross outliers cannot inflate it.
     start_residuals = ys - Zs @ coef - intercept
+    if leverage is not None:
+        center, factor, const = leverage
+        projected = (Zs - rows.shift - center) @ factor
+        h = np.einsum("ij,ij->i", projected, projected) + const
+        start_residuals = start_residuals / np.sqrt(1.0 - np.minimum(h, MAX_LEVERAGE))
     half = (half_weight_subset(start_residuals, ws, 0.5 * ws.sum(), fit_intercept) > 0).astype(float)
     start_sigma = mad_scale(start_residuals, ws)
     unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
@@ -683,7 +704,6 @@ def gnostic_irls(
     history = []
     converged = False
     accelerator = Anderson(y_scale)
-    leverage = None
     for n_iter in range(1, max_iter + 1):
         current = reweight(coef, intercept, unit, leverage)
         theta = np.r_[intercept, coef]

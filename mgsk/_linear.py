@@ -7,6 +7,19 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._base import COMMON_CONSTRAINTS, GnosticMixin, fit_sample_weight
 from ._irls import data_scale, gnostic_irls
 
+#: Fewer rows per parameter than this, with more than MIN_WIDE_PARAMETERS
+#: parameters, is "wide" data: the fit starts from least squares and judges
+#: residuals by ``r / sqrt(1 - h)`` (see mgsk._irls). With few parameters the
+#: robust start's concentration steps and DetMCD-style subsets still work.
+WIDE_ROWS_PER_COLUMN = 10
+MIN_WIDE_PARAMETERS = 20
+
+
+def is_wide(n_rows, n_columns, fit_intercept):
+    """Whether a design is fitted as wide data (see ``WIDE_ROWS_PER_COLUMN``)."""
+    parameters = n_columns + fit_intercept
+    return parameters > MIN_WIDE_PARAMETERS and n_rows < WIDE_ROWS_PER_COLUMN * parameters
+
 
 class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
     """Robust linear regression by gnostic iteratively reweighted least squares.
@@ -164,6 +177,7 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
             tol=self.tol,
             y_scale=y_scale,
             callback=self._report,
+            adjust_leverage=is_wide(*Z.shape, self.fit_intercept),
         )
         self.coef_ = result.coef
         self.intercept_ = float(result.intercept)
