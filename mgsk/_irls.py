@@ -92,7 +92,7 @@ ETA = 1.5372852505831547
 MAX_CONCENTRATION_STEPS = 20
 #: The DetMCD-style starts are compared on at most this many rows, after at
 #: most this many gnostic steps from each.
-CANDIDATE_ROWS = 2000
+CANDIDATE_ROWS = 1000
 CANDIDATE_ITER = 30
 #: Normal-consistency factor of the MAD.
 MAD_FACTOR = 1.482602218505602
@@ -300,8 +300,13 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
     # Guesses in X alone are equivariant; a tight cluster of bad leverage
     # points can hide among them, but not once y is a column too.
     subsets = starting_subsets(X[few], wf) + starting_subsets(np.column_stack([X[few], yf]), wf)
+    seen = [np.r_[intercept, coef]]
     for subset in subsets:
         candidate = concentrate(Zf, yf, wf, subset, fit_intercept)
+        theta = np.r_[candidate[1], candidate[0]]
+        if any(np.array_equal(theta, other) for other in seen):
+            continue  # C-steps often end in the same subset
+        seen.append(theta)
         unit = _fit_unit(Zf, yf, wf, *candidate, fit_intercept)
         if unit < best_unit:
             best, best_unit = candidate, unit
