@@ -174,7 +174,7 @@ def residual_entropy(residuals, sigma, sample_weight=None):
     return float(np.average(residual_entropy_values(residuals, sigma), weights=sample_weight))
 
 
-def leverage_weights(X, sample_weight=None):
+def leverage_weights(X, sample_weight=None, sample=None):
     """Gnostic weights of robust distances of the rows of ``X`` (stage 1).
 
     Parameters
@@ -183,6 +183,10 @@ def leverage_weights(X, sample_weight=None):
         Features (before any polynomial expansion).
     sample_weight : ndarray of shape (n,) or None
         Non-negative weights.
+    sample : slice or None, default=None
+        Rows that estimate the location, scatter and gnostic scale (for
+        example :func:`mgsk._rows.start_rows`); the weights of all rows
+        then follow from one more pass. None: all rows.
 
     Returns
     -------
@@ -201,7 +205,11 @@ def leverage_weights(X, sample_weight=None):
     """
     n, k = X.shape
     ones = np.ones(n)
-    sw = ones if sample_weight is None else sample_weight
+    full = X
+    if sample is not None:
+        X = X[sample]
+        sample_weight = None if sample_weight is None else sample_weight[sample]
+    sw = np.ones(X.shape[0]) if sample_weight is None else sample_weight
     centers = np.array([weighted_median(X[:, j], sample_weight) for j in range(k)])
     spreads = np.array([mad_scale(X[:, j], sample_weight, centers[j]) for j in range(k)])
     low = ~(spreads > 0)
@@ -210,16 +218,18 @@ def leverage_weights(X, sample_weight=None):
         spreads[low] = np.sqrt(weighted_mean(dev * dev, sample_weight))
     varying = spreads > 0
     k_eff = int(varying.sum())
-    if k_eff == 0 or n <= 2 * k_eff + 1:
+    if k_eff == 0 or X.shape[0] <= 2 * k_eff + 1:
         return ones
     Xs = (X[:, varying] - centers[varying]) / spreads[varying]
     mu = np.zeros(k_eff)
     cov = np.eye(k_eff)
-    v = ones
+    v = np.ones(X.shape[0])
+    d0 = S = None
     for _ in range(MAX_LEVERAGE_ITER):
         dist = _mahalanobis(Xs, mu, cov)
         d0 = weighted_median(dist, sample_weight)
         if not d0 > 0:
+            d0 = None
             break
         with np.errstate(divide="ignore"):
             log_ratio = np.log(dist / d0)
@@ -235,7 +245,14 @@ def leverage_weights(X, sample_weight=None):
         centered *= np.sqrt(weights)[:, None]
         cov = centered.T @ centered / weights.sum()
         del centered
-    return v
+    if sample is None:
+        return v
+    if d0 is None:
+        return ones
+    dist = _mahalanobis((full[:, varying] - centers[varying]) / spreads[varying], mu, cov)
+    with np.errstate(divide="ignore"):
+        log_ratio = np.log(dist / d0)
+    return np.where(log_ratio > 0, sech(gnostic_x(log_ratio, S)) ** 2, 1.0)
 
 
 def _mahalanobis(Xs, mu, cov):
