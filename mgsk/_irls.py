@@ -140,7 +140,10 @@ def data_scale(y, sample_weight=None):
     center = weighted_median(y, sample_weight)
     s = mad_scale(y, sample_weight, center)
     if not s > 0:
-        dev = y - weighted_mean(y, sample_weight)
+        # Deviations from the median first: exactly 0 for a constant target,
+        # whatever the rounding of a weighted mean.
+        dev = y - center
+        dev = dev - weighted_mean(dev, sample_weight)
         top = float(np.max(np.abs(dev)))
         if top > 0:  # scaled first, so that tiny deviations do not underflow when squared
             s = top * float(np.sqrt(weighted_mean((dev / top) ** 2, sample_weight)))

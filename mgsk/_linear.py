@@ -164,7 +164,8 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, ensure_min_samples=2)
         sample_weight = fit_sample_weight(sample_weight, X)
-        Z = self._polynomial_design(X, fit=True)
+        with np.errstate(over="ignore"):
+            Z = self._check_design(self._polynomial_design(X, fit=True))
         y_scale = data_scale(y, sample_weight)
         result = gnostic_irls(
             Z,

@@ -192,8 +192,10 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         # Location and scatter from a bounded, evenly spaced sample; weights for all rows.
         lev = leverage_weights(X, sample_weight, start_rows(X.shape[0])) if self.leverage else np.ones(X.shape[0])
         self.leverage_weights_ = lev
+        with np.errstate(over="ignore"):
+            design = self._check_design(self._design(X, fit=True))
         problem = (BinaryProblem if n_classes == 2 else Problem)(
-            self._design(X, fit=True),
+            design,
             y_idx,
             n_classes,
             sample_weight * self.leverage_weights_,
