@@ -13,13 +13,25 @@ The fit has three stages, all deterministic and weight-aware.
 2. **Robust start.** Weighted least squares with weights ``v``, then
    concentration steps: refit on the half of the total weight with the
    smallest absolute residuals (about their weighted median) until the set
-   stops changing. This high-breakdown start is what lets the gnostic
-   iteration reach the right fixed point with up to 40 % gross outliers
-   in ``y`` or 10 % bad leverage points. Stages 1 and 2 use at most about
-   20,000 evenly spaced rows (``START_ROWS``): they only have to find the
-   right basin, and all rows decide the fixed point. The first scale
-   equation of stage 3 is weighted by the half of the rows closest to the
+   stops changing. Against clustered bad leverage points that mask each
+   other, ten more deterministic starts in the manner of DetMCD
+   (:mod:`mgsk._detstart`: five robust scatter guesses, in ``X`` and in
+   ``(X, y)``) go through the same concentration steps on at most
+   ``CANDIDATE_ROWS`` rows; each runs a few gnostic steps and the one whose
+   weights settle at the smallest residual scale (the unit below) wins.
+   Stages 1 and 2 use at most about 20,000 evenly spaced rows
+   (``START_ROWS``): they only have to find the right basin, and all rows
+   decide the fixed point. The first scale of stage 3 is solved on the
+   start's residuals, weighted first by the half of the rows closest to the
    start, so gross outliers cannot inflate it.
+
+   *Wide data* (more than 20 parameters and fewer than 10 rows per
+   parameter, :func:`mgsk._linear.is_wide`): half-samples nearly
+   interpolate, so the start is least squares on all rows, and every
+   residual enters the weights and the scale as ``r / sqrt(1 - h)``, ``h``
+   the weighted leverage of its row (fitted residuals understate the error
+   scale when ``p/n`` is large, and redescending weights would then reject
+   good rows).
 
 3. **Gnostic iteration.** With residuals ``r`` and their normal-consistent
    weighted MAD ``σ``, each datum enters the gnostic domain as
@@ -27,30 +39,47 @@ The fit has three stages, all deterministic and weight-aware.
    Gaussian residuals in the small-``ln R`` regime of the scale equation,
    where ``S`` is proportional to the spread of the data, so ``σ`` acts as a
    unit only. The scale ``S`` solves the scale equation with ``F`` the
-   mean estimating fidelity weighted by ``sample_weight`` and by the current
+   mean estimating fidelity weighted by ``sample_weight`` and by the
    filtering weights: rows already rejected do not inflate it. Each row's
    filtering weight is the estimating fidelity (case E2 of Kovanic's
    table 19.2)
 
    .. math:: w_i = f_I(x_i) = \operatorname{sech} x_i,
-             \qquad x_i = \frac{2 u_i}{\eta S},
+             \qquad x_i = \frac{2 u_i}{\eta S} = \frac{r_i}{c},
+             \qquad c = \kappa \eta \sigma S / 2,
 
-   and the coefficients are the weighted least squares fit with weights
-   ``sample_weight * w``. ``η = 1.5373`` is an efficiency constant, like
-   Huber's 1.345: on Gaussian residuals the iteration's fixed point is
+   and the coefficients solve the weighted least squares equations with
+   weights ``sample_weight * w``. ``η = 1.5373`` is an efficiency constant,
+   like Huber's 1.345: on Gaussian residuals the fixed point is
    ``x = r / 1.4025σ``, which gives the fit a Gaussian efficiency of 90 %
    (without it, ``η = 1``, the filtered scale equation settles near
    ``x = r / 0.75σ``, about 66 %). The weight redescends exponentially, so
-   a gross error has weight ~0. ``S`` is floored so that
-   the effective scale ``κ η S σ / 2`` stays above half of both the current
-   MAD and the MAD of the robust start: with few rows per parameter the
-   filtered scale could otherwise shrink onto a subset that the model fits
-   exactly (and the MAD with it).
+   a gross error has weight ~0. ``S`` is floored so that ``c`` stays above
+   half of both the current MAD and the MAD of the robust start: with few
+   rows per parameter the filtered scale could otherwise shrink onto a
+   subset that the model fits exactly (and the MAD with it).
 
-   The iteration stops at a fixed point of the coefficients:
-   ``‖θ_t − θ_{t−1}‖₂ ≤ tol · ‖θ_t‖₂`` for ``θ = (intercept, coef)``, or
-   after ``max_iter`` steps. Each history record and the returned weights
-   describe the coefficients after that step.
+   **The map and its solution.** The fixed point is that of the map
+   ``(θ, c) → (θ', c')``: one sweep over the rows (:mod:`mgsk._rows`, the
+   only pass over ``X`` of a step) gives at ``θ`` the residuals, the
+   weights ``sech(r/c)``, the weighted Gram matrix and the Jacobian
+   ``Σ s ψ'(x) z̃ z̃ᵀ`` of the estimating equation ``Σ s w r z̃ = 0``
+   (``ψ(x) = x sech x``); ``θ'`` is the Newton step at fixed ``c`` when that
+   Jacobian is positive definite and the step moves the fitted values by
+   less than ``c`` (else the reweighting step, the weighted least squares
+   solution, by Cholesky of the Gram matrix or by QR when it is
+   ill-conditioned); ``c'`` is the unit at which the scale equation,
+   weighted by ``sech(r/c')``, is consistent for these residuals (a few
+   secant steps over one-dimensional sums). Safeguarded Anderson
+   acceleration (:class:`Anderson`) combines the last evaluations. All
+   of this changes how fast the iteration reaches the fixed point, not the
+   fixed point: the equations above define it.
+
+   The iteration stops when a step would change the coefficients by at most
+   ``tol · ‖θ'‖₂`` (``θ = (intercept, coef)``), or after ``max_iter``
+   steps. Each history record (``re``, ``loss``, ``scale``), ``weights_``
+   and the returned coefficients describe the point that step evaluated;
+   ``step`` is the change the step proposed.
 
 Every step costs O(n·k²) time and O(n·k) memory; no n×n matrix is formed.
 """
@@ -93,7 +122,7 @@ MAX_CONCENTRATION_STEPS = 20
 #: The DetMCD-style starts are compared on at most this many rows, after at
 #: most this many gnostic steps from each.
 CANDIDATE_ROWS = 1000
-CANDIDATE_ITER = 30
+CANDIDATE_ITER = 10
 #: Normal-consistency factor of the MAD.
 MAD_FACTOR = 1.482602218505602
 #: Largest condition number of the (unit-diagonal) weighted Gram matrix
@@ -308,19 +337,21 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
         rows = start_rows(y.shape[0])
         Z, y, sample_weight = Z[rows], y[rows], sample_weight[rows]
         X = None if X is None else X[rows]
-    base = sample_weight if X is None else sample_weight * leverage_weights(X, sample_weight)
-    coef, intercept = concentrate(Z, y, base, base, fit_intercept)
     if X is None:
-        return coef, intercept
-    # DetMCD-style starts, compared by the unit of their residuals on at most
-    # CANDIDATE_ROWS evenly spaced rows; the winner is refined on all rows.
+        return concentrate(Z, y, sample_weight, sample_weight, fit_intercept)
+    # Every start is found on at most CANDIDATE_ROWS evenly spaced rows and
+    # compared there by the unit its gnostic steps settle at; the winner's
+    # concentration steps are then finished on all the start's rows.
     few = slice(None, None, -(-y.shape[0] // CANDIDATE_ROWS))
-    Zf, yf, wf = Z[few], y[few], sample_weight[few]
-    best, best_unit = (coef, intercept), _fit_unit(Zf, yf, wf, coef, intercept, fit_intercept)
+    all_rows = few.step == 1
+    base = sample_weight * leverage_weights(X, sample_weight, None if all_rows else few)
+    Zf, yf, wf, bf = Z[few], y[few], sample_weight[few], base[few]
+    best = concentrate(Zf, yf, bf, bf, fit_intercept)
+    best_base, best_unit = base, _fit_unit(Zf, yf, wf, *best, fit_intercept)
     # Guesses in X alone are equivariant; a tight cluster of bad leverage
     # points can hide among them, but not once y is a column too.
     subsets = starting_subsets(X[few], wf) + starting_subsets(np.column_stack([X[few], yf]), wf)
-    seen = [np.r_[intercept, coef]]
+    seen = [np.r_[best[1], best[0]]]
     for subset in subsets:
         candidate = concentrate(Zf, yf, wf, subset, fit_intercept)
         theta = np.r_[candidate[1], candidate[0]]
@@ -329,11 +360,12 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
         seen.append(theta)
         unit = _fit_unit(Zf, yf, wf, *candidate, fit_intercept)
         if unit < best_unit:
-            best, best_unit = candidate, unit
-    if best[0] is coef:
-        return coef, intercept
-    kept = half_weight_subset(y - Z @ best[0] - best[1], sample_weight, 0.5 * sample_weight.sum(), fit_intercept)
-    return concentrate(Z, y, sample_weight, kept, fit_intercept)
+            best, best_base, best_unit = candidate, sample_weight, unit
+    if all_rows:
+        return best
+    keep = min(0.5 * (best_base.sum() + Z.shape[1] + 1 + fit_intercept), best_base.sum())
+    kept = half_weight_subset(y - Z @ best[0] - best[1], best_base, keep, fit_intercept)
+    return concentrate(Z, y, best_base, kept, fit_intercept)
 
 
 def concentrate(Z, y, base, first, fit_intercept):
