@@ -39,9 +39,8 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
     degree : int, default=1
         Degree of the polynomial in the features; 1 fits a linear model.
     max_iter : int, default=300
-        Maximum number of gnostic reweightings (a reweighting converges
-        linearly: about 10-20 on large data, up to ~150 on small data with
-        many parameters).
+        Maximum number of gnostic steps (Newton or reweighting steps with
+        Anderson acceleration: about 4 on large data, 5-20 on small data).
     tol : float, default=1e-6
         The iteration stops when the relative change of the coefficients
         (intercept included) falls below ``tol``.
@@ -67,7 +66,7 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
     intercept_ : float
         Intercept (0.0 when ``fit_intercept=False``).
     n_iter_ : int
-        Number of gnostic reweightings run.
+        Number of gnostic steps run (each reads the data once).
     converged_ : bool
         Whether the coefficients reached a fixed point within ``tol``.
     re_ : float
@@ -215,9 +214,8 @@ class PolynomialRegressor(LinearRegressor):
     degree : int, default=2
         Degree of the polynomial in the features.
     max_iter : int, default=300
-        Maximum number of gnostic reweightings (a reweighting converges
-        linearly: about 10-20 on large data, up to ~150 on small data with
-        many parameters).
+        Maximum number of gnostic steps (Newton or reweighting steps with
+        Anderson acceleration: about 4 on large data, 5-20 on small data).
     tol : float, default=1e-6
         Relative tolerance of the fixed point on the coefficients.
     scale : "auto" or float, default="auto"
@@ -239,7 +237,7 @@ class PolynomialRegressor(LinearRegressor):
     intercept_ : float
         Intercept.
     n_iter_ : int
-        Number of gnostic reweightings run.
+        Number of gnostic steps run (each reads the data once).
     converged_ : bool
         Whether the coefficients reached a fixed point within ``tol``.
     re_ : float
