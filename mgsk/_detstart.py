@@ -31,6 +31,34 @@ from scipy.special import ndtri
 from ._weighted import mad_scale, trimmed_weights, weighted_mean, weighted_median
 
 
+def robust_standardization(X, sample_weight):
+    """Weighted medians and MADs of the columns of ``X``.
+
+    A column whose MAD is 0 gets its weighted standard deviation instead.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, p)
+        Features.
+    sample_weight : ndarray of shape (n,) or None
+        Non-negative weights.
+
+    Returns
+    -------
+    centers : ndarray of shape (p,)
+    spreads : ndarray of shape (p,)
+    varying : ndarray of shape (p,), dtype=bool
+        The columns with a positive spread.
+    """
+    centers = np.array([weighted_median(X[:, j], sample_weight) for j in range(X.shape[1])])
+    spreads = np.array([mad_scale(X[:, j], sample_weight, centers[j]) for j in range(X.shape[1])])
+    low = ~(spreads > 0)
+    if low.any():
+        dev = X[:, low] - weighted_mean(X[:, low], sample_weight)
+        spreads[low] = np.sqrt(weighted_mean(dev * dev, sample_weight))
+    return centers, spreads, spreads > 0
+
+
 def standardize(X, sample_weight):
     """``X`` centred by weighted medians and scaled by weighted MADs.
 
@@ -47,13 +75,7 @@ def standardize(X, sample_weight):
     -------
     ndarray of shape (n, p')
     """
-    centers = np.array([weighted_median(X[:, j], sample_weight) for j in range(X.shape[1])])
-    spreads = np.array([mad_scale(X[:, j], sample_weight, centers[j]) for j in range(X.shape[1])])
-    low = ~(spreads > 0)
-    if low.any():
-        dev = X[:, low] - weighted_mean(X[:, low], sample_weight)
-        spreads[low] = np.sqrt(weighted_mean(dev * dev, sample_weight))
-    keep = spreads > 0
+    centers, spreads, keep = robust_standardization(X, sample_weight)
     return (X[:, keep] - centers[keep]) / spreads[keep]
 
 

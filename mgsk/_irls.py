@@ -98,7 +98,7 @@ from ._gnostic import (
     sech,
     standardized_log_ratio,
 )
-from ._detstart import starting_subsets
+from ._detstart import robust_standardization, starting_subsets
 from ._rows import MAX_LEVERAGE, START_ROWS, InMemoryRows, _ratio, single_blas_thread, start_rows
 from ._weighted import (
     mad_scale,
@@ -242,13 +242,7 @@ def leverage_weights(X, sample_weight=None, sample=None):
         X = X[sample]
         sample_weight = None if sample_weight is None else sample_weight[sample]
     sw = np.ones(X.shape[0]) if sample_weight is None else sample_weight
-    centers = np.array([weighted_median(X[:, j], sample_weight) for j in range(k)])
-    spreads = np.array([mad_scale(X[:, j], sample_weight, centers[j]) for j in range(k)])
-    low = ~(spreads > 0)
-    if low.any():
-        dev = X[:, low] - weighted_mean(X[:, low], sample_weight)
-        spreads[low] = np.sqrt(weighted_mean(dev * dev, sample_weight))
-    varying = spreads > 0
+    centers, spreads, varying = robust_standardization(X, sample_weight)
     k_eff = int(varying.sum())
     if k_eff == 0 or X.shape[0] <= 2 * k_eff + 1:
         return ones
