@@ -118,6 +118,29 @@ def test_polynomial_recovers_a_curve_through_outliers():
     assert LinearRegressor(degree=3).fit(x, y).coef_.shape == (3,)
 
 
+@pytest.mark.parametrize("n, k", [(300, 60), (200, 40)])
+def test_wide_data_converge_and_beat_huber_on_outliers_in_y(n, k):
+    """Few rows per parameter: the least-squares start and leverage-adjusted
+    residuals keep a redescending fit ahead of the monotone Huber fit."""
+    from sklearn.linear_model import HuberRegressor
+
+    errors, huber_errors = [], []
+    for seed in range(2):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(n, k))
+        beta = np.r_[1.0, rng.normal(size=k)]
+        y = beta[0] + X @ beta[1:] + rng.normal(size=n)
+        y[: n // 10] += rng.uniform(20, 50, size=n // 10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            model = LinearRegressor().fit(X, y)
+        huber = HuberRegressor(max_iter=1000).fit(X, y)
+        errors.append(np.linalg.norm(params(model) - beta))
+        huber_errors.append(np.linalg.norm(np.r_[huber.intercept_, huber.coef_] - beta))
+        assert model.weights_[: n // 10].max() < 0.05
+    assert np.mean(errors) < 0.85 * np.mean(huber_errors)
+
+
 def test_fit_intercept_false_goes_through_the_origin():
     X, y, beta = contaminated(7, n=500, k=2)
     model = LinearRegressor(fit_intercept=False).fit(X, y - 1.0)
