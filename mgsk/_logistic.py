@@ -11,8 +11,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._base import COMMON_CONSTRAINTS, GnosticMixin, fit_sample_weight
 from ._gnostic import residual_entropy_values, standardized_log_ratio
 from ._irls import ETA, KAPPA, leverage_weights
-from ._rows import start_rows
 from ._newton import BinaryProblem, Problem, log_softmax
+from ._rows import start_rows
 
 
 #: Relative step below which the observed-Jacobian Newton takes over.
@@ -189,11 +189,11 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
                 "LogisticRegressor needs samples of at least 2 classes in the data, "
                 f"but the data contains only one class: {self.classes_.tolist()[0]!r}."
             )
+        with np.errstate(over="ignore"):
+            design = self._check_design(self._design(X, fit=True))
         # Location and scatter from a bounded, evenly spaced sample; weights for all rows.
         lev = leverage_weights(X, sample_weight, start_rows(X.shape[0])) if self.leverage else np.ones(X.shape[0])
         self.leverage_weights_ = lev
-        with np.errstate(over="ignore"):
-            design = self._check_design(self._design(X, fit=True))
         problem = (BinaryProblem if n_classes == 2 else Problem)(
             design,
             y_idx,
