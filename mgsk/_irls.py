@@ -25,8 +25,8 @@ The fit has three stages, all deterministic and weight-aware.
    start's residuals, weighted first by the half of the rows closest to the
    start, so gross outliers cannot inflate it.
 
-   *Wide data* (more than 20 parameters and fewer than 10 rows per
-   parameter, :func:`mgsk._linear.is_wide`): half-samples nearly
+   *Wide data* (more than 20 parameters and 2 to 10 rows per parameter,
+   :func:`mgsk._linear.is_wide`): half-samples nearly
    interpolate, so the start is least squares on all rows, and every
    residual enters the weights and the scale as ``r / sqrt(1 - h)``, ``h``
    the weighted leverage of its row (fitted residuals understate the error
@@ -135,6 +135,8 @@ MAX_SCALE_STEPS = 200
 #: fixed residuals (one-dimensional sums, no pass over X).
 MAX_UNIT_STEPS = 4
 UNIT_TOL = 1e-10
+#: Steps with Newton and Anderson acceleration at most; plain reweighting after.
+ACCELERATED_STEPS = 50
 #: Map evaluations the Anderson acceleration combines.
 ANDERSON_MEMORY = 5
 #: Iterations at most for the leverage weights.
@@ -735,9 +737,9 @@ def gnostic_irls(
     start_sigma = mad_scale(start_residuals, ws)
     unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
 
-    def reweight(coef, intercept, unit, leverage):
+    def reweight(coef, intercept, unit, leverage, newton=True):
         """The map: one sweep at (coef, unit), the new coefficients and unit."""
-        sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=True)
+        sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton)
         solved = solve_gram(sweep.gram, fit_intercept)
         if solved is None:
             weights = rows.sample_weight * rows.weights
@@ -746,17 +748,32 @@ def gnostic_irls(
         else:
             new_coef, new_intercept, new_leverage = solved
             new_intercept += rows.y_shift - float(rows.shift @ new_coef) if fit_intercept else 0.0
-            stepped = newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit)
-            if stepped is not None:
+            stepped = newton and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit)
+            if stepped:
                 new_coef, new_intercept = stepped
         sigma, new_unit = _scale(rows, scale, start_sigma, unit)
         return Iterate(coef, intercept, unit, sigma, sweep, new_coef, new_intercept, new_unit, new_leverage)
 
     history = []
+    accelerator = Anderson(y_scale, rows.shift)
+    with single_blas_thread():  # every product of a step is small or blocked
+        n_iter, current, S, converged = _iterate(
+            reweight, accelerator, (coef, intercept, unit, leverage), scale, tol, max_iter, history, callback
+        )
+    x = _ratio(rows.residuals, current.unit)
+    return IRLSResult(current.coef, current.intercept, rows.weights.copy(), S, current.sigma, x, n_iter, converged, history)
+
+
+def _iterate(reweight, accelerator, start, scale, tol, max_iter, history, callback):
+    """The loop of :func:`gnostic_irls`: evaluate, record, stop or accelerate."""
+    coef, intercept, unit, leverage = start
     converged = False
-    accelerator = Anderson(y_scale)
     for n_iter in range(1, max_iter + 1):
-        current = reweight(coef, intercept, unit, leverage)
+        # Newton and Anderson steps reach the fixed point in a few steps; where
+        # they have not after ACCELERATED_STEPS (a redescending map can cycle),
+        # plain reweighting steps, which converge linearly, take over.
+        accelerated = n_iter <= ACCELERATED_STEPS
+        current = reweight(coef, intercept, unit, leverage, newton=accelerated)
         theta = np.r_[intercept, coef]
         target = np.r_[current.next_intercept, current.next_coef]
         step = float(np.linalg.norm(target - theta))
@@ -769,9 +786,11 @@ def gnostic_irls(
             converged = True
             break
         leverage = current.leverage
-        coef, intercept, unit = accelerator.next(current, rows.shift)
-    x = _ratio(rows.residuals, current.unit)
-    return IRLSResult(current.coef, current.intercept, rows.weights.copy(), S, current.sigma, x, n_iter, converged, history)
+        if accelerated:
+            coef, intercept, unit = accelerator.next(current)
+        else:
+            coef, intercept, unit = current.next_coef, current.next_intercept, current.next_unit
+    return n_iter, current, S, converged
 
 
 def _reported_scale(scale, unit, sigma):
@@ -883,11 +902,11 @@ class Anderson:
     points are those of the plain iteration.
     """
 
-    def __init__(self, y_scale):
-        self.y_scale = y_scale
+    def __init__(self, y_scale, shift):
+        self.y_scale, self.shift = y_scale, shift  # shift: the rows' column shifts
         self.points, self.residuals = [], []
 
-    def next(self, current, shift):
+    def next(self, current):
         """The next ``(coef, intercept, unit)`` after the evaluation ``current``."""
         scale = self.y_scale
         u = np.r_[current.intercept, current.coef, np.log(current.unit) * scale] / scale
@@ -916,7 +935,7 @@ class Anderson:
         gram = current.sweep.gram
         total = gram[k, k]
         # In the sweep's shifted coordinates the intercept moves by Δb + shift·Δβ.
-        d = np.r_[move[1:], move[0] + shift @ move[1:]]
+        d = np.r_[move[1:], move[0] + self.shift @ move[1:]]
         moved = float(d @ gram[: k + 1, : k + 1] @ d) / total if total > 0 else np.inf
         if not moved <= min(current.unit, current.next_unit) ** 2:
             return plain

@@ -7,18 +7,22 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._base import COMMON_CONSTRAINTS, GnosticMixin, fit_sample_weight
 from ._irls import data_scale, gnostic_irls
 
-#: Fewer rows per parameter than this, with more than MIN_WIDE_PARAMETERS
-#: parameters, is "wide" data: the fit starts from least squares and judges
-#: residuals by ``r / sqrt(1 - h)`` (see mgsk._irls). With few parameters the
-#: robust start's concentration steps and DetMCD-style subsets still work.
+#: From MIN_WIDE_ROWS_PER_COLUMN to WIDE_ROWS_PER_COLUMN rows per parameter,
+#: with more than MIN_WIDE_PARAMETERS parameters, is "wide" data: the fit
+#: starts from least squares and judges residuals by ``r / sqrt(1 - h)`` (see
+#: mgsk._irls). With few parameters the robust start's concentration steps
+#: and DetMCD-style subsets still work; below 2 rows per parameter least
+#: squares is too poorly determined to start from and the leverage-adjusted
+#: iteration does not settle, so such data take the ordinary path.
 WIDE_ROWS_PER_COLUMN = 10
+MIN_WIDE_ROWS_PER_COLUMN = 2
 MIN_WIDE_PARAMETERS = 20
 
 
 def is_wide(n_rows, n_columns, fit_intercept):
     """Whether a design is fitted as wide data (see ``WIDE_ROWS_PER_COLUMN``)."""
     parameters = n_columns + fit_intercept
-    return parameters > MIN_WIDE_PARAMETERS and n_rows < WIDE_ROWS_PER_COLUMN * parameters
+    return parameters > MIN_WIDE_PARAMETERS and MIN_WIDE_ROWS_PER_COLUMN * parameters <= n_rows < WIDE_ROWS_PER_COLUMN * parameters
 
 
 class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
