@@ -90,7 +90,6 @@ import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 
 from ._gnostic import (
-    estimating_entropy,
     gnostic_scale,
     gnostic_x,
     residual_entropy_values,
