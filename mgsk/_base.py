@@ -11,6 +11,10 @@ from sklearn.utils.validation import _check_sample_weight
 
 from ._gnostic import characteristics
 
+#: Largest magnitude of a design value: sums of squares of larger values
+#: overflow float64 (1e308).
+MAX_DESIGN_VALUE = 1e150
+
 #: Rows whose final |x| exceeds this are flagged in ``outliers_``
 #: (filtering weight below sech 3 ≈ 0.1).
 OUTLIER_X = 3.0
@@ -73,6 +77,18 @@ class GnosticMixin:
         if fit:
             self.polynomial_features_ = PolynomialFeatures(degree=self.degree, include_bias=False).fit(X)
         return self.polynomial_features_.transform(X)
+
+    def _check_design(self, Z):
+        """Refuse a design whose products overflow, before any linear algebra runs."""
+        top = max(float(Z.max()), -float(Z.min())) if Z.size else 0.0  # no |Z| copy
+        if not top <= MAX_DESIGN_VALUE:
+            what = "the values of X" if self.degree == 1 else f"the degree-{self.degree} polynomial features of X"
+            raise ValueError(
+                f"{type(self).__name__} cannot fit: {what} reach {top:.3g} in absolute value, and the "
+                f"sums of their squares overflow float64 (values must stay below {MAX_DESIGN_VALUE:.0e}). "
+                "Rescale X, for example with sklearn.preprocessing.StandardScaler."
+            )
+        return Z
 
     def _report(self, record):
         if self.verbose:

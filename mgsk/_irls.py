@@ -13,13 +13,25 @@ The fit has three stages, all deterministic and weight-aware.
 2. **Robust start.** Weighted least squares with weights ``v``, then
    concentration steps: refit on the half of the total weight with the
    smallest absolute residuals (about their weighted median) until the set
-   stops changing. This high-breakdown start is what lets the gnostic
-   iteration reach the right fixed point with up to 40 % gross outliers
-   in ``y`` or 10 % bad leverage points. Stages 1 and 2 use at most about
-   20,000 evenly spaced rows (``START_ROWS``): they only have to find the
-   right basin, and all rows decide the fixed point. The first scale
-   equation of stage 3 is weighted by the half of the rows closest to the
+   stops changing. Against clustered bad leverage points that mask each
+   other, ten more deterministic starts in the manner of DetMCD
+   (:mod:`mgsk._detstart`: five robust scatter guesses, in ``X`` and in
+   ``(X, y)``) go through the same concentration steps on at most
+   ``CANDIDATE_ROWS`` rows; each runs a few gnostic steps and the one whose
+   weights settle at the smallest residual scale (the unit below) wins.
+   Stages 1 and 2 use at most about 20,000 evenly spaced rows
+   (``START_ROWS``): they only have to find the right basin, and all rows
+   decide the fixed point. The first scale of stage 3 is solved on the
+   start's residuals, weighted first by the half of the rows closest to the
    start, so gross outliers cannot inflate it.
+
+   *Wide data* (more than 20 parameters and 2 to 10 rows per parameter,
+   :func:`mgsk._linear.is_wide`): half-samples nearly
+   interpolate, so the start is least squares on all rows, and every
+   residual enters the weights and the scale as ``r / sqrt(1 - h)``, ``h``
+   the weighted leverage of its row (fitted residuals understate the error
+   scale when ``p/n`` is large, and redescending weights would then reject
+   good rows).
 
 3. **Gnostic iteration.** With residuals ``r`` and their normal-consistent
    weighted MAD ``σ``, each datum enters the gnostic domain as
@@ -27,30 +39,47 @@ The fit has three stages, all deterministic and weight-aware.
    Gaussian residuals in the small-``ln R`` regime of the scale equation,
    where ``S`` is proportional to the spread of the data, so ``σ`` acts as a
    unit only. The scale ``S`` solves the scale equation with ``F`` the
-   mean estimating fidelity weighted by ``sample_weight`` and by the current
+   mean estimating fidelity weighted by ``sample_weight`` and by the
    filtering weights: rows already rejected do not inflate it. Each row's
    filtering weight is the estimating fidelity (case E2 of Kovanic's
    table 19.2)
 
    .. math:: w_i = f_I(x_i) = \operatorname{sech} x_i,
-             \qquad x_i = \frac{2 u_i}{\eta S},
+             \qquad x_i = \frac{2 u_i}{\eta S} = \frac{r_i}{c},
+             \qquad c = \kappa \eta \sigma S / 2,
 
-   and the coefficients are the weighted least squares fit with weights
-   ``sample_weight * w``. ``η = 1.5373`` is an efficiency constant, like
-   Huber's 1.345: on Gaussian residuals the iteration's fixed point is
+   and the coefficients solve the weighted least squares equations with
+   weights ``sample_weight * w``. ``η = 1.5373`` is an efficiency constant,
+   like Huber's 1.345: on Gaussian residuals the fixed point is
    ``x = r / 1.4025σ``, which gives the fit a Gaussian efficiency of 90 %
    (without it, ``η = 1``, the filtered scale equation settles near
    ``x = r / 0.75σ``, about 66 %). The weight redescends exponentially, so
-   a gross error has weight ~0. ``S`` is floored so that
-   the effective scale ``κ η S σ / 2`` stays above half of both the current
-   MAD and the MAD of the robust start: with few rows per parameter the
-   filtered scale could otherwise shrink onto a subset that the model fits
-   exactly (and the MAD with it).
+   a gross error has weight ~0. ``S`` is floored so that ``c`` stays above
+   half of both the current MAD and the MAD of the robust start: with few
+   rows per parameter the filtered scale could otherwise shrink onto a
+   subset that the model fits exactly (and the MAD with it).
 
-   The iteration stops at a fixed point of the coefficients:
-   ``‖θ_t − θ_{t−1}‖₂ ≤ tol · ‖θ_t‖₂`` for ``θ = (intercept, coef)``, or
-   after ``max_iter`` steps. Each history record and the returned weights
-   describe the coefficients after that step.
+   **The map and its solution.** The fixed point is that of the map
+   ``(θ, c) → (θ', c')``: one sweep over the rows (:mod:`mgsk._rows`, the
+   only pass over ``X`` of a step) gives at ``θ`` the residuals, the
+   weights ``sech(r/c)``, the weighted Gram matrix and the Jacobian
+   ``Σ s ψ'(x) z̃ z̃ᵀ`` of the estimating equation ``Σ s w r z̃ = 0``
+   (``ψ(x) = x sech x``); ``θ'`` is the Newton step at fixed ``c`` when that
+   Jacobian is positive definite and the step moves the fitted values by
+   less than ``c`` (else the reweighting step, the weighted least squares
+   solution, by Cholesky of the Gram matrix or by QR when it is
+   ill-conditioned); ``c'`` is the unit at which the scale equation,
+   weighted by ``sech(r/c')``, is consistent for these residuals (a few
+   secant steps over one-dimensional sums). Safeguarded Anderson
+   acceleration (:class:`Anderson`) combines the last evaluations. All
+   of this changes how fast the iteration reaches the fixed point, not the
+   fixed point: the equations above define it.
+
+   The iteration stops when a step would change the coefficients by at most
+   ``tol · ‖θ'‖₂`` (``θ = (intercept, coef)``), or after ``max_iter``
+   steps. Each history record (``re``, ``loss``, ``scale``), ``weights_``
+   and the returned coefficients describe the point that step evaluated;
+   ``step`` is the change the step proposed.
 
 Every step costs O(n·k²) time and O(n·k) memory; no n×n matrix is formed.
 """
@@ -58,15 +87,18 @@ Every step costs O(n·k²) time and O(n·k) memory; no n×n matrix is formed.
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import cho_solve, cholesky, solve_triangular
 
 from ._gnostic import (
-    estimating_entropy,
     gnostic_scale,
     gnostic_x,
     residual_entropy_values,
+    scale_from_fidelity,
     sech,
     standardized_log_ratio,
 )
+from ._detstart import robust_standardization, starting_subsets
+from ._rows import MAX_LEVERAGE, START_ROWS, InMemoryRows, _ratio, single_blas_thread, start_rows
 from ._weighted import (
     mad_scale,
     trimmed_weights,
@@ -86,10 +118,26 @@ EFFICIENT_C = 1.4024633574465035
 ETA = 1.5372852505831547
 #: Concentration steps at most in the robust start.
 MAX_CONCENTRATION_STEPS = 20
-#: The robust start uses at most about this many rows, evenly spaced: it
-#: only has to put the iteration in the right basin; all rows decide the
-#: fixed point.
-START_ROWS = 20000
+#: The DetMCD-style starts are compared on at most this many rows, after at
+#: most this many gnostic steps from each.
+CANDIDATE_ROWS = 1000
+CANDIDATE_ITER = 10
+#: Normal-consistency factor of the MAD.
+MAD_FACTOR = 1.482602218505602
+#: Largest condition number of the (unit-diagonal) weighted Gram matrix
+#: solved by Cholesky: the normal equations then lose at most about 8 of
+#: 16 digits; worse-conditioned steps are solved by QR.
+MAX_GRAM_CONDITION = 1e8
+#: Iterations at most of the start's scale (one-dimensional, no pass over X).
+MAX_SCALE_STEPS = 200
+#: Secant steps at most, and their relative tolerance, of the unit at
+#: fixed residuals (one-dimensional sums, no pass over X).
+MAX_UNIT_STEPS = 4
+UNIT_TOL = 1e-10
+#: Steps with Newton and Anderson acceleration at most; plain reweighting after.
+ACCELERATED_STEPS = 50
+#: Map evaluations the Anderson acceleration combines.
+ANDERSON_MEMORY = 5
 #: Iterations at most for the leverage weights.
 MAX_LEVERAGE_ITER = 30
 
@@ -122,7 +170,10 @@ def data_scale(y, sample_weight=None):
     center = weighted_median(y, sample_weight)
     s = mad_scale(y, sample_weight, center)
     if not s > 0:
-        dev = y - weighted_mean(y, sample_weight)
+        # Deviations from the median first: exactly 0 for a constant target,
+        # whatever the rounding of a weighted mean.
+        dev = y - center
+        dev = dev - weighted_mean(dev, sample_weight)
         top = float(np.max(np.abs(dev)))
         if top > 0:  # scaled first, so that tiny deviations do not underflow when squared
             s = top * float(np.sqrt(weighted_mean((dev / top) ** 2, sample_weight)))
@@ -156,7 +207,7 @@ def residual_entropy(residuals, sigma, sample_weight=None):
     return float(np.average(residual_entropy_values(residuals, sigma), weights=sample_weight))
 
 
-def leverage_weights(X, sample_weight=None):
+def leverage_weights(X, sample_weight=None, sample=None):
     """Gnostic weights of robust distances of the rows of ``X`` (stage 1).
 
     Parameters
@@ -165,6 +216,10 @@ def leverage_weights(X, sample_weight=None):
         Features (before any polynomial expansion).
     sample_weight : ndarray of shape (n,) or None
         Non-negative weights.
+    sample : slice or None, default=None
+        Rows that estimate the location, scatter and gnostic scale (for
+        example :func:`mgsk._rows.start_rows`); the weights of all rows
+        then follow from one more pass. None: all rows.
 
     Returns
     -------
@@ -183,25 +238,25 @@ def leverage_weights(X, sample_weight=None):
     """
     n, k = X.shape
     ones = np.ones(n)
-    sw = ones if sample_weight is None else sample_weight
-    centers = np.array([weighted_median(X[:, j], sample_weight) for j in range(k)])
-    spreads = np.array([mad_scale(X[:, j], sample_weight, centers[j]) for j in range(k)])
-    low = ~(spreads > 0)
-    if low.any():
-        dev = X[:, low] - weighted_mean(X[:, low], sample_weight)
-        spreads[low] = np.sqrt(weighted_mean(dev * dev, sample_weight))
-    varying = spreads > 0
+    full = X
+    if sample is not None:
+        X = X[sample]
+        sample_weight = None if sample_weight is None else sample_weight[sample]
+    sw = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    centers, spreads, varying = robust_standardization(X, sample_weight)
     k_eff = int(varying.sum())
-    if k_eff == 0 or n <= 2 * k_eff + 1:
+    if k_eff == 0 or X.shape[0] <= 2 * k_eff + 1:
         return ones
     Xs = (X[:, varying] - centers[varying]) / spreads[varying]
     mu = np.zeros(k_eff)
     cov = np.eye(k_eff)
-    v = ones
+    v = np.ones(X.shape[0])
+    d0 = S = None
     for _ in range(MAX_LEVERAGE_ITER):
         dist = _mahalanobis(Xs, mu, cov)
         d0 = weighted_median(dist, sample_weight)
         if not d0 > 0:
+            d0 = None
             break
         with np.errstate(divide="ignore"):
             log_ratio = np.log(dist / d0)
@@ -217,7 +272,14 @@ def leverage_weights(X, sample_weight=None):
         centered *= np.sqrt(weights)[:, None]
         cov = centered.T @ centered / weights.sum()
         del centered
-    return v
+    if sample is None:
+        return v
+    if d0 is None:
+        return ones
+    dist = _mahalanobis((full[:, varying] - centers[varying]) / spreads[varying], mu, cov)
+    with np.errstate(divide="ignore"):
+        log_ratio = np.log(dist / d0)
+    return np.where(log_ratio > 0, sech(gnostic_x(log_ratio, S)) ** 2, 1.0)
 
 
 def _mahalanobis(Xs, mu, cov):
@@ -232,29 +294,7 @@ def _mahalanobis(Xs, mu, cov):
     return np.sqrt(np.einsum("ij,ij->i", proj, proj))
 
 
-def start_rows(n):
-    """Rows the robust start uses: all up to ``START_ROWS``, else a stride.
-
-    Parameters
-    ----------
-    n : int
-        Number of rows.
-
-    Returns
-    -------
-    slice
-        Evenly spaced rows, at most about ``START_ROWS`` of them.
-
-    Examples
-    --------
-    >>> from mgsk._irls import start_rows
-    >>> start_rows(100), start_rows(50000)
-    (slice(None, None, 1), slice(None, None, 3))
-    """
-    return slice(None, None, -(-n // START_ROWS))
-
-
-def robust_start(Z, y, sample_weight, X=None, fit_intercept=True):
+def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True):
     """Concentration steps from the leverage-weighted fit (stages 1 and 2).
 
     Parameters
@@ -270,6 +310,9 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True):
         ``None`` for none.
     fit_intercept : bool, default=True
         Whether the model has an intercept.
+    subsample : bool, default=True
+        Whether to use only the rows of :func:`mgsk._rows.start_rows`
+        (False: the rows given are that sample already).
 
     Returns
     -------
@@ -285,10 +328,64 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True):
     >>> round(float(coef[0]), 6), round(b, 6)
     (1.0, 0.0)
     """
-    rows = start_rows(y.shape[0])
-    Z, y, sample_weight = Z[rows], y[rows], sample_weight[rows]
-    base = sample_weight if X is None else sample_weight * leverage_weights(X[rows], sample_weight)
-    coef, intercept = weighted_least_squares(Z, y, base, fit_intercept)
+    if subsample:
+        rows = start_rows(y.shape[0])
+        Z, y, sample_weight = Z[rows], y[rows], sample_weight[rows]
+        X = None if X is None else X[rows]
+    if X is None:
+        return concentrate(Z, y, sample_weight, sample_weight, fit_intercept)
+    # Every start is found on at most CANDIDATE_ROWS evenly spaced rows and
+    # compared there by the unit its gnostic steps settle at; the winner's
+    # concentration steps are then finished on all the start's rows.
+    few = slice(None, None, -(-y.shape[0] // CANDIDATE_ROWS))
+    all_rows = few.step == 1
+    base = sample_weight * leverage_weights(X, sample_weight, None if all_rows else few)
+    Zf, yf, wf, bf = Z[few], y[few], sample_weight[few], base[few]
+    best = concentrate(Zf, yf, bf, bf, fit_intercept)
+    best_base, best_unit = base, _fit_unit(Zf, yf, wf, *best, fit_intercept)
+    # Guesses in X alone are equivariant; a tight cluster of bad leverage
+    # points can hide among them, but not once y is a column too.
+    subsets = starting_subsets(X[few], wf) + starting_subsets(np.column_stack([X[few], yf]), wf)
+    seen = [np.r_[best[1], best[0]]]
+    for subset in subsets:
+        candidate = concentrate(Zf, yf, wf, subset, fit_intercept)
+        theta = np.r_[candidate[1], candidate[0]]
+        if any(np.array_equal(theta, other) for other in seen):
+            continue  # C-steps often end in the same subset
+        seen.append(theta)
+        unit = _fit_unit(Zf, yf, wf, *candidate, fit_intercept)
+        if unit < best_unit:
+            best, best_base, best_unit = candidate, sample_weight, unit
+    if all_rows:
+        return best
+    keep = min(0.5 * (best_base.sum() + Z.shape[1] + 1 + fit_intercept), best_base.sum())
+    kept = half_weight_subset(y - Z @ best[0] - best[1], best_base, keep, fit_intercept)
+    return concentrate(Z, y, best_base, kept, fit_intercept)
+
+
+def concentrate(Z, y, base, first, fit_intercept):
+    """Concentration steps (C-steps) from the fit weighted by ``first``.
+
+    Each step refits on the rows of ``base`` with the smallest absolute
+    residuals about their weighted median, half of the total weight (plus
+    half the number of parameters), until that set stops changing.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, k)
+    y : ndarray of shape (n,)
+    base : ndarray of shape (n,)
+        Weights of the rows that may be kept.
+    first : ndarray of shape (n,)
+        Weights of the first fit.
+    fit_intercept : bool
+
+    Returns
+    -------
+    coef : ndarray of shape (k,)
+    intercept : float
+    """
+    coef, intercept = least_squares(Z, y, first, fit_intercept)
     keep = min(0.5 * (base.sum() + Z.shape[1] + 1 + fit_intercept), base.sum())
     kept = None
     for _ in range(MAX_CONCENTRATION_STEPS):
@@ -296,8 +393,40 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True):
         if kept is not None and np.array_equal(new_kept, kept):
             break
         kept = new_kept
-        coef, intercept = weighted_least_squares(Z, y, kept, fit_intercept)
+        coef, intercept = least_squares(Z, y, kept, fit_intercept)
     return coef, intercept
+
+
+def _fit_unit(Z, y, sample_weight, coef, intercept, fit_intercept):
+    """The gnostic criterion of a candidate start: the unit of its fixed point.
+
+    The gnostic iteration runs from the candidate (on the candidate rows, a
+    few steps at a loose tolerance); the unit ``κ η σ S / 2`` of the weights
+    it settles at is the candidate's residual scale. The fit of the bulk
+    has the smallest.
+    """
+    result = gnostic_irls(Z, y, sample_weight, fit_intercept=fit_intercept, max_iter=CANDIDATE_ITER, tol=1e-4, start=(coef, intercept))
+    return _unit(result.sigma, result.scale) if result.sigma > 0 else 0.0
+
+
+def _gram(Z, y, weights, shift, y_shift):
+    """``Σ w a aᵀ`` of ``a = (z - shift, 1, y - y_shift)``."""
+    a = np.empty((Z.shape[0], Z.shape[1] + 2))
+    np.subtract(Z, shift, out=a[:, :-2])
+    a[:, -2] = 1.0
+    a[:, -1] = y - y_shift
+    return (a * weights[:, None]).T @ a
+
+
+def least_squares(Z, y, weights, fit_intercept):
+    """Weighted least squares: normal equations (:func:`solve_gram`), QR when ill-conditioned."""
+    shift = weighted_mean(Z, weights) if fit_intercept else np.zeros(Z.shape[1])
+    y_shift = float(weighted_mean(y, weights)) if fit_intercept else 0.0
+    solved = solve_gram(_gram(Z, y, weights, shift, y_shift), fit_intercept)
+    if solved is None:
+        return weighted_least_squares(Z, y, weights, fit_intercept)
+    coef, intercept, _ = solved
+    return coef, intercept + y_shift - float(shift @ coef) if fit_intercept else 0.0
 
 
 def half_weight_subset(residuals, weights, keep, centered):
@@ -374,6 +503,144 @@ def gnostic_weights(residuals, sample_weight, prev_weights, scale="auto", min_si
     return sech(x), x, S, sigma
 
 
+def solve_gram(gram, fit_intercept):
+    """Weighted least squares from a :class:`mgsk._rows.Sweep`'s Gram matrix.
+
+    ``gram`` is ``Σ a aᵀ`` (weights included) of ``a = (z - shift, 1,
+    y - y_shift)``. The weighted means are removed from it, the columns are
+    scaled to unit diagonal, and the normal equations are solved by
+    Cholesky. Squaring the design squares its condition number, so when
+    the scaled matrix's condition number exceeds :data:`MAX_GRAM_CONDITION`
+    (or it is not positive definite) nothing is returned and the caller
+    solves by QR instead (:func:`mgsk._weighted.weighted_least_squares`).
+
+    Parameters
+    ----------
+    gram : ndarray of shape (k + 2, k + 2)
+        The weighted Gram matrix.
+    fit_intercept : bool
+        Whether the model has an intercept.
+
+    Returns
+    -------
+    coef : ndarray of shape (k,)
+    intercept : float
+        In the shifted coordinates (add ``y_shift - shift @ coef``).
+    leverage : tuple (m, F, c)
+        ``z̃ᵀ (Σ w z̃ z̃ᵀ)⁻¹ z̃ = c + ‖(z - m) F‖²`` for the leverages.
+
+    Or None when the matrix is too ill-conditioned for the normal equations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._irls import solve_gram
+    >>> a = np.c_[np.arange(4.0), np.ones(4), 2 * np.arange(4.0) + 1]
+    >>> coef, intercept, _ = solve_gram(a.T @ a, True)
+    >>> coef.round(6), round(intercept, 6)
+    (array([2.]), 1.0)
+    """
+    k = gram.shape[0] - 2
+    total = gram[k, k]
+    if not total > 0:
+        return None
+    if fit_intercept:
+        mean = gram[k] / total
+        centered = gram - total * np.outer(mean, mean)
+        const = 1.0 / total
+    else:
+        mean, centered, const = np.zeros(k + 2), gram, 0.0
+    A, b = centered[:k, :k], centered[:k, k + 1]
+    if k == 0:
+        coef = np.zeros(0)
+        factor = np.zeros((0, 0))
+    else:
+        d = np.sqrt(np.diag(A))
+        if not np.all(d > 0) or not np.all(np.isfinite(A)):
+            return None
+        scaled = A / np.outer(d, d)
+        try:
+            L = cholesky(scaled, lower=True)
+        except np.linalg.LinAlgError:
+            return None
+        # diag(L)² brackets the eigenvalues loosely; the exact check is cheap at k ≤ a few hundred.
+        eig = np.linalg.eigvalsh(scaled)
+        if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
+            return None
+        coef = cho_solve((L, True), b / d) / d
+        factor = solve_triangular(L, np.eye(k), lower=True).T / d[:, None]
+    intercept = float(mean[k + 1] - mean[:k] @ coef) if fit_intercept else 0.0
+    return coef, intercept, (mean[:k], factor, const)
+
+
+def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit):
+    """A Newton step on the estimating equation at fixed unit, or None.
+
+    The equation is ``g(θ) = Σ s w r z̃ = 0`` (``z̃ = (z, 1)``), its
+    Jacobian ``Σ s ψ'(x) z̃ z̃ᵀ`` (:attr:`mgsk._rows.Sweep.newton_gram`).
+    A redescending weight makes the Jacobian indefinite where many rows have
+    ``|x| > 1.2``: then, or when the step would move the fitted values by
+    more than the unit (root mean square over the weighted rows), None is
+    returned and the caller takes the reweighting step instead.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The sums at ``(coef, intercept)``.
+    coef : ndarray of shape (k,)
+    intercept : float
+    shift : ndarray of shape (k,)
+        The rows' column shifts.
+    y_shift : float
+        The rows' target shift.
+    fit_intercept : bool
+    unit : float
+        The unit of the weights.
+
+    Returns
+    -------
+    tuple (coef, intercept) or None
+    """
+    k = coef.shape[0]
+    m = k + 1 if fit_intercept else k
+    idx = np.r_[np.arange(k), [k] if fit_intercept else []].astype(int)
+    offset = intercept + float(shift @ coef) - y_shift
+    theta = np.r_[coef, offset][idx] if fit_intercept else coef
+    G = sweep.gram
+    grad = G[idx, k + 1] - G[np.ix_(idx, idx)] @ theta
+    J = sweep.newton_gram[np.ix_(idx, idx)]
+    d = np.sqrt(np.abs(np.diag(G[np.ix_(idx, idx)])))
+    if m == 0 or not np.all(d > 0):
+        return None
+    scaled = J / np.outer(d, d)
+    eig = np.linalg.eigvalsh(scaled)
+    if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
+        return None
+    delta = np.linalg.solve(scaled, grad / d) / d
+    moved = float(delta @ G[np.ix_(idx, idx)] @ delta) / G[k, k]
+    if not moved <= unit**2:
+        return None
+    new = theta + delta
+    new_coef = new[:k]
+    new_intercept = float(new[k]) - float(shift @ new_coef) + y_shift if fit_intercept else 0.0
+    return new_coef, new_intercept
+
+
+@dataclass
+class Iterate:
+    """One evaluation of the reweighting map: its input and its image."""
+
+    coef: np.ndarray
+    intercept: float
+    unit: float
+    sigma: float
+    sweep: object
+    next_coef: np.ndarray
+    next_intercept: float
+    next_unit: float
+    leverage: tuple
+
+
 def gnostic_irls(
     Z,
     y,
@@ -386,6 +653,9 @@ def gnostic_irls(
     tol=1e-6,
     y_scale=1.0,
     callback=None,
+    adjust_leverage=False,
+    rows=None,
+    start=None,
 ):
     """Fit a linear model by gnostic IRLS (stages 2 and 3).
 
@@ -411,6 +681,13 @@ def gnostic_irls(
         Data scale for the ``re`` recorded in the history.
     callback : callable or None
         Called as ``callback(record)`` with each history record.
+    adjust_leverage : bool, default=False
+        Whether residuals enter the weights and the scale as ``r / sqrt(1 - h)``.
+    rows : object or None, default=None
+        The reductions over the rows (:mod:`mgsk._rows`); None builds an
+        :class:`~mgsk._rows.InMemoryRows` of ``Z, y, sample_weight``.
+    start : tuple (coef, intercept) or None, default=None
+        Start from these coefficients instead of the robust start.
 
     Returns
     -------
@@ -427,36 +704,239 @@ def gnostic_irls(
     >>> res.coef.round(1), res.converged
     (array([ 1., -2.]), True)
     """
-    coef, intercept = robust_start(Z, y, sample_weight, X_leverage, fit_intercept)
-    # The first scale equation is weighted by the half of the rows that fit
-    # the start best, so gross outliers cannot inflate it.
-    half = 0.5 * sample_weight.sum()
-    start_residuals = y - Z @ coef - intercept
-    weights = (half_weight_subset(start_residuals, sample_weight, half, fit_intercept) > 0).astype(float)
-    start_sigma = mad_scale(start_residuals, sample_weight)
-    weights, x, S, sigma = gnostic_weights(start_residuals, sample_weight, weights, scale, start_sigma)
+    if rows is None:
+        rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept)
+    Zs, ys, ws = rows.start_sample()
+    X_start = None if X_leverage is None else np.ascontiguousarray(X_leverage[start_rows(X_leverage.shape[0])])
+    leverage = None
+    if start is not None:
+        coef, intercept = start
+    elif adjust_leverage:
+        # Wide data: half-samples nearly interpolate, so concentration steps
+        # cannot find the bulk; least squares on all rows, judged by its
+        # leverage-adjusted residuals, is the start.
+        solved = solve_gram(_gram(Zs, ys, ws, rows.shift, rows.y_shift), fit_intercept)
+        if solved is None:
+            coef, intercept = weighted_least_squares(Zs, ys, ws, fit_intercept)
+        else:
+            coef, intercept, leverage = solved
+            intercept += rows.y_shift - float(rows.shift @ coef) if fit_intercept else 0.0
+    else:
+        with single_blas_thread():  # the start's products are small too
+            coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
+    # The first scale equation is weighted by the half of the (start) rows
+    # that fit the start best, so gross outliers cannot inflate it.
+    start_residuals = ys - Zs @ coef - intercept
+    if leverage is not None:
+        center, factor, const = leverage
+        projected = (Zs - rows.shift - center) @ factor
+        h = np.einsum("ij,ij->i", projected, projected) + const
+        start_residuals = start_residuals / np.sqrt(1.0 - np.minimum(h, MAX_LEVERAGE))
+    half = (half_weight_subset(start_residuals, ws, 0.5 * ws.sum(), fit_intercept) > 0).astype(float)
+    start_sigma = mad_scale(start_residuals, ws)
+    unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
+
+    def reweight(coef, intercept, unit, leverage, newton=True):
+        """The map: one sweep at (coef, unit), the new coefficients and unit."""
+        sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton)
+        solved = solve_gram(sweep.gram, fit_intercept)
+        if solved is None:
+            weights = rows.sample_weight * rows.weights
+            new_coef, new_intercept = weighted_least_squares(Z, y, weights, fit_intercept)
+            new_leverage = leverage
+        else:
+            new_coef, new_intercept, new_leverage = solved
+            new_intercept += rows.y_shift - float(rows.shift @ new_coef) if fit_intercept else 0.0
+            stepped = newton and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit)
+            if stepped:
+                new_coef, new_intercept = stepped
+        sigma, new_unit = _scale(rows, scale, start_sigma, unit)
+        return Iterate(coef, intercept, unit, sigma, sweep, new_coef, new_intercept, new_unit, new_leverage)
+
     history = []
+    accelerator = Anderson(y_scale, rows.shift)
+    with single_blas_thread():  # every product of a step is small or blocked
+        n_iter, current, S, converged = _iterate(
+            reweight, accelerator, (coef, intercept, unit, leverage), scale, tol, max_iter, history, callback
+        )
+    x = _ratio(rows.residuals, current.unit)
+    return IRLSResult(current.coef, current.intercept, rows.weights.copy(), S, current.sigma, x, n_iter, converged, history)
+
+
+def _iterate(reweight, accelerator, start, scale, tol, max_iter, history, callback):
+    """The loop of :func:`gnostic_irls`: evaluate, record, stop or accelerate."""
+    coef, intercept, unit, leverage = start
     converged = False
-    n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        new_coef, new_intercept = weighted_least_squares(Z, y, sample_weight * weights, fit_intercept)
-        theta_old = np.r_[intercept, coef]
-        theta = np.r_[new_intercept, new_coef]
-        step = float(np.linalg.norm(theta - theta_old))
-        coef, intercept = new_coef, new_intercept
-        residuals = y - Z @ coef - intercept
-        weights, x, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale, start_sigma)
-        record = {
-            "iteration": n_iter,
-            "re": residual_entropy(residuals, y_scale, sample_weight),
-            "loss": float(np.average(estimating_entropy(x), weights=sample_weight)),
-            "scale": S,
-            "step": step,
-        }
+        # Newton and Anderson steps reach the fixed point in a few steps; where
+        # they have not after ACCELERATED_STEPS (a redescending map can cycle),
+        # plain reweighting steps, which converge linearly, take over.
+        accelerated = n_iter <= ACCELERATED_STEPS
+        current = reweight(coef, intercept, unit, leverage, newton=accelerated)
+        theta = np.r_[intercept, coef]
+        target = np.r_[current.next_intercept, current.next_coef]
+        step = float(np.linalg.norm(target - theta))
+        S = _reported_scale(scale, unit, current.sigma)
+        record = {"iteration": n_iter, "re": current.sweep.re, "loss": current.sweep.loss, "scale": S, "step": step}
         history.append(record)
         if callback is not None:
             callback(record)
-        if sigma == 0 or step <= tol * float(np.linalg.norm(theta)):
+        if current.sigma == 0 or step <= tol * float(np.linalg.norm(target)):
             converged = True
             break
-    return IRLSResult(coef, intercept, weights, S, sigma, x, n_iter, converged, history)
+        leverage = current.leverage
+        if accelerated:
+            coef, intercept, unit = accelerator.next(current)
+        else:
+            coef, intercept, unit = current.next_coef, current.next_intercept, current.next_unit
+    return n_iter, current, S, converged
+
+
+def _reported_scale(scale, unit, sigma):
+    """The ``S`` of the weights ``sech(r / unit)`` at the residual MAD ``σ``."""
+    if scale != "auto" or not sigma > 0:
+        return 1.0 if scale == "auto" else float(scale)
+    return 2.0 * unit / (KAPPA * ETA * sigma)
+
+
+def settled_unit(residuals, sample_weight, first_weights, scale, min_sigma):
+    """The unit ``κ η σ S / 2`` at its fixed point for fixed residuals.
+
+    The scale equation is weighted by the filtering weights, which depend on
+    the unit: at the start the coefficients are held and only this
+    one-dimensional iteration runs (on the start's rows, no pass over X),
+    so the gnostic iteration starts with a scale that has settled.
+
+    Parameters
+    ----------
+    residuals : ndarray of shape (m,)
+        Residuals of the start.
+    sample_weight : ndarray of shape (m,)
+        Their weights.
+    first_weights : ndarray of shape (m,)
+        Filtering weights of the first scale equation.
+    scale : "auto" or float
+        The estimator's ``scale``.
+    min_sigma : float
+        Floor of the effective residual scale (see :func:`gnostic_weights`).
+
+    Returns
+    -------
+    float
+        The unit, positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._irls import settled_unit
+    >>> r = np.random.default_rng(0).normal(size=2000)
+    >>> round(settled_unit(r, np.ones(2000), np.ones(2000), "auto", 0.0), 1)
+    1.4
+    """
+    weights = first_weights
+    unit = None
+    for _ in range(MAX_SCALE_STEPS):
+        weights, _, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale, min_sigma)
+        new_unit = _unit(sigma, S)
+        if scale != "auto" or sigma == 0 or (unit is not None and abs(new_unit - unit) <= 1e-10 * unit):
+            return new_unit
+        unit = new_unit
+    return unit
+
+
+def _scale(rows, scale, min_sigma, unit):
+    """``σ`` (MAD of the residuals about 0) and the settled unit of the last sweep.
+
+    At fixed residuals the unit is the root of ``U(c) = c``, ``U`` the unit
+    the scale equation gives when it is weighted by ``sech(r*/c)``; secant
+    steps from the unit of the sweep find it in a few one-dimensional sums,
+    so that the reweighting map's scale does not lag behind its coefficients.
+    """
+    sigma = MAD_FACTOR * rows.quantile(0.5, center=0.0)
+    if not sigma > 0:
+        sigma = rows.abs_mean()
+    if not sigma > 0:
+        return 0.0, _unit(0.0, 1.0)
+    if scale != "auto":
+        return sigma, _unit(sigma, float(scale))
+    floor = max(sigma, min_sigma) / (KAPPA * ETA * sigma)
+
+    def image(weight_unit):
+        fidelity, total = rows.fidelity_sums(KAPPA * sigma, weight_unit)
+        S = scale_from_fidelity(fidelity / total) if total > 0 else 2.0
+        return _unit(sigma, max(S, floor))
+
+    c0, c1 = unit, image(None)
+    f0 = c1 - c0
+    for _ in range(MAX_UNIT_STEPS):
+        if abs(f0) <= UNIT_TOL * c1:
+            break
+        f1 = image(c1) - c1
+        if abs(f1) <= UNIT_TOL * c1 or f1 == f0:
+            c1 += f1
+            break
+        c2 = c1 - f1 * (c1 - c0) / (f1 - f0)
+        if not 0.5 * c1 < c2 < 2.0 * c1:
+            c2 = c1 + f1
+        c0, f0, c1 = c1, f1, c2
+    return sigma, c1
+
+
+def _unit(sigma, S):
+    """The residual scale of the weights, ``κ η σ S / 2`` (a tiny positive floor)."""
+    return max(KAPPA * ETA * sigma * S / 2.0, np.finfo(float).tiny)
+
+
+class Anderson:
+    """Safeguarded Anderson acceleration of the reweighting map.
+
+    The state is ``u = (θ, y_scale · ln unit) / y_scale``. Each step combines
+    the last :data:`ANDERSON_MEMORY` map evaluations so that the linear
+    combination of their residuals ``G(u) - u`` is smallest (type II,
+    Walker & Ni, 2011). Safeguards, because a redescending map has other
+    fixed points: an accelerated point whose fitted values differ from the
+    plain iterate's by more than the residual scale of the weights (root
+    mean square over the weighted rows) is replaced by the plain iterate,
+    and the memory is dropped when a residual more than doubles. The fixed
+    points are those of the plain iteration.
+    """
+
+    def __init__(self, y_scale, shift):
+        self.y_scale, self.shift = y_scale, shift  # shift: the rows' column shifts
+        self.points, self.residuals = [], []
+
+    def next(self, current):
+        """The next ``(coef, intercept, unit)`` after the evaluation ``current``."""
+        scale = self.y_scale
+        u = np.r_[current.intercept, current.coef, np.log(current.unit) * scale] / scale
+        g = np.r_[current.next_intercept, current.next_coef, np.log(current.next_unit) * scale] / scale
+        f = g - u
+        plain = current.next_coef, current.next_intercept, current.next_unit
+        if not np.all(np.isfinite(g)):
+            self.points, self.residuals = [], []
+            return plain
+        if self.residuals and np.linalg.norm(f) > 2.0 * np.linalg.norm(self.residuals[-1]):
+            self.points, self.residuals = [], []
+        self.points.append(u)
+        self.residuals.append(f)
+        del self.points[: -ANDERSON_MEMORY - 1], self.residuals[: -ANDERSON_MEMORY - 1]
+        if len(self.points) == 1:
+            return plain
+        dF = np.diff(np.array(self.residuals), axis=0).T
+        dU = np.diff(np.array(self.points), axis=0).T
+        gamma = np.linalg.lstsq(dF, f, rcond=1e-10)[0]
+        new = g - (dU + dF) @ gamma
+        if not np.all(np.isfinite(new)):
+            self.points, self.residuals = [u], [f]
+            return plain
+        move = (new - g)[:-1] * scale  # (intercept, coef) change
+        k = move.shape[0] - 1
+        gram = current.sweep.gram
+        total = gram[k, k]
+        # In the sweep's shifted coordinates the intercept moves by Δb + shift·Δβ.
+        d = np.r_[move[1:], move[0] + self.shift @ move[1:]]
+        moved = float(d @ gram[: k + 1, : k + 1] @ d) / total if total > 0 else np.inf
+        if not moved <= min(current.unit, current.next_unit) ** 2:
+            return plain
+        theta = new[:-1] * scale
+        return theta[1:], float(theta[0]), float(np.exp(new[-1]))

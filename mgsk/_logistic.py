@@ -10,8 +10,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import COMMON_CONSTRAINTS, GnosticMixin, fit_sample_weight
 from ._gnostic import residual_entropy_values, standardized_log_ratio
-from ._irls import ETA, KAPPA
+from ._irls import ETA, KAPPA, leverage_weights
 from ._newton import BinaryProblem, Problem, log_softmax
+from ._rows import start_rows
 
 
 #: Relative step below which the observed-Jacobian Newton takes over.
@@ -58,6 +59,13 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         Inverse strength of the L2 penalty, as in
         :class:`sklearn.linear_model.LogisticRegression`; it keeps the
         coefficients finite on separable data.
+    leverage : bool, default=True
+        Whether rows far from the bulk of ``X`` get Mallows-type leverage
+        weights (the regressors' robust distances, :attr:`leverage_weights_`)
+        that multiply their whole contribution to the estimating equation.
+        A row with an extreme feature value pulls the fit toward itself, so
+        its own Pearson residual looks small; its leverage weight does not
+        depend on the fit.
     gnostic_characteristics : bool, default=False
         Whether to store per-row characteristics in ``characteristics_``.
     verbose : int, default=0
@@ -86,6 +94,9 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         The gnostic scale ``S`` of the final Pearson residuals.
     weights_ : ndarray of shape (n_samples,)
         Final gnostic filtering weights of the training rows, in ``[0, 1]``.
+    leverage_weights_ : ndarray of shape (n_samples,)
+        Mallows leverage weights of the training rows in ``(0, 1]`` (all
+        ones with ``leverage=False``).
     outliers_ : ndarray of shape (n_samples,), dtype=bool
         Rows whose final gnostic log-ratio exceeds 3 (weight below ~0.1).
     history_ : list of dict
@@ -124,6 +135,7 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         **COMMON_CONSTRAINTS,
         "C": [Interval(Real, 0, None, closed="neither")],
+        "leverage": ["boolean"],
     }
 
     def __init__(
@@ -135,6 +147,7 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         scale="auto",
         fit_intercept=True,
         C=1.0,
+        leverage=True,
         gnostic_characteristics=False,
         verbose=0,
     ):
@@ -144,6 +157,7 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         self.scale = scale
         self.fit_intercept = fit_intercept
         self.C = C
+        self.leverage = leverage
         self.gnostic_characteristics = gnostic_characteristics
         self.verbose = verbose
 
@@ -175,8 +189,20 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
                 "LogisticRegressor needs samples of at least 2 classes in the data, "
                 f"but the data contains only one class: {self.classes_.tolist()[0]!r}."
             )
+        with np.errstate(over="ignore"):
+            design = self._check_design(self._design(X, fit=True))
+        # Location and scatter from a bounded, evenly spaced sample; weights for all rows.
+        lev = leverage_weights(X, sample_weight, start_rows(X.shape[0])) if self.leverage else np.ones(X.shape[0])
+        self.leverage_weights_ = lev
         problem = (BinaryProblem if n_classes == 2 else Problem)(
-            self._design(X, fit=True), y_idx, n_classes, sample_weight, 1.0 / self.C, self.fit_intercept, self.scale
+            design,
+            y_idx,
+            n_classes,
+            sample_weight * self.leverage_weights_,
+            1.0 / self.C,
+            self.fit_intercept,
+            self.scale,
+            diagnostic_weight=sample_weight,
         )
         state = problem.state(problem.probabilities(problem.initial_theta()), np.ones(X.shape[0]))
         history = []

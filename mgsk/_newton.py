@@ -253,10 +253,14 @@ class Problem:
         Whether the last column of ``Z1`` is an unpenalised intercept.
     scale : "auto" or float
         Gnostic scale: solved, or fixed.
+    diagnostic_weight : ndarray of shape (n,) or None
+        Weights of ``re`` and the loss in :meth:`diagnostics` (the sample
+        weights without leverage weights); None for ``sample_weight``.
     """
 
-    def __init__(self, Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale):
+    def __init__(self, Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale, diagnostic_weight=None):
         self.Z1, self.y_idx, self.sample_weight, self.alpha, self.scale = Z1, y_idx, sample_weight, alpha, scale
+        self.diagnostic_weight = sample_weight if diagnostic_weight is None else diagnostic_weight
         self.reference = n_classes == 2
         self.free = slice(1, None) if self.reference else slice(None)
         self.Y = np.zeros((Z1.shape[0], n_classes))
@@ -390,8 +394,9 @@ class Problem:
     def diagnostics(self, state):
         """``re`` and the gnostic-weighted mean log-loss of the labels."""
         log_p = self.log_likelihoods(state)
-        re = float(self.sample_weight @ residual_entropy_values(log_p, 1.0) / self.sample_weight.sum())
-        d = self.sample_weight * state["weights"]
+        s = self.diagnostic_weight
+        re = float(s @ residual_entropy_values(log_p, 1.0) / s.sum())
+        d = s * state["weights"]
         loss = float(-(d @ log_p) / d.sum()) if d.sum() > 0 else 0.0
         return re, loss
 
@@ -409,8 +414,8 @@ class BinaryProblem(Problem):
     Same results, fewer passes over the rows.
     """
 
-    def __init__(self, Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale):
-        super().__init__(Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale)
+    def __init__(self, Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale, diagnostic_weight=None):
+        super().__init__(Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale, diagnostic_weight)
         self.sign = 2.0 * y_idx - 1.0
 
     def probabilities(self, theta):

@@ -9,6 +9,8 @@ import numpy as np
 #: Rows per block of the blocked (TSQR) least squares: bounds the extra
 #: memory to a block, whatever n.
 BLOCK_ROWS = 8192
+#: Below this many candidates the weighted selection sorts what is left.
+SELECTION_CUTOFF = 256
 
 
 def weighted_median(a, weights=None):
@@ -34,13 +36,62 @@ def weighted_median(a, weights=None):
     >>> weighted_median(np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 5.0]))
     3.0
     """
+    return weighted_quantile(a, weights, 0.5)
+
+
+def weighted_quantile(a, weights=None, q=0.5):
+    """Lower weighted ``q``-quantile by selection, in O(n) expected time.
+
+    The smallest value ``v`` of ``a`` whose weight at or below it,
+    ``Σ_{a_i ≤ v} w_i``, reaches ``q`` times the total: the value a stable
+    sort and a cumulative sum would give, found without sorting. Each round
+    partitions the remaining candidates about their (unweighted) median with
+    :func:`numpy.partition` and keeps the side that holds the quantile, so
+    the work halves from round to round.
+
+    Parameters
+    ----------
+    a : ndarray of shape (n,)
+        Values.
+    weights : ndarray of shape (n,) or None
+        Non-negative weights with a positive sum; ``None`` for equal ones.
+    q : float, default=0.5
+        Quantile level in ``(0, 1]``.
+
+    Returns
+    -------
+    float
+        The lower weighted quantile.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._weighted import weighted_quantile
+    >>> weighted_quantile(np.array([4.0, 1.0, 3.0, 2.0]), np.array([1.0, 1.0, 1.0, 5.0]), 0.8)
+    3.0
+    """
     a = np.asarray(a, dtype=float)
     if weights is None or _is_uniform(weights):
-        mid = (a.shape[0] - 1) // 2
-        return float(np.partition(a, mid)[mid])
+        rank = max(int(np.ceil(q * a.shape[0])) - 1, 0)
+        return float(np.partition(a, rank)[rank])
+    target = q * float(weights.sum())
+    below = 0.0  # weight of the values known to lie below every candidate
+    while a.shape[0] > SELECTION_CUTOFF:
+        pivot = np.partition(a, a.shape[0] // 2)[a.shape[0] // 2]
+        less = a < pivot
+        w_less = below + float(weights[less].sum())
+        if w_less >= target:
+            a, weights = a[less], weights[less]
+            continue
+        at_most = a <= pivot
+        w_at_most = below + float(weights[at_most].sum())
+        if w_at_most >= target:
+            return float(pivot)
+        above = ~at_most
+        a, weights, below = a[above], weights[above], w_at_most
     order = np.argsort(a, kind="stable")
-    cw = np.cumsum(weights[order])
-    return float(a[order[np.searchsorted(cw, 0.5 * cw[-1])]])
+    cw = below + np.cumsum(weights[order])
+    return float(a[order[min(np.searchsorted(cw, target), a.shape[0] - 1)]])
 
 
 def _is_uniform(weights):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 
-from mgsk import LinearRegressor, PolynomialRegressor
+from mgsk import LinearRegressor, LogisticRegressor, PolynomialRegressor
 from mgsk.datasets import load_hbk, load_phones, load_stackloss, load_stars
 
 
@@ -118,6 +118,29 @@ def test_polynomial_recovers_a_curve_through_outliers():
     assert LinearRegressor(degree=3).fit(x, y).coef_.shape == (3,)
 
 
+@pytest.mark.parametrize("n, k", [(300, 60), (200, 40)])
+def test_wide_data_converge_and_beat_huber_on_outliers_in_y(n, k):
+    """Few rows per parameter: the least-squares start and leverage-adjusted
+    residuals keep a redescending fit ahead of the monotone Huber fit."""
+    from sklearn.linear_model import HuberRegressor
+
+    errors, huber_errors = [], []
+    for seed in range(2):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(n, k))
+        beta = np.r_[1.0, rng.normal(size=k)]
+        y = beta[0] + X @ beta[1:] + rng.normal(size=n)
+        y[: n // 10] += rng.uniform(20, 50, size=n // 10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            model = LinearRegressor().fit(X, y)
+        huber = HuberRegressor(max_iter=1000).fit(X, y)
+        errors.append(np.linalg.norm(params(model) - beta))
+        huber_errors.append(np.linalg.norm(np.r_[huber.intercept_, huber.coef_] - beta))
+        assert model.weights_[: n // 10].max() < 0.05
+    assert np.mean(errors) < 0.85 * np.mean(huber_errors)
+
+
 def test_fit_intercept_false_goes_through_the_origin():
     X, y, beta = contaminated(7, n=500, k=2)
     model = LinearRegressor(fit_intercept=False).fit(X, y - 1.0)
@@ -127,8 +150,45 @@ def test_fit_intercept_false_goes_through_the_origin():
 
 def test_fixed_scale_is_used():
     X, y, _ = contaminated(8)
+    auto = LinearRegressor(tol=1e-10).fit(X, y)
     model = LinearRegressor(scale=0.5).fit(X, y)
     assert model.scale_ == 0.5
+    # The scale decides the weights: fixing the auto scale reaches the auto
+    # fit's fixed point; a stricter scale gives smaller weights and another fit.
+    same = LinearRegressor(scale=auto.scale_, tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(params(same), params(auto), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(same.weights_, auto.weights_, atol=1e-6)
+    strict = LinearRegressor(scale=auto.scale_ / 4).fit(X, y)
+    loose = LinearRegressor(scale=2.0).fit(X, y)
+    good = slice(int(0.2 * len(y)), None)
+    assert strict.weights_[good].mean() < auto.weights_[good].mean() - 0.1
+    assert loose.weights_[good].mean() > auto.weights_[good].mean() + 0.01
+    assert np.linalg.norm(params(strict) - params(auto)) > 1e-3
+
+
+def test_fitted_estimator_has_ninety_percent_gaussian_efficiency():
+    """The efficiency η exists for, measured on a fit: the asymptotic
+    efficiency (E ψ')² σ² / E ψ² of ψ(r) = r w(r) at the fitted weights."""
+    rng = np.random.default_rng(16)
+    X = rng.normal(size=(100_000, 2))
+    y = X @ [1.0, -2.0] + rng.normal(size=100_000)  # σ = 1
+    model = LinearRegressor(gnostic_characteristics=True).fit(X, y)
+    r = y - model.predict(X)
+    w = model.weights_
+    x_tanh_x = np.arctanh(model.characteristics_["h_I"]) * model.characteristics_["h_I"]
+    efficiency = np.mean(w * (1 - x_tanh_x)) ** 2 / np.mean((r * w) ** 2)
+    # 0.90 by design; without η (η = 1) the fixed point gives about 0.66.
+    assert efficiency == pytest.approx(0.90, abs=0.015)
+
+
+@pytest.mark.parametrize("cls, degree", [(LinearRegressor, 1), (PolynomialRegressor, 2), (LogisticRegressor, 1)])
+def test_huge_features_are_a_clear_error_before_any_linear_algebra(cls, degree, capfd):
+    rng = np.random.default_rng(17)
+    X = rng.normal(size=(40, 2)) * 1e300
+    y = (rng.random(40) < 0.5).astype(int)
+    with pytest.raises(ValueError, match="overflow float64.*Rescale X"):
+        cls(degree=degree).fit(X, y)
+    assert capfd.readouterr().out == ""  # LAPACK printed nothing
 
 
 def test_history_and_aliases():

@@ -135,3 +135,25 @@ def test_continuous_targets_are_refused():
     X, _ = blobs(8)
     with pytest.raises(ValueError, match="Unknown label type"):
         LogisticRegressor().fit(X, np.linspace(0, 1, len(X)))
+
+
+def test_bad_leverage_points_get_leverage_weights_and_do_not_move_the_fit():
+    """Mallows-type weights: rows far out in X with the improbable label."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(1000, 4))
+    beta = np.array([1.5, -1.0, 0.5, 0.0])
+    y = (rng.random(1000) < 1 / (1 + np.exp(-(X @ beta)))).astype(int)
+    clean = LogisticRegressor().fit(X, y)
+    X_bad, y_bad = X.copy(), y.copy()
+    X_bad[:30] = 8 * beta / np.linalg.norm(beta) + 0.5 * rng.normal(size=(30, 4))
+    y_bad[:30] = 0
+    ours = LogisticRegressor().fit(X_bad, y_bad)
+    theirs = LogisticRegression().fit(X_bad, y_bad)
+    reference = LogisticRegression().fit(X, y)
+    shift = np.linalg.norm(np.r_[ours.intercept_, ours.coef_.ravel()] - np.r_[clean.intercept_, clean.coef_.ravel()])
+    their_shift = np.linalg.norm(np.r_[theirs.intercept_, theirs.coef_.ravel()] - np.r_[reference.intercept_, reference.coef_.ravel()])
+    assert shift < 0.25 * their_shift
+    assert ours.leverage_weights_[:30].max() < 0.01 < 0.5 < np.median(ours.leverage_weights_[30:])
+    # Without the leverage weights the rows pull the fit like in LogisticRegression.
+    unweighted = LogisticRegressor(leverage=False).fit(X_bad, y_bad)
+    assert np.linalg.norm(unweighted.coef_ - clean.coef_) > 0.5 * their_shift

@@ -36,6 +36,26 @@ def test_metrics_are_scale_free(y, c):
     assert residual_entropy(c * y, c * pred) == pytest.approx(residual_entropy(y, pred), rel=1e-9, abs=1e-300)
 
 
+@settings(max_examples=30, deadline=None)
+@given(targets, st.data())
+def test_weights_act_as_repeated_rows(y, data):
+    counts = np.array(data.draw(st.lists(st.integers(0, 3), min_size=len(y), max_size=len(y))))
+    if counts.sum() < 2:
+        return
+    pred = y[::-1] + 1.0
+    repeated = np.repeat(y, counts), np.repeat(pred, counts)
+    for metric in (residual_entropy, mean_fidelity_score, gnostic_information):
+        assert metric(y, pred, sample_weight=counts) == pytest.approx(metric(*repeated), rel=1e-9, abs=1e-12)
+
+
+def test_weights_change_the_metrics():
+    y = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    pred = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 9.0])
+    light_error = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.01])
+    assert residual_entropy(y, pred, sample_weight=light_error) < 0.2 * residual_entropy(y, pred)
+    assert mean_fidelity_score(y, pred, sample_weight=light_error) > mean_fidelity_score(y, pred)
+
+
 def test_re_of_the_fitted_model_is_the_metric():
     X, y = load_stackloss(return_X_y=True)
     model = LinearRegressor().fit(X, y)

@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import arrays
 import mgsk._weighted as weighted
 from mgsk._gnostic import scale_from_fidelity, sech
 from mgsk._irls import EFFICIENT_C, ETA, KAPPA, gnostic_weights, leverage_weights, robust_start
-from mgsk._weighted import mad_scale, trimmed_weights, weighted_least_squares, weighted_median
+from mgsk._weighted import mad_scale, trimmed_weights, weighted_least_squares, weighted_median, weighted_quantile
 
 values = arrays(np.float64, st.integers(1, 40), elements=st.floats(-1e6, 1e6))
 
@@ -21,6 +21,30 @@ def test_weighted_median_equals_median_of_repeated_rows(a, data):
         return
     repeated = np.repeat(a, counts)
     assert weighted_median(a, counts.astype(float)) == np.sort(repeated)[(len(repeated) - 1) // 2]
+
+
+def _sorted_quantile(a, w, q):
+    order = np.argsort(a, kind="stable")
+    cw = np.cumsum(w[order])
+    return a[order[np.searchsorted(cw, q * cw[-1])]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 3000),
+    levels=st.integers(1, 50),
+    q=st.sampled_from([0.1, 0.25, 0.5, 0.9, 1.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_selection_quantile_equals_the_sorted_cumulative_sum(n, levels, q, seed):
+    # Many rows (so the partition rounds run), ties, zero and integer weights.
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, levels, size=n).astype(float)
+    w = rng.integers(0, 4, size=n).astype(float)
+    if w.sum() == 0:
+        w[0] = 1.0
+    assert weighted_quantile(a, w, q) == _sorted_quantile(a, w, q)
+    assert weighted_quantile(a, None, q) == _sorted_quantile(a, np.ones(n), q)
 
 
 @given(values)
@@ -86,7 +110,7 @@ def test_eta_gives_ninety_percent_efficiency():
     assert efficiency == pytest.approx(0.90, abs=1e-6)
 
 
-def test_gnostic_weights_are_scale_and_shift_free():
+def test_gnostic_weights_are_scale_free():
     rng = np.random.default_rng(1)
     r = np.r_[rng.normal(size=300), rng.uniform(20, 40, size=50)]
     w1, x1, S1, _ = gnostic_weights(r, np.ones(350), np.ones(350))

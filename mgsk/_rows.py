@@ -1,0 +1,295 @@
+r"""The reductions over rows that the gnostic iteration needs, on in-memory data.
+
+The regression iteration (:func:`mgsk._irls.gnostic_irls`) reads the data
+only through the methods of a *rows* object, so that one iteration serves
+data in memory (:class:`InMemoryRows`, here) and data in chunks elsewhere
+(a Dask backend implements the same methods with the same arithmetic on each
+chunk and adds the partial results). Every method is a reduction over row
+blocks or a selection; the per-row vectors it produces (residuals, weights)
+stay with the rows object.
+
+``start_sample()``
+    The rows of the robust start: evenly spaced, at most about
+    :data:`START_ROWS` of them, as numpy arrays ``(Z, y, sample_weight)``.
+``sweep(coef, intercept, unit, leverage)``
+    **One pass over X.** For each block of rows: the residuals
+    ``r = y - Z coef - intercept``, their leverage-adjusted form
+    ``r* = r / sqrt(1 - h)`` with ``h_i = w_i (c + ‖(z_i - m) F‖²)`` and
+    ``leverage = (m, F, c)`` from the previous step's weighted Gram matrix
+    (no adjustment when it is ``None``), the filtering weights
+    ``w = sech(r* / unit)``, and the sums of the block: the Gram matrix
+    ``Σ s w a aᵀ`` of ``a = (z - shift, 1, y - y_shift)``, ``Σ s e_I(r*/unit)``
+    and ``Σ s re(r / y_scale)`` for the history, and on request the
+    Jacobian ``Σ s ψ'(x) a aᵀ`` of the estimating equation at fixed unit
+    (``newton=True``). Returns a :class:`Sweep`.
+``quantile(q, center=None)``
+    The lower ``q``-quantile of ``r*`` (or of ``|r* - center|``), weighted
+    by the sample weights: a selection, exact, O(n).
+``abs_mean()``
+    ``Σ s |r*| / Σ s``, the spread used when more than half the residuals are 0.
+``fidelity_sums(unit, weight_unit=None)``
+    ``(Σ s w sech(2 r* / unit), Σ s w)``: the weighted mean fidelity of the
+    scale equation, at the weights of the last sweep or at
+    ``w = sech(r* / weight_unit)``.
+
+The shifts make the Gram matrix that of nearly centred columns, so that
+solving the normal equations loses no more digits than the data's own
+conditioning costs (see :func:`mgsk._irls.solve_gram`).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from ._gnostic import X_MAX, residual_entropy_values
+from ._weighted import weighted_mean, weighted_quantile
+
+#: The robust start uses at most about this many rows, evenly spaced: it
+#: only has to put the iteration in the right basin; all rows decide the
+#: fixed point.
+START_ROWS = 20000
+#: Largest leverage used in ``r / sqrt(1 - h)``.
+MAX_LEVERAGE = 0.99
+#: Rows per block of a sweep: the block, its weighted copy and the per-row
+#: vectors stay in the L2 cache.
+SWEEP_ROWS = 2048
+#: The block products are (k+2) x b x (k+2): one BLAS thread does them
+#: faster than several, which spin for each tiny product (much slower still
+#: when other processes load the cores).
+_BLAS = ThreadpoolController()
+
+
+def start_rows(n):
+    """Rows the robust start uses: all up to ``START_ROWS``, else a stride.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+
+    Returns
+    -------
+    slice
+        Evenly spaced rows, at most about ``START_ROWS`` of them.
+
+    Examples
+    --------
+    >>> from mgsk._rows import start_rows
+    >>> start_rows(100), start_rows(50000)
+    (slice(None, None, 1), slice(None, None, 3))
+    """
+    return slice(None, None, -(-n // START_ROWS))
+
+
+@dataclass
+class Sweep:
+    """The sums of one pass over the rows (see :meth:`InMemoryRows.sweep`).
+
+    Attributes
+    ----------
+    gram : ndarray of shape (k + 2, k + 2)
+        ``Σ s w a aᵀ`` with ``a = (z - shift, 1, y - y_shift)``.
+    loss : float
+        ``Σ s e_I(r* / unit) / Σ s``: the mean estimating entropy.
+    re : float
+        ``Σ s re(r / y_scale) / Σ s``: the R-Entropy.
+    newton_gram : ndarray of shape (k + 2, k + 2) or None
+        ``Σ s ψ'(x) a aᵀ`` with ``ψ'(x) = sech x (1 - x tanh x)``, the
+        derivative of the weighted residual ``sech(x) x`` (``x = r*/unit``):
+        the Jacobian of the estimating equation at fixed unit.
+    """
+
+    gram: np.ndarray
+    loss: float
+    re: float
+    newton_gram: np.ndarray = None
+
+
+def single_blas_thread():
+    """Context in which BLAS runs on one thread (see ``_BLAS``)."""
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+class InMemoryRows:
+    """Row-block reductions on numpy arrays (the interface in the module docstring).
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, k)
+        Design without intercept column.
+    y : ndarray of shape (n,)
+        Targets.
+    sample_weight : ndarray of shape (n,)
+        Non-negative weights with a positive sum.
+    y_scale : float, default=1.0
+        Unit of the R-Entropy in the history.
+    fit_intercept : bool, default=True
+        Whether the model has an intercept (then the columns are shifted by
+        the start rows' weighted means, for the conditioning of the sums).
+    block_rows : int, default=SWEEP_ROWS
+        Rows per block: a block and its weighted copy stay in cache.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._rows import InMemoryRows
+    >>> rows = InMemoryRows(np.arange(4.0).reshape(-1, 1), np.array([0.0, 1.0, 2.0, 9.0]), np.ones(4))
+    >>> sweep = rows.sweep(np.array([1.0]), 0.0, unit=1.0)
+    >>> rows.residuals.tolist(), rows.quantile(0.5)
+    ([0.0, 0.0, 0.0, 6.0], 0.0)
+    """
+
+    def __init__(self, Z, y, sample_weight, y_scale=1.0, fit_intercept=True, block_rows=SWEEP_ROWS):
+        self.Z, self.y, self.sample_weight = Z, y, sample_weight
+        self.y_scale = y_scale
+        self.block_rows = block_rows
+        self.total_weight = float(sample_weight.sum())
+        n, k = Z.shape
+        sample = start_rows(n)
+        self.shift, self.y_shift = np.zeros(k), 0.0
+        if fit_intercept and sample_weight[sample].sum() > 0:
+            # Without an intercept the columns must stay as they are.
+            self.shift = weighted_mean(Z[sample], sample_weight[sample])
+            self.y_shift = float(weighted_mean(y[sample], sample_weight[sample]))
+        self.residuals = np.zeros(n)  # r* of the last sweep
+        self.weights = np.ones(n)  # w of the last sweep
+        self._fidelity = None
+
+    @property
+    def n_features(self):
+        """Number of columns of the design."""
+        return self.Z.shape[1]
+
+    def start_sample(self):
+        """``(Z, y, sample_weight)`` of the rows the robust start uses."""
+        rows = start_rows(self.y.shape[0])
+        return np.ascontiguousarray(self.Z[rows]), self.y[rows].copy(), self.sample_weight[rows].copy()
+
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False):
+        """One pass over the rows; see the module docstring.
+
+        Parameters
+        ----------
+        coef : ndarray of shape (k,)
+            Coefficients at which the residuals are taken.
+        intercept : float
+            Intercept.
+        unit : float
+            Positive scale of the filtering weights ``sech(r* / unit)``.
+        leverage : tuple (m, F, c) or None
+            The weighted leverage of a row is ``w (c + ‖(z - m) F‖²)``, ``m``
+            of shape (k,) in the shifted coordinates ``z - shift``, ``F`` of
+            shape (k, k) (see :func:`mgsk._irls.solve_gram`); None for no
+            adjustment.
+        newton : bool, default=False
+            Whether to sum the Jacobian ``newton_gram`` too.
+
+        Returns
+        -------
+        Sweep
+        """
+        n, k = self.Z.shape
+        gram = np.zeros((k + 2, k + 2))
+        jac = np.zeros((k + 2, k + 2)) if newton else None
+        loss = re = 0.0
+        # Fitted values are taken about the shifts: a = (z - shift, 1, y - y_shift).
+        offset = intercept + float(self.shift @ coef) - self.y_shift
+        theta = np.r_[-coef, -offset, 1.0]  # r = a @ theta
+        buffer = np.empty((min(self.block_rows, n), k + 2))
+        self._fidelity = None
+        with single_blas_thread():
+            for start in range(0, n, self.block_rows):
+                stop = min(start + self.block_rows, n)
+                loss_b, re_b = self._sweep_block(buffer[: stop - start], slice(start, stop), theta, unit, leverage, gram, jac)
+                loss += loss_b
+                re += re_b
+        return Sweep(gram, loss / self.total_weight, re / self.total_weight, jac)
+
+    def _sweep_block(self, a, rows, theta, unit, leverage, gram, jac):
+        """One block of :meth:`sweep`: adds to ``gram`` (and ``jac``), returns its loss and re sums."""
+        k = self.Z.shape[1]
+        np.subtract(self.Z[rows], self.shift, out=a[:, :k])
+        a[:, k] = 1.0
+        np.subtract(self.y[rows], self.y_shift, out=a[:, k + 1])
+        r = a @ theta
+        s = self.sample_weight[rows]
+        re = float(s @ residual_entropy_values(r, self.y_scale))
+        x = _ratio(r, unit)
+        if leverage is not None:
+            # The leverages need the weights at the unadjusted residuals.
+            center, factor, const = leverage
+            projected = (a[:, :k] - center) @ factor
+            lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(x)
+            r = r / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
+            x = _ratio(r, unit)
+        e = np.exp(-np.abs(x))
+        w = 2.0 * e / (1.0 + e * e)
+        loss = float(s @ ((1.0 - e) ** 2 / (1.0 + e * e)))
+        self.residuals[rows] = r
+        self.weights[rows] = w
+        sw = s * w
+        gram += (a * sw[:, None]).T @ a
+        if jac is not None:
+            x_tanh_x = np.abs(x) * (1.0 - e * e) / (1.0 + e * e)
+            jac += (a * (sw * (1.0 - x_tanh_x))[:, None]).T @ a
+        return loss, re
+
+    def quantile(self, q, center=None):
+        """Weighted lower ``q``-quantile of ``r*``, or of ``|r* - center|``.
+
+        Parameters
+        ----------
+        q : float
+            Level in ``(0, 1]``.
+        center : float or None
+            Take the quantile of absolute deviations from it.
+
+        Returns
+        -------
+        float
+        """
+        values = self.residuals if center is None else np.abs(self.residuals - center)
+        return weighted_quantile(values, self.sample_weight, q)
+
+    def abs_mean(self):
+        """``Σ s |r*| / Σ s``: the fallback scale when the MAD is 0.
+
+        Returns
+        -------
+        float
+        """
+        return float(self.sample_weight @ np.abs(self.residuals)) / self.total_weight
+
+    def fidelity_sums(self, unit, weight_unit=None):
+        """``(Σ s w sech(2 r*/unit), Σ s w)``: the sums of the scale equation.
+
+        Parameters
+        ----------
+        unit : float
+            Positive unit of ``ln R = r* / unit``.
+        weight_unit : float or None
+            The filtering weights ``w = sech(r*/weight_unit)``; None for
+            the weights of the last sweep.
+
+        Returns
+        -------
+        tuple of float
+        """
+        w = self.weights if weight_unit is None else _sech(_ratio(self.residuals, weight_unit))
+        sw = self.sample_weight * w
+        if self._fidelity is None or self._fidelity[0] != unit:
+            # The secant steps of one scale vary only the weights: keep sech(2 r*/unit).
+            self._fidelity = (unit, _sech(_ratio(self.residuals, unit / 2.0)))
+        return float(sw @ self._fidelity[1]), float(sw.sum())
+
+
+def _sech(x):
+    e = np.exp(-np.abs(x))
+    return 2.0 * e / (1.0 + e * e)
+
+
+def _ratio(r, unit):
+    """``r / unit`` clipped to ``±X_MAX`` without overflow."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.clip(r / unit, -X_MAX, X_MAX)
