@@ -108,7 +108,7 @@ def check_search_runs(search, max_tuning_runs):
     for name, value in search.best_params_.items():
         assert parent.data.params[f"best_{name}"] == str(value)
     assert parent.data.metrics["best_cv_score"] == pytest.approx(search.best_score_)
-    assert parent.data.metrics["re"] == mgsk.mlflow._autolog_record.gnostic_step(search.best_estimator_).re_
+    assert parent.data.metrics["re"] == mgsk.mlflow._autolog.record.gnostic_step(search.best_estimator_).re_
     artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)]
     assert "cv_results.csv" in artifacts
 

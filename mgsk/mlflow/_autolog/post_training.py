@@ -24,10 +24,10 @@ import sklearn.metrics
 from mlflow.utils import gorilla
 from mlflow.utils.autologging_utils import safe_patch, safety
 
-from ._autolog_context import caller_frame
-from ._autolog_faults import LoggingSteps, quick_requests
-from ._autolog_logging import log_dataset, training_dataset
-from ._autolog_record import FLAVOR_NAME
+from .context import caller_frame
+from .faults import LoggingSteps, quick_requests
+from .log_fit import log_dataset, training_dataset
+from .record import FLAVOR_NAME
 
 PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 

@@ -14,12 +14,12 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from mlflow.utils.time import get_current_time_millis
 from sklearn.base import BaseEstimator
 
-from .._base import GnosticMixin
-from . import _autolog_metrics as post_training
-from ._autolog_context import caller_frame, search_is_nested
-from ._autolog_faults import LoggingSteps, quick_requests
-from ._autolog_logging import log_fitted_model, log_run_data, run_for_fit, run_tags
-from ._autolog_record import FitData, estimator_tags, fit_arguments, gnostic_step, metric_entities
+from ..._base import GnosticMixin
+from . import post_training
+from .context import caller_frame, search_is_nested
+from .faults import LoggingSteps, quick_requests
+from .log_fit import log_fitted_model, log_run_data, run_for_fit, run_tags
+from .record import FitData, estimator_tags, fit_arguments, gnostic_step, metric_entities
 
 CV_RESULTS = "cv_results.csv"
 

@@ -13,9 +13,9 @@ What is patched, and why there:
   patches run first and own the search (MLflow keeps one patch per method:
   two integrations patching the same one would silently replace each other);
 - the ``sklearn.metrics`` functions, only while no integration patches them
-  (see :mod:`._autolog_metrics`).
+  (see :mod:`.post_training`).
 
-Pipelines need no patch (see :mod:`._autolog_context`). When
+Pipelines need no patch (see :mod:`.context`). When
 mlflow.sklearn.autolog is on too, it logs scikit-learn's meta-estimators
 (Pipeline, GridSearchCV, RandomizedSearchCV) as usual and mgsk adds the
 gnostic metrics and plots of the mgsk step to its run: one run, one model.
@@ -28,12 +28,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.utils.autologging_utils import autologging_integration, safe_patch
 
-from . import _autolog_metrics as post_training
-from ._autolog_context import caller_frame, fit_place
-from ._autolog_faults import LoggingSteps, quick_requests
-from ._autolog_logging import log_fitted_model, log_gnostic_extras, run_for_fit
-from ._autolog_record import FLAVOR_NAME, AutologConfig, FitData, estimator_tags, fit_arguments
-from ._serialization import FORMATS
+from . import post_training
+from .context import caller_frame, fit_place
+from .faults import LoggingSteps, quick_requests
+from .log_fit import log_fitted_model, log_gnostic_extras, run_for_fit
+from .record import FLAVOR_NAME, AutologConfig, FitData, estimator_tags, fit_arguments
+from .._serialization import FORMATS
 
 @autologging_integration(FLAVOR_NAME)
 def autolog(
@@ -167,7 +167,7 @@ def _patch_all(config):
 
     import mgsk
 
-    from ._autolog_search import patched_search_fit
+    from .search import patched_search_fit
 
     def patch(destination, name, function):
         safe_patch(FLAVOR_NAME, destination, name, function, manage_run=False)

@@ -28,8 +28,8 @@ from mlflow.utils.validation import (
     MAX_TAG_VAL_LENGTH,
 )
 
-from ._autolog_faults import quick_requests
-from ._autolog_record import (
+from .faults import quick_requests
+from .record import (
     FLAVOR_NAME,
     _logger,
     estimator_tags,
@@ -143,7 +143,7 @@ def _signature(model, example):
     from mlflow.models import infer_signature
     from mlflow.types.schema import ParamSchema, ParamSpec
 
-    from ._pyfunc import PREDICT_METHOD_PARAM, available_methods
+    from .._pyfunc import PREDICT_METHOD_PARAM, available_methods
 
     signature = infer_signature(example, model.predict(deepcopy(example)))
     if len(available_methods(model)) > 1:
@@ -153,7 +153,7 @@ def _signature(model, example):
 
 def log_model(model, data, config, run_id, params):
     """Log ``model`` in the mgsk flavor, with its signature and input example; return its model_id."""
-    from ._flavor import log_model as log_mgsk_model
+    from .._flavor import log_model as log_mgsk_model
 
     example, signature = resolve_input_example_and_signature(
         data.get_example,
@@ -181,7 +181,7 @@ def log_model(model, data, config, run_id, params):
 def render_plots(step, residuals, residual_label):
     """Start drawing the two plots in a worker thread; the result maps file names to PNG bytes."""
     global _plot_executor
-    from ._plots import convergence_png, weights_png
+    from .plots import convergence_png, weights_png
 
     if _plot_executor[0] != os.getpid():
         _plot_executor = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="mgsk-autolog-plots"))
