@@ -7,7 +7,7 @@ python_function flavor that ``mlflow.pyfunc`` and ``mlflow models serve``
 use. :func:`autolog` logs every fit.
 """
 
-from ._autolog import autolog
+from ._autolog import autolog, sync
 from ._errors import MgskModelError
 from ._flavor import FLAVOR_NAME, _load_pyfunc, load_model, log_model, save_model
 from ._requirements import get_default_conda_env, get_default_pip_requirements
@@ -21,4 +21,5 @@ __all__ = [
     "load_model",
     "log_model",
     "save_model",
+    "sync",
 ]

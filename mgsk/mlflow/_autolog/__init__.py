@@ -9,7 +9,9 @@ package only calls its public functions. Modules:
 - :mod:`.log_fit`: the requests that log one fit;
 - :mod:`.post_training`: metrics computed after the fit;
 - :mod:`.search`: parent and child runs of parameter searches;
-- :mod:`.faults`: failures become one warning, fast;
+- :mod:`.faults`: failures become one warning, fast; is the store down;
+- :mod:`.spool`: what the store did not take, on local disk;
+- :mod:`.replay`: ``sync()``, replaying the spool exactly once;
 - :mod:`.plots`: the two diagnostic plots.
 
 The package is called ``_autolog``, not ``autolog``: ``mgsk.mlflow.autolog``
@@ -18,5 +20,6 @@ attribute of :mod:`mgsk.mlflow` when imported.
 """
 
 from .integration import autolog
+from .replay import sync
 
-__all__ = ["autolog"]
+__all__ = ["autolog", "sync"]

@@ -22,6 +22,7 @@ gnostic metrics and plots of the mgsk step to its run: one run, one model.
 """
 
 import functools
+import os
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -51,6 +52,7 @@ def autolog(
     disable_for_unsupported_versions=False,
     silent=False,
     serialization_format="skops",
+    spool_dir=None,
 ):
     """Track every fit of an mgsk estimator in MLflow: standalone, in Pipelines and in searches.
 
@@ -155,9 +157,10 @@ def autolog(
         log_plots=log_plots,
         max_tuning_runs=max_tuning_runs,
         registered_model_name=registered_model_name,
-        extra_tags=dict(extra_tags or {}),
+        extra_tags={str(key): str(value) for key, value in (extra_tags or {}).items()},
         serialization_format=serialization_format,
         silent=silent,
+        spool_dir=None if spool_dir is None else os.fspath(spool_dir),
     )
     _patch_all(config)
 
@@ -197,17 +200,16 @@ def _patched_fit(config, original, self, *args, **kwargs):
         X, y = place.X, place.y
     data = FitData.before_fit(X, y, sample_weight)
     steps = LoggingSteps()
-    with run_for_fit(config, steps, estimator_tags(owner)) as (run, is_new):
+    with run_for_fit(config, steps, estimator_tags(owner)) as fit_run:
         result = original(self, *args, **kwargs)
-        if run is not None:
-            client, params = mlflow.MlflowClient(), owner.get_params(deep=True)
-            with quick_requests(), post_training.suspended():
-                model_id = steps(
-                    "the fit's record", log_fitted_model, client, run, owner, owner, data, config, steps,
-                    params=params, run_is_new=is_new,
-                )  # fmt: skip
-            if config.log_post_training_metrics:
-                post_training.track(self, run.info.run_id, model_id, owner, config)
+        client, params = mlflow.MlflowClient(), owner.get_params(deep=True)
+        with quick_requests(), post_training.suspended():
+            model_id = steps(
+                "the fit's record", log_fitted_model, client, fit_run, owner, owner, data, config, steps,
+                params=params, even_if_down=True,
+            )  # fmt: skip
+        if config.log_post_training_metrics and fit_run.run is not None:
+            post_training.track(self, fit_run.run_id, model_id, owner, config)
     steps.warn(config.silent)
     return result
 
@@ -216,8 +218,8 @@ def _log_extras(config, step, data):
     run = mlflow.active_run()
     if run is None:
         return
-    client = mlflow.MlflowClient()
     steps = LoggingSteps(run.info.run_id)
-    with quick_requests(), post_training.suspended():
-        log_gnostic_extras(client, run.info.run_id, step, data, config, steps)
+    with run_for_fit(config, steps, {}) as fit_run:
+        with quick_requests(), post_training.suspended():
+            log_gnostic_extras(mlflow.MlflowClient(), fit_run, step, data, config, steps)
     steps.warn(config.silent)

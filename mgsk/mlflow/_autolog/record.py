@@ -33,6 +33,7 @@ class AutologConfig:
     extra_tags: dict | None = None
     serialization_format: str = "skops"
     silent: bool = False
+    spool_dir: str | None = None
 
 
 @dataclass

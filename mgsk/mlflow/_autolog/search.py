@@ -18,7 +18,7 @@ from ..._base import GnosticMixin
 from . import post_training
 from .context import caller_frame, search_is_nested
 from .faults import LoggingSteps, quick_requests
-from .log_fit import log_fitted_model, log_run_data, run_for_fit, run_tags
+from .log_fit import log_files, log_fitted_model, log_run_data, run_for_fit, run_tags
 from .record import FitData, estimator_tags, fit_arguments, gnostic_step, metric_entities
 
 CV_RESULTS = "cv_results.csv"
@@ -43,43 +43,47 @@ def patched_search_fit(config, original, self, *args, **kwargs):
         return original(self, *args, **kwargs)
     data = FitData.before_fit(*fit_arguments(args, kwargs))
     steps = LoggingSteps()
-    with run_for_fit(config, steps, estimator_tags(self)) as (run, is_new):
+    with run_for_fit(config, steps, estimator_tags(self)) as fit_run:
         with disable_autologging():
             result = original(self, *args, **kwargs)
-        if run is not None:
-            with quick_requests(), post_training.suspended():
-                client = mlflow.MlflowClient()
-                steps("the search's record", _log_search, client, run, self, data, config, steps, is_new)
+        with quick_requests(), post_training.suspended():
+            client = mlflow.MlflowClient()
+            steps("the search's record", _log_search, client, fit_run, self, data, config, steps, even_if_down=True)
     steps.warn(config.silent)
     return result
 
 
-def _log_search(client, run, search, data, config, steps, is_new):
+def _log_search(client, fit_run, search, data, config, steps):
     params = search.get_params(deep=False)
     best_params = getattr(search, "best_params_", {})
     params.update({f"best_{name}": value for name, value in best_params.items()})
     extra = {"best_cv_score": search.best_score_} if hasattr(search, "best_score_") else {}
     best = getattr(search, "best_estimator_", None)
     model_id = None
+    cv_results = {CV_RESULTS: _cv_results_csv(search)}
     if best is not None:
         model_id = log_fitted_model(
-            client, run, best, search, data, config, steps, params=params, run_is_new=is_new, extra_metrics=extra
+            client, fit_run, best, search, data, config, steps, params=params, extra_metrics=extra, files=cv_results
         )
-        if config.log_post_training_metrics and (step := gnostic_step(best)) is not None:
-            post_training.track(step, run.info.run_id, model_id, search, config)
-    else:  # refit=False: no model to log or score
+        if config.log_post_training_metrics and fit_run.run is not None and (step := gnostic_step(best)) is not None:
+            post_training.track(step, fit_run.run_id, model_id, search, config)
+    elif fit_run.sending:  # refit=False: no model to log or score
         metrics = metric_entities(extra, get_current_time_millis())
-        tags = None if is_new else estimator_tags(search)
-        steps("the parameters and metrics", log_run_data, client, run.info.run_id, metrics, params, tags, is_new)
-    steps("the cv_results.csv", _log_cv_results, client, run.info.run_id, search)
+        tags = None if fit_run.is_new else estimator_tags(search)
+        run_id = fit_run.run_id
+        steps("the parameters and metrics", log_run_data, client, run_id, metrics, params, tags, fit_run.is_new)
+        steps("the cv_results.csv", log_files, client, run_id, cv_results)
     if config.max_tuning_runs != 0:
-        steps("the child runs", _log_child_runs, run, search, config, best_params, model_id)
+        if fit_run.sending:
+            steps("the child runs", _log_child_runs, fit_run.run, search, config, best_params, model_id)
+        else:  # the parent run holds the search's results (cv_results.csv): child runs are not spooled
+            steps.failed.append("the child runs")
 
 
-def _log_cv_results(client, run_id, search):
+def _cv_results_csv(search):
     import pandas as pd
 
-    client.log_text(run_id, pd.DataFrame(search.cv_results_).to_csv(index=False), CV_RESULTS)
+    return pd.DataFrame(search.cv_results_).to_csv(index=False).encode()
 
 
 def _ranked_candidates(search, limit):
