@@ -202,7 +202,8 @@ def _patched_fit(config, original, self, *args, **kwargs):
     steps = LoggingSteps()
     with run_for_fit(config, steps, estimator_tags(owner)) as fit_run:
         result = original(self, *args, **kwargs)
-        client, params = mlflow.MlflowClient(), owner.get_params(deep=True)
+        client = mlflow.MlflowClient() if fit_run.sending else None
+        params = owner.get_params(deep=True)
         with quick_requests(), post_training.suspended():
             model_id = steps(
                 "the fit's record", log_fitted_model, client, fit_run, owner, owner, data, config, steps,
@@ -221,5 +222,6 @@ def _log_extras(config, step, data):
     steps = LoggingSteps(run.info.run_id)
     with run_for_fit(config, steps, {}) as fit_run:
         with quick_requests(), post_training.suspended():
-            log_gnostic_extras(mlflow.MlflowClient(), fit_run, step, data, config, steps)
+            client = mlflow.MlflowClient() if fit_run.sending else None
+            log_gnostic_extras(client, fit_run, step, data, config, steps)
     steps.warn(config.silent)

@@ -373,7 +373,7 @@ def log_fitted_model(client, fit_run, model, scored, data, config, steps, *, par
     dataset = None
     if config.log_datasets:
         source_tags = fit_run.run.data.tags if fit_run.run is not None else fit_run.tags
-        dataset = steps("the training dataset", training_dataset, data.X, data.y, source_tags)
+        dataset = steps("the training dataset", training_dataset, data.X, data.y, source_tags, even_if_down=True)
     now = get_current_time_millis()
 
     def metrics(model_id):

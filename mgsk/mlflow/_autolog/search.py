@@ -47,7 +47,7 @@ def patched_search_fit(config, original, self, *args, **kwargs):
         with disable_autologging():
             result = original(self, *args, **kwargs)
         with quick_requests(), post_training.suspended():
-            client = mlflow.MlflowClient()
+            client = mlflow.MlflowClient() if fit_run.sending else None
             steps("the search's record", _log_search, client, fit_run, self, data, config, steps, even_if_down=True)
     steps.warn(config.silent)
     return result
