@@ -150,7 +150,9 @@ def test_a_replay_that_stopped_halfway_resumes_without_duplicates(store, data, c
     # the second one after recording the run only.
     for entry in (first, second):
         run_id = replay._run_id(client, entry, entry.record, {}, store.experiment_id, summary)
-        replay._model_id(client, entry, entry.record["model"], entry.state(), store.experiment_id, run_id)
+        assert mlflow.get_run(run_id).data.tags["mgsk.autolog.fit_id"] == entry.record["fit_id"]
+        record = entry.record
+        replay._model_id(client, entry, record["fit_id"], record["model"], entry.state(), store.experiment_id, run_id)
     (first.path / "state.json").unlink()
     assert [model.status for model in store.models()] == [LoggedModelStatus.PENDING] * 2
 

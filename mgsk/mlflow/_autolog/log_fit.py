@@ -10,6 +10,7 @@ thread draws meanwhile. Each request runs through :class:`LoggingSteps`.
 import contextlib
 import os
 import tempfile
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ from .record import (
 from .spool import ARTIFACTS_FOLDER, MODEL_FOLDER, Spool
 
 CONVERGENCE_PLOT = "gnostic_convergence.png"
+#: Tag of the run and LoggedModel of one autologged fit: an id made before the store answers.
+FIT_ID_TAG = "mgsk.autolog.fit_id"
 WEIGHTS_PLOT = "gnostic_weights.png"
 
 #: (process id, executor): a forked child cannot use its parent's threads.
@@ -75,7 +78,10 @@ class FitRun:
 
     def __init__(self, config, steps, tags):
         self.config, self.steps = config, steps
-        self.tags = {**tags, **run_tags(config)}
+        # Names the fit's run and model before the store answers: a creation whose answer was
+        # lost (the server died mid-request) is found again by this tag instead of duplicated.
+        self.fit_id = uuid.uuid4().hex
+        self.tags = {**tags, **run_tags(config), FIT_ID_TAG: self.fit_id}
         self.spool = Spool(steps.uri, config.spool_dir)
         self.run, self.is_new, self.unsent = None, False, []
         self.start_time = get_current_time_millis()
@@ -244,13 +250,17 @@ def model_inputs(model, data, config):
     )
 
 
-def log_model(client, run_id, experiment_id, record, config):
+def log_model(client, fit_run, record, config):
     """Create the LoggedModel (so its id is known even if the upload fails), then log into it."""
     from .._flavor import log_model as log_mgsk_model
 
+    run_id = fit_run.run_id
     if record.model_id is None:
         params = {key: str(value) for key, value in record.params.items()}
-        logged = client.create_logged_model(experiment_id, name="model", source_run_id=run_id, params=params)
+        tags = {FIT_ID_TAG: fit_run.fit_id}
+        logged = client.create_logged_model(
+            fit_run.experiment_id, name="model", source_run_id=run_id, params=params, tags=tags
+        )
         record.model_id = logged.model_id
     log_mgsk_model(
         record.model,
@@ -322,7 +332,7 @@ def send(client, fit_run, record, config, steps, run_is_new):
     """Send ``record`` to the run; return the model_id. Queue it for the spool if the store fails."""
     run_id = fit_run.run_id
     if record.model is not None:
-        steps("the model", log_model, client, run_id, fit_run.experiment_id, record, config)
+        steps("the model", log_model, client, fit_run, record, config)
     metrics = record.metrics(record.model_id)
     steps("the parameters and metrics", log_run_data, client, run_id, metrics, record.params, record.tags, run_is_new)
     if record.dataset is not None:
@@ -462,6 +472,7 @@ def spool_fit(spool, fit_run, end, records):
         "version": 1,
         "tracking_uri": spool.tracking_uri,
         "registry_uri": mlflow.get_registry_uri(),
+        "fit_id": fit_run.fit_id,
         "created": get_current_time_millis(),
         "reason": f"{type(fit_run.steps.error).__name__}: {fit_run.steps.error}"[:1000],
         "experiment_id": fit_run.experiment_id,

@@ -5,11 +5,12 @@ is replayed step by step, and what the store returned is recorded in the
 entry's ``state.json`` before the next step, so a replay that stops halfway
 (the store fails again, the process dies) resumes where it stopped:
 
-- the run: the entry's own (created before the outage), or one created now,
-  tagged ``mgsk.spool_entry`` (found again by that tag after a crash);
-- the LoggedModel: the entry's own (PENDING since the outage) or one created
-  now, with the spooled model directory uploaded, then set READY and linked
-  to the run;
+- the run: the entry's own (created before the outage), or the one whose
+  creation the store committed but could not confirm, or one created now:
+  all are found by the fit's ``mgsk.autolog.fit_id`` tag, made before any
+  request, so a lost answer or a crash never duplicates a run;
+- the LoggedModel: likewise (PENDING since the outage, or created now), with
+  the spooled model directory uploaded, then set READY and linked to the run;
 - parameters, tags, metrics, dataset inputs and artifacts: sending them
   twice changes nothing (MLflow keeps one copy of an identical metric, and
   parameters and tags keep their value);
@@ -40,12 +41,12 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from .faults import quick_requests, store_answers
-from .log_fit import MODEL_PLACEHOLDER, _new_params, log_batch
+from .log_fit import FIT_ID_TAG, MODEL_PLACEHOLDER, _new_params, log_batch
 from .spool import Spool
 
 _logger = logging.getLogger("mgsk.mlflow.autolog")
 
-#: Tag of a run or LoggedModel created by a replay: the spool entry it comes from.
+#: Tag of a run or LoggedModel created by a replay: the spool entry it comes from (for people).
 SPOOL_ENTRY_TAG = "mgsk.spool_entry"
 #: Tag of a run the replay ended because its process died.
 END_REASON_TAG = "mgsk.autolog.end_reason"
@@ -147,7 +148,7 @@ def _run_id(client, entry, record, state, experiment_id, summary):
     run_id = spec.get("run_id") or state.get("run_id")
     if run_id is None:
         found = client.search_runs(
-            [experiment_id], filter_string=f"tags.`{SPOOL_ENTRY_TAG}` = '{entry.name}'", max_results=1
+            [experiment_id], filter_string=f"tags.`{FIT_ID_TAG}` = '{record['fit_id']}'", max_results=1
         )
         if found:
             run_id = found[0].info.run_id
@@ -168,7 +169,7 @@ def _run_id(client, entry, record, state, experiment_id, summary):
     return run_id
 
 
-def _model_id(client, entry, spec, state, experiment_id, run_id):
+def _model_id(client, entry, fit_id, spec, state, experiment_id, run_id):
     for model_id in (spec.get("model_id"), state.get("model_id")):
         if model_id is None:
             continue
@@ -178,14 +179,14 @@ def _model_id(client, entry, spec, state, experiment_id, run_id):
             if not _not_found(exc):
                 raise
     found = client.search_logged_models(
-        [experiment_id], filter_string=f"tags.`{SPOOL_ENTRY_TAG}` = '{entry.name}'", max_results=1
+        [experiment_id], filter_string=f"tags.`{FIT_ID_TAG}` = '{fit_id}'", max_results=1
     )
     if found:
         model = found[0]
     else:
         model = client.create_logged_model(
             experiment_id, name=spec["name"], source_run_id=run_id, params=spec.get("params"),
-            tags={SPOOL_ENTRY_TAG: entry.name},
+            tags={FIT_ID_TAG: fit_id, SPOOL_ENTRY_TAG: entry.name},
         )  # fmt: skip
     entry.save_state({**entry.state(), "model_id": model.model_id})
     return model
@@ -223,7 +224,7 @@ def _replay_model(client, entry, record, experiment_id, run_id, summary):
     spec = record.get("model")
     if spec is None or not entry.model_path.is_dir():
         return None
-    model = _model_id(client, entry, spec, entry.state(), experiment_id, run_id)
+    model = _model_id(client, entry, record["fit_id"], spec, entry.state(), experiment_id, run_id)
     if model.status != LoggedModelStatus.READY:
         _upload_model(client, entry, model, run_id)
         summary.models_logged += 1
