@@ -228,7 +228,9 @@ def _replay_model(client, entry, record, experiment_id, run_id, summary):
     if model.status != LoggedModelStatus.READY:
         _upload_model(client, entry, model, run_id)
         summary.models_logged += 1
-    client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+    outputs = client.get_run(run_id).outputs
+    if not any(output.model_id == model.model_id for output in (outputs.model_outputs if outputs else [])):
+        client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
     name = spec.get("registered_model_name")
     if name and not entry.state().get("registered"):
         _register(MlflowClient(client.tracking_uri, record.get("registry_uri")), name, model.model_id, run_id)
@@ -247,12 +249,14 @@ def _replay_entry(client, spool, entry, summary):
     ]
     params = _new_params(client, run_id, record["params"])
     log_batch(client, run_id, metrics, params, record["tags"])
+    linked = {(d.dataset.name, d.dataset.digest) for d in client.get_run(run_id).inputs.dataset_inputs}
     datasets = [
         DatasetInput(
             DatasetEntity(**{key: value for key, value in spec.items() if key != "context"}),
             tags=[InputTag(MLFLOW_DATASET_CONTEXT, spec["context"])],
         )
         for spec in record["datasets"]
+        if (spec["name"], spec["digest"]) not in linked  # MLflow refuses to link one twice
     ]
     if datasets:
         client.log_inputs(run_id, datasets=datasets)
