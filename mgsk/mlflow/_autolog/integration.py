@@ -66,6 +66,10 @@ def autolog(
     mgsk flavor with its signature and an input example. Logging never
     changes or breaks the fit: when the tracking or artifact store fails,
     ``fit`` returns the same model and one warning says what was not logged.
+    When the store does not answer, what it did not take is written to a
+    local spool and sent later, exactly once: by the next fit that reaches
+    the store (in a background thread), by :func:`mgsk.mlflow.sync` or by
+    ``python -m mgsk.mlflow sync``.
 
     A Pipeline whose last step is an mgsk estimator gives one run with the
     Pipeline as the model and all its parameters (``step__param``).
@@ -98,7 +102,8 @@ def autolog(
     registered_model_name : str, optional
         Also register each logged model under this name.
     extra_tags : dict, optional
-        Tags for every run autolog creates.
+        Tags for every run autolog creates; values of any type, sent as
+        their ``str``.
     disable : bool, default=False
         Turn autologging off, restoring the original methods.
     exclusive : bool, default=False
@@ -107,9 +112,14 @@ def autolog(
         Accepted for parity with MLflow's integrations; mgsk checks its
         MLflow range at install time.
     silent : bool, default=False
-        Suppress mgsk's and MLflow's autologging warnings and event logs.
+        Suppress mgsk's and MLflow's autologging warnings and event logs,
+        and MLflow's "View run" lines.
     serialization_format : {"skops", "cloudpickle"}, default="skops"
         How the logged models are saved (see :func:`mgsk.mlflow.save_model`).
+    spool_dir : path-like, optional
+        Where to spool what the tracking store did not take; by default
+        ``$MGSK_SPOOL_DIR``, else ``$XDG_CACHE_HOME/mgsk/spool``
+        (``~/.cache/mgsk/spool``).
 
     Returns
     -------
@@ -124,7 +134,7 @@ def autolog(
     >>> previous_uri = mlflow.get_tracking_uri()
     >>> mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
     >>> experiment = mlflow.create_experiment("autolog", artifact_location=(tmp / "artifacts").as_uri())
-    >>> mgsk.autolog(log_plots=False)
+    >>> mgsk.autolog(log_plots=False, spool_dir=tmp / "spool")
     >>> X = np.random.default_rng(0).normal(size=(100, 2))
     >>> with mlflow.start_run(experiment_id=experiment) as run:  # without it, fit starts and ends its own run
     ...     model = mgsk.LinearRegressor().fit(X, X @ [1.0, 2.0] + 3.0)
