@@ -354,7 +354,7 @@ def _replay(spool, summary, stop):
     _remove_stale_tmp(spool)
 
 
-def sync(tracking_uri=None, *, spool_dir=None, timeout=60.0, _stop=None):
+def sync(tracking_uri=None, *, spool_dir=None, timeout=60.0):
     """Send what autolog spooled while the tracking store was down, exactly once.
 
     Replays every pending entry of the spool of ``tracking_uri`` (see
@@ -395,7 +395,11 @@ def sync(tracking_uri=None, *, spool_dir=None, timeout=60.0, _stop=None):
     """
     import mlflow
 
-    uri = tracking_uri or mlflow.get_tracking_uri()
+    return _sync(tracking_uri or mlflow.get_tracking_uri(), spool_dir, timeout, stop=None)
+
+
+def _sync(uri, spool_dir, timeout, stop):
+    """:func:`sync`; ``stop``, an Event, ends the replay after the entry in progress."""
     spool = Spool(uri, spool_dir)
     summary = SyncSummary(uri, str(spool.folder))
     lock = spool.lock(wait=timeout)
@@ -405,7 +409,7 @@ def sync(tracking_uri=None, *, spool_dir=None, timeout=60.0, _stop=None):
         return summary
     try:
         with quick_requests(silent=True):
-            _replay(spool, summary, _stop)
+            _replay(spool, summary, stop)
     except _StoreDown as exc:
         summary.store_error = str(exc)
     finally:
@@ -450,7 +454,7 @@ def replay_in_background(tracking_uri, spool_dir=None):
 
 def _background_sync(tracking_uri, spool_dir):
     try:
-        summary = sync(tracking_uri, spool_dir=spool_dir, timeout=0, _stop=_stop)
+        summary = _sync(tracking_uri, spool_dir, timeout=0, stop=_stop)
     except Exception as exc:  # a background thread must not die noisily
         _logger.warning("mgsk.autolog could not replay its spool to %s: %s", tracking_uri, exc)
         return
