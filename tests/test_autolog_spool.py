@@ -165,7 +165,7 @@ def test_a_replay_that_stopped_halfway_resumes_without_duplicates(store, data, c
 
 
 def test_two_processes_syncing_at_once_replay_each_entry_once(store, data, caplog):
-    spooled_fits(store, data, caplog, 4, log_plots=False)
+    spooled_fits(store, data, caplog, 4, log_plots=False, registered_model_name="spooled")
     store.come_up()
     command = [sys.executable, "-m", "mgsk.mlflow", "sync", "--tracking-uri", store.uri]
     procs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(2)]
@@ -174,6 +174,8 @@ def test_two_processes_syncing_at_once_replay_each_entry_once(store, data, caplo
     replayed = sorted(int(out.split("replayed ")[1].split(" ")[0]) for out in outputs)
     assert replayed == [0, 4]
     assert len(store.runs()) == 4 and len(store.models()) == 4
+    versions = store.client.search_model_versions("name='spooled'")
+    assert sorted(v.source for v in versions) == sorted(f"models:/{m.model_id}" for m in store.models())
 
 
 def test_an_entry_whose_experiment_is_gone_is_kept_and_reported(store, data, caplog):

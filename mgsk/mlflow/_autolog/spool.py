@@ -87,6 +87,14 @@ def read_json(path):
         return json.load(f)
 
 
+def _entries(folder):
+    try:
+        names = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
+    except FileNotFoundError:
+        return []
+    return [Entry(folder / name) for name in names]
+
+
 class Entry:
     """One spooled entry: a folder holding ``record.json`` and its payload.
 
@@ -182,18 +190,11 @@ class Spool:
 
     def pending_entries(self):
         """The entries still to replay, oldest first."""
-        try:
-            names = sorted(entry.name for entry in os.scandir(self.pending) if entry.is_dir())
-        except FileNotFoundError:
-            return []
-        return [Entry(self.pending / name) for name in names]
+        return _entries(self.pending)
 
     def replayed_entries(self):
-        try:
-            names = sorted(entry.name for entry in os.scandir(self.replayed) if entry.is_dir())
-        except FileNotFoundError:
-            return []
-        return [Entry(self.replayed / name) for name in names]
+        """The entries replayed, oldest first (their records only)."""
+        return _entries(self.replayed)
 
     def mark_replayed(self, entry):
         """Move ``entry`` to ``replayed/`` (one atomic rename), then drop its payload."""
