@@ -199,6 +199,7 @@ def throughput(server, folder, processes, fits):
 
 
 def main(processes, fits):
+    os.environ.setdefault("MLFLOW_AUTOLOGGING_TESTING", "false")  # conftest would turn MLflow's test mode on
     from conftest import MlflowServer, PostgreSQL
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)

@@ -29,12 +29,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.utils.autologging_utils import autologging_integration, safe_patch
 
+from .._serialization import FORMATS
 from . import post_training
 from .context import caller_frame, fit_place
 from .faults import LoggingSteps, quick_requests
 from .log_fit import log_fitted_model, log_gnostic_extras, run_for_fit
 from .record import FLAVOR_NAME, AutologConfig, FitData, estimator_tags, fit_arguments
-from .._serialization import FORMATS
+
 
 @autologging_integration(FLAVOR_NAME)
 def autolog(

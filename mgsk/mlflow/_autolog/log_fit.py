@@ -98,18 +98,19 @@ class FitRun:
         return self.run is not None and not self.steps.store_down
 
     def use(self, run, is_new):
+        """Log into ``run``; mark it open if autolog created it; replay the spool if it holds anything."""
+        from .replay import replay_in_background
+
         self.run, self.is_new = run, is_new
         self.steps.run_id = run.info.run_id
         self.experiment_id = run.info.experiment_id
+        replay_in_background(self.steps.uri, self.config.spool_dir)  # the store answered
         if is_new:
             info = {"experiment_id": self.experiment_id, "start_time": self.start_time}
             try:
                 self._marker = self.spool.open_run(self.run_id, info)
             except OSError as exc:
                 _logger.debug("mgsk.autolog could not mark run %s open in the spool: %s", self.run_id, exc)
-        from .replay import replay_in_background
-
-        replay_in_background(self.steps.uri, self.config.spool_dir)
 
     def finish(self, status):
         """End a run autolog created; spool whatever was not sent."""
