@@ -144,12 +144,12 @@ def test_fits_during_an_outage_are_spooled_then_replayed_exactly_once(store, dat
 def test_a_replay_that_stopped_halfway_resumes_without_duplicates(store, data, caplog):
     spooled_fits(store, data, caplog, 2)
     store.come_up()
-    client, summary = store.client, replay.SyncSummary(store.uri, "")
+    client, done = store.client, {"runs_created": 0, "runs_completed": 0}
     first, second = store.spool.pending_entries()
     # The first replay died after creating the run and the model, before recording them;
     # the second one after recording the run only.
     for entry in (first, second):
-        run_id = replay._run_id(client, entry, entry.record, {}, store.experiment_id, summary)
+        run_id, _ = replay._run_id(client, entry, entry.record, {}, store.experiment_id, done)
         assert mlflow.get_run(run_id).data.tags["mgsk.autolog.fit_id"] == entry.record["fit_id"]
         record = entry.record
         replay._model_id(client, entry, record["fit_id"], record["model"], entry.state(), store.experiment_id, run_id)

@@ -31,6 +31,7 @@ import shutil
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mlflow import MlflowClient
@@ -52,6 +53,8 @@ SPOOL_ENTRY_TAG = "mgsk.spool_entry"
 END_REASON_TAG = "mgsk.autolog.end_reason"
 #: Seconds between two background replays started by one process for one store.
 BACKGROUND_INTERVAL = 10.0
+#: Entries replayed at once against a tracking server (each sends a few dozen small requests).
+REPLAY_THREADS = 4
 #: A half-written entry (its writer died) is removed after this many seconds.
 STALE_TMP_SECONDS = 3600
 
@@ -143,7 +146,8 @@ def _experiment_id(client, record):
     return experiment.experiment_id
 
 
-def _run_id(client, entry, record, state, experiment_id, summary):
+def _run_id(client, entry, record, state, experiment_id, done):
+    """The entry's run on the server, and whether this replay created it (then it holds nothing yet)."""
     spec = record["run"]
     run_id = spec.get("run_id") or state.get("run_id")
     if run_id is None:
@@ -155,9 +159,9 @@ def _run_id(client, entry, record, state, experiment_id, summary):
         else:
             tags = {**spec.get("tags", {}), SPOOL_ENTRY_TAG: entry.name}
             run_id = client.create_run(experiment_id, start_time=spec.get("start_time"), tags=tags).info.run_id
-            summary.runs_created += 1
+            done["runs_created"] += 1
         entry.save_state({**state, "run_id": run_id})
-        return run_id
+        return run_id, not found
     try:
         client.get_run(run_id)
     except MlflowException as exc:
@@ -165,11 +169,12 @@ def _run_id(client, entry, record, state, experiment_id, summary):
             raise _Kept(f"the run {run_id} does not exist on the server") from exc
         raise
     if spec.get("run_id"):
-        summary.runs_completed += 1
-    return run_id
+        done["runs_completed"] += 1
+    return run_id, False
 
 
-def _model_id(client, entry, fit_id, spec, state, experiment_id, run_id):
+def _model_id(client, entry, fit_id, spec, state, experiment_id, run_id, fresh=False):
+    """The entry's LoggedModel: its own, the one found by the fit id, or a new one (recorded)."""
     for model_id in (spec.get("model_id"), state.get("model_id")):
         if model_id is None:
             continue
@@ -178,9 +183,9 @@ def _model_id(client, entry, fit_id, spec, state, experiment_id, run_id):
         except MlflowException as exc:
             if not _not_found(exc):
                 raise
-    found = client.search_logged_models(
+    found = [] if fresh else client.search_logged_models(
         [experiment_id], filter_string=f"tags.`{FIT_ID_TAG}` = '{fit_id}'", max_results=1
-    )
+    )  # a run this replay created has no model yet
     if found:
         model = found[0]
     else:
@@ -220,15 +225,15 @@ def _register(client, name, model_id, run_id):
         client.create_model_version(name, source, run_id=run_id, model_id=model_id, await_creation_for=0)
 
 
-def _replay_model(client, entry, record, experiment_id, run_id, summary):
+def _replay_model(client, entry, record, experiment_id, run_id, fresh, done):
     spec = record.get("model")
     if spec is None or not entry.model_path.is_dir():
         return None
-    model = _model_id(client, entry, record["fit_id"], spec, entry.state(), experiment_id, run_id)
+    model = _model_id(client, entry, record["fit_id"], spec, entry.state(), experiment_id, run_id, fresh)
     if model.status != LoggedModelStatus.READY:
         _upload_model(client, entry, model, run_id)
-        summary.models_logged += 1
-    outputs = client.get_run(run_id).outputs
+        done["models_logged"] += 1
+    outputs = None if fresh else client.get_run(run_id).outputs
     if not any(output.model_id == model.model_id for output in (outputs.model_outputs if outputs else [])):
         client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
     name = spec.get("registered_model_name")
@@ -238,18 +243,23 @@ def _replay_model(client, entry, record, experiment_id, run_id, summary):
     return model.model_id
 
 
-def _replay_entry(client, spool, entry, summary):
+def _replay_entry(client, spool, entry, experiments):
+    """Replay one entry; return what it did (counts for the summary)."""
+    done = {"runs_created": 0, "runs_completed": 0, "models_logged": 0}
     record = entry.record
-    experiment_id = _experiment_id(client, record)
-    run_id = _run_id(client, entry, record, entry.state(), experiment_id, summary)
-    model_id = _replay_model(client, entry, record, experiment_id, run_id, summary)
+    key = (record.get("experiment_id"), record.get("experiment_name"))
+    if key not in experiments:
+        experiments[key] = _experiment_id(client, record)
+    experiment_id = experiments[key]
+    run_id, fresh = _run_id(client, entry, record, entry.state(), experiment_id, done)
+    model_id = _replay_model(client, entry, record, experiment_id, run_id, fresh, done)
     metrics = [
         Metric(**{**metric, "model_id": model_id if metric["model_id"] == MODEL_PLACEHOLDER else metric["model_id"]})
         for metric in record["metrics"]
     ]
-    params = _new_params(client, run_id, record["params"])
+    params = record["params"] if fresh else _new_params(client, run_id, record["params"])
     log_batch(client, run_id, metrics, params, record["tags"])
-    linked = {(d.dataset.name, d.dataset.digest) for d in client.get_run(run_id).inputs.dataset_inputs}
+    linked = set() if fresh else {(d.dataset.name, d.dataset.digest) for d in client.get_run(run_id).inputs.dataset_inputs}
     datasets = [
         DatasetInput(
             DatasetEntity(**{key: value for key, value in spec.items() if key != "context"}),
@@ -266,7 +276,7 @@ def _replay_entry(client, spool, entry, summary):
     if end_status:
         client.set_terminated(run_id, end_status, end_time=record["run"].get("end_time"))
     spool.mark_replayed(entry)
-    summary.replayed.append(entry.name)
+    return done
 
 
 def _end_abandoned_runs(client, spool, summary):
@@ -332,19 +342,50 @@ def _alive(pid):
     return True
 
 
+def _by_run(entries):
+    """The entries in groups replayed one after the other: those of one existing run together."""
+    groups = {}
+    for entry in entries:
+        run_id = entry.record["run"].get("run_id")
+        groups.setdefault(run_id or entry.name, []).append(entry)
+    return list(groups.values())
+
+
 def _replay(spool, summary, stop):
     client = MlflowClient(spool.tracking_uri)
-    for entry in spool.pending_entries():
-        if stop is not None and stop.is_set():
-            break
-        try:
-            _replay_entry(client, spool, entry, summary)
-        except _Kept as exc:
-            summary.kept[entry.name] = str(exc)
-        except Exception as exc:
-            if not store_answers(spool.tracking_uri):
-                raise _StoreDown(f"{type(exc).__name__}: {str(exc).strip()[:300]}") from exc
-            summary.kept[entry.name] = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+    lock, halt, experiments, down = threading.Lock(), threading.Event(), {}, []
+
+    def replay_group(entries):
+        for entry in entries:
+            if halt.is_set() or (stop is not None and stop.is_set()):
+                return
+            try:
+                done = _replay_entry(client, spool, entry, experiments)
+            except _Kept as exc:
+                with lock:
+                    summary.kept[entry.name] = str(exc)
+                continue
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+                if not store_answers(spool.tracking_uri):
+                    down.append(reason)
+                    halt.set()
+                    return
+                with lock:
+                    summary.kept[entry.name] = reason
+                continue
+            with lock:
+                summary.replayed.append(entry.name)
+                for name, count in done.items():
+                    setattr(summary, name, getattr(summary, name) + count)
+
+    # A tracking server serves several requests at once; a local database file would lock.
+    threads = REPLAY_THREADS if spool.tracking_uri.startswith(("http://", "https://")) else 1
+    with ThreadPoolExecutor(threads, thread_name_prefix="mgsk-replay") as pool:
+        list(pool.map(replay_group, _by_run(spool.pending_entries())))
+    summary.replayed.sort()
+    if down:
+        raise _StoreDown(down[0])
     try:
         _end_abandoned_runs(client, spool, summary)
     except Exception as exc:
