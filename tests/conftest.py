@@ -234,8 +234,16 @@ class MlflowServer:
             self.proc.wait(timeout=30)
 
     def stop(self):
-        if self.proc is not None:
-            stop_process(self.proc)
+        """Stop the server's process group: SIGTERM, then SIGKILL after 5 s (its job runner lingers)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, 15)
+            self.proc.wait(timeout=5)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            self.kill()
 
 
 class PostgreSQL:
