@@ -306,8 +306,8 @@ def _end_abandoned_runs(client, spool, summary):
                 if model.status == LoggedModelStatus.PENDING:
                     client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
             status = RunStatus.to_string(RunStatus.FINISHED if ready else RunStatus.KILLED)
-            reason = "the process that fitted died before ending the run " + (
-                "(its model had been logged)" if ready else "before its model was logged"
+            reason = "the process that fitted died before ending the run; its model " + (
+                "had been logged" if ready else "had not been logged"
             )
             client.set_tag(run_id, END_REASON_TAG, reason)
             client.set_terminated(run_id, status)
