@@ -55,16 +55,27 @@ def fit_data(worker, fit):
     return X, y
 
 
+def _wait_for(path):
+    while not pathlib.Path(path).exists():
+        time.sleep(0.2)
+
+
 def worker(index, fits, hold_last):
-    """One client process: ``fits`` autologged fits, each tagged with its worker and fit number."""
+    """One client process: ``fits`` autologged fits, each tagged with its worker and fit number.
+
+    With ``hold_last`` (a file name), worker 0 makes its second fit only once
+    the file ``killed`` beside it exists (so at least one fit meets the
+    outage), and every worker its last fit only once ``hold_last`` exists.
+    """
     import mgsk
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     for fit in range(fits):
-        if fit == fits - 1 and hold_last:
-            while not pathlib.Path(hold_last).exists():
-                time.sleep(0.2)
+        if hold_last and index == 0 and fit == 1:
+            _wait_for(pathlib.Path(hold_last).with_name("killed"))
+        if hold_last and fit == fits - 1:
+            _wait_for(hold_last)
         mgsk.autolog(extra_tags={"worker": index, "fit": fit}, silent=True)
         mgsk.LinearRegressor().fit(*fit_data(index, fit))
         print(f"fit {fit} done", flush=True)
@@ -128,6 +139,7 @@ def outage(server, folder, processes, fits, kill_fraction=0.25, down_seconds=5.0
         while fits_done(folder, processes) < max(1, int(kill_fraction * processes * fits)):
             time.sleep(0.1)
         server.kill()
+        (pathlib.Path(folder) / "killed").touch()
         time.sleep(down_seconds)
         server.start()
         back.touch()
