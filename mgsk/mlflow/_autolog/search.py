@@ -18,7 +18,7 @@ from ..._base import GnosticMixin
 from . import post_training
 from .context import caller_frame, search_is_nested
 from .faults import LoggingSteps, quick_requests
-from .log_fit import log_files, log_fitted_model, log_run_data, run_for_fit, run_tags
+from .log_fit import FitRecord, log_fitted_model, run_for_fit, run_tags, send
 from .record import FitData, estimator_tags, fit_arguments, gnostic_step, metric_entities
 
 CV_RESULTS = "cv_results.csv"
@@ -67,12 +67,16 @@ def _log_search(client, fit_run, search, data, config, steps):
         )
         if config.log_post_training_metrics and fit_run.run is not None and (step := gnostic_step(best)) is not None:
             post_training.track(step, fit_run.run_id, model_id, search, config)
-    elif fit_run.sending:  # refit=False: no model to log or score
-        metrics = metric_entities(extra, get_current_time_millis())
-        tags = None if fit_run.is_new else estimator_tags(search)
-        run_id = fit_run.run_id
-        steps("the parameters and metrics", log_run_data, client, run_id, metrics, params, tags, fit_run.is_new)
-        steps("the cv_results.csv", log_files, client, run_id, cv_results)
+    else:  # refit=False: no model to log or score
+        now = get_current_time_millis()
+        record = FitRecord(
+            params=params, tags=None if fit_run.is_new else estimator_tags(search),
+            metrics=lambda model_id: metric_entities(extra, now), files=cv_results,
+        )  # fmt: skip
+        if fit_run.sending:
+            send(client, fit_run, record, config, steps, fit_run.is_new)
+        else:
+            fit_run.unsent.append(record)
     if config.max_tuning_runs != 0:
         if fit_run.sending:
             steps("the child runs", _log_child_runs, fit_run.run, search, config, best_params, model_id)
