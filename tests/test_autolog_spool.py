@@ -222,3 +222,21 @@ def test_a_run_whose_process_died_is_ended_by_the_next_replay(mlflow_tracking, t
     ended = mlflow.get_run(run.info.run_id)
     assert ended.info.status == "KILLED" and "died" in ended.data.tags["mgsk.autolog.end_reason"]
     assert mgsk.mlflow.sync().orphans_ended == {}
+
+
+@pytest.mark.parametrize("refit", [True, False])
+def test_a_search_during_an_outage_replays_its_parent_run(store, data, caplog, refit):
+    from sklearn.model_selection import GridSearchCV
+
+    mgsk.autolog(log_plots=False)
+    with caplog.at_level(logging.WARNING, logger="mgsk.mlflow.autolog"):
+        search = GridSearchCV(LinearRegressor(), {"degree": [1, 2]}, cv=3, refit=refit).fit(*data)
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "mgsk.mlflow.autolog"]
+    assert "spooled" in warning
+    store.come_up()
+    assert len(mgsk.mlflow.sync().replayed) == 1
+    (run,) = store.runs()  # the parent; child runs are not spooled
+    assert run.info.status == "FINISHED" and run.data.params["best_degree"] == str(search.best_params_["degree"])
+    assert run.data.metrics["best_cv_score"] == search.best_score_
+    assert [a.path for a in store.client.list_artifacts(run.info.run_id)] == ["cv_results.csv"]
+    assert len(store.models()) == (1 if refit else 0)

@@ -81,7 +81,7 @@ def _log_search(client, fit_run, search, data, config, steps):
         if fit_run.sending:
             steps("the child runs", _log_child_runs, fit_run.run, search, config, best_params, model_id)
         else:  # the parent run holds the search's results (cv_results.csv): child runs are not spooled
-            steps.failed.append("the child runs")
+            steps.failed.append("the child runs (not spooled)")
 
 
 def _cv_results_csv(search):
