@@ -28,7 +28,16 @@ __all__ = [
 def __getattr__(name):
     # Lazy: ``mgsk.autolog`` is ``mgsk.mlflow.autolog``, imported on first use.
     if name == "autolog":
-        from .mlflow import autolog
+        try:
+            from .mlflow import autolog
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("mlflow", "skops", "matplotlib") and not str(exc.name).startswith("mlflow."):
+                raise
+            raise ModuleNotFoundError(
+                f"mgsk.autolog needs MLflow and its companions ({exc.name} is missing): "
+                'pip install "mgsk[mlflow]"',
+                name=exc.name,
+            ) from exc
 
         return autolog
     raise AttributeError(f"module 'mgsk' has no attribute {name!r}")

@@ -67,8 +67,8 @@ def _logged_model_uri(run):
 
 def _weights_report(model, dataset):
     """The weights ``model`` gives the data set's classical outliers, and the rows it rejects."""
-    from mgsk.mlflow._autolog_logging import WEIGHTS_PLOT
-    from mgsk.mlflow._plots import weights_title
+    from mgsk.mlflow._autolog.log_fit import WEIGHTS_PLOT
+    from mgsk.mlflow._autolog.plots import weights_title
 
     classical = dataset.outliers
     weights = model.weights_

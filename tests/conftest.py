@@ -3,11 +3,13 @@
 MLflow is imported inside the fixtures, so the core tests run without it.
 """
 
+import atexit
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -17,6 +19,11 @@ os.environ.setdefault("MLFLOW_AUTOLOGGING_TESTING", "true")
 # MLflow's telemetry would try to reach the internet.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+# autolog's spool (open-run markers, unsent fits) goes to a temporary folder, not ~/.cache:
+# set at import, so the doctests under mgsk/ and the subprocesses tests start use it too.
+if "MGSK_SPOOL_DIR" not in os.environ:
+    os.environ["MGSK_SPOOL_DIR"] = tempfile.mkdtemp(prefix="mgsk-test-spool-")
+    atexit.register(shutil.rmtree, os.environ["MGSK_SPOOL_DIR"], ignore_errors=True)
 
 
 _MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
@@ -180,3 +187,117 @@ def autolog_reset():
 
     mgsk.autolog(disable=True)
     mlflow.sklearn.autolog(disable=True)
+
+
+class MlflowServer:
+    """A real ``mlflow server`` on 127.0.0.1 (artifact proxy on) that a test can kill and restart.
+
+    It keeps its port and backend across restarts, so the clients' tracking
+    URI stays the same. Output goes to ``root/server.log`` (a pipe nobody
+    reads would fill up and stall the server).
+    """
+
+    def __init__(self, root, backend_uri):
+        self.root, self.backend_uri = root, backend_uri
+        self.port = free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self, timeout=180.0):
+        args = [
+            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
+            "--backend-store-uri", self.backend_uri, "--artifacts-destination", str(self.root / "artifacts"),
+            "--serve-artifacts", "--workers", "1",
+        ]  # fmt: skip
+        log = open(self.root / "server.log", "ab")
+        self.proc = subprocess.Popen(args, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited:\n{(self.root / 'server.log').read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError(f"{self.uri}/health did not answer within {timeout} s")
+
+    def kill(self):
+        """Kill the server's whole process group at once (as a crash or an OOM kill would)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=30)
+
+    def stop(self):
+        """Stop the server's process group: SIGTERM, then SIGKILL after 5 s (its job runner lingers)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, 15)
+            self.proc.wait(timeout=5)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+class PostgreSQL:
+    """A throwaway PostgreSQL cluster on 127.0.0.1, run as the ``postgres`` user (see team-server.md)."""
+
+    def __init__(self):
+        import glob
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: [int(x) for x in p.split("/")[-2].split(".")])
+        if not bins or os.geteuid() != 0 or shutil.which("runuser") is None:
+            pytest.skip("PostgreSQL tests need Debian's postgresql package and root (to run it as 'postgres')")
+        self.bin = bins[-1]
+        self.parent = tempfile.mkdtemp(prefix="mgsk-pg-")
+        os.chmod(self.parent, 0o711)  # the postgres user must traverse it
+        self.root = os.path.join(self.parent, "pg")
+        self.port = free_port()
+        self.uri = f"postgresql+psycopg2://mlflow:mlflowpw@127.0.0.1:{self.port}/mlflow"
+
+    def _run(self, *args):
+        subprocess.run(["runuser", "-u", "postgres", "--", *args], cwd=self.root, check=True, capture_output=True)
+
+    def start(self):
+        data, sock = os.path.join(self.root, "data"), os.path.join(self.root, "sock")
+        subprocess.run(["install", "-d", "-o", "postgres", "-g", "postgres", "-m", "700", self.root, data, sock], check=True)
+        self._run(
+            f"{self.bin}/initdb", "-D", data, "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8",
+            "--auth-local=peer", "--auth-host=scram-sha-256",
+        )  # fmt: skip
+        self._run(
+            f"{self.bin}/pg_ctl", "-D", data, "-l", os.path.join(self.root, "postgres.log"), "-w", "-t", "60",
+            "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {sock}", "start",
+        )  # fmt: skip
+        self._run(
+            f"{self.bin}/psql", "-h", sock, "-p", str(self.port), "-d", "postgres", "-v", "ON_ERROR_STOP=1",
+            "-c", "CREATE ROLE mlflow LOGIN PASSWORD 'mlflowpw'", "-c", "CREATE DATABASE mlflow OWNER mlflow",
+        )  # fmt: skip
+        return self
+
+    def stop(self):
+        data = os.path.join(self.root, "data")
+        if os.path.isdir(data):
+            subprocess.run(
+                ["runuser", "-u", "postgres", "--", f"{self.bin}/pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "60", "stop"],
+                cwd=self.root, capture_output=True,
+            )  # fmt: skip
+        shutil.rmtree(self.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgresql():
+    """A PostgreSQL database for an MLflow backend; yields its SQLAlchemy URI. One per module."""
+    pytest.importorskip("psycopg2")
+    server = PostgreSQL()
+    try:
+        yield server.start().uri
+    finally:
+        server.stop()

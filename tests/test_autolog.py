@@ -10,6 +10,7 @@ import json
 import pickle
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -278,3 +279,34 @@ def test_registered_model_name_registers_the_logged_model(regression):
     (logged,) = logged_models()
     (version,) = mlflow.MlflowClient().search_model_versions("name='gnostic-regression'")
     assert version.source == f"models:/{logged.model_id}"
+
+
+def test_autolog_without_mlflow_names_the_install_command():
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["mlflow"] = None  # as if MLflow were not installed
+        import mgsk
+        try:
+            mgsk.autolog()
+        except ModuleNotFoundError as exc:
+            print(exc)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert 'pip install "mgsk[mlflow]"' in done.stdout and "mlflow is missing" in done.stdout
+
+
+def test_training_scores_honour_sample_weight(regression):
+    X, y = regression
+    weights = np.where(np.arange(len(y)) < 20, 0.05, 1.0)  # the outlying rows barely count
+    mgsk.autolog(log_models=False, log_plots=False)
+    model = LinearRegressor().fit(X, y, sample_weight=weights)
+    mgsk.autolog(disable=True)
+    (run,) = all_runs()
+    predictions = model.predict(X)
+    for name in ("r2_score", "mean_squared_error", "mean_absolute_error"):
+        metric = getattr(sklearn.metrics, name)
+        weighted, unweighted = metric(y, predictions, sample_weight=weights), metric(y, predictions)
+        assert abs(weighted - unweighted) > 1e-3 * abs(unweighted)  # the weights matter here
+        assert run.data.metrics[f"training_{name}"] == pytest.approx(weighted, rel=1e-12)

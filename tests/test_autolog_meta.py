@@ -108,7 +108,7 @@ def check_search_runs(search, max_tuning_runs):
     for name, value in search.best_params_.items():
         assert parent.data.params[f"best_{name}"] == str(value)
     assert parent.data.metrics["best_cv_score"] == pytest.approx(search.best_score_)
-    assert parent.data.metrics["re"] == mgsk.mlflow._autolog_record.gnostic_step(search.best_estimator_).re_
+    assert parent.data.metrics["re"] == mgsk.mlflow._autolog.record.gnostic_step(search.best_estimator_).re_
     artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)]
     assert "cv_results.csv" in artifacts
 
@@ -204,3 +204,48 @@ def test_disabling_one_integration_leaves_the_other_working(frame, quick_sklearn
     assert pipe_run.data.tags["mlflow.autologging"] == "mgsk"
     sklearn.metrics.mean_absolute_error(y_test, pipe.predict(X_test))
     assert "mean_absolute_error_X_test" in mlflow.get_run(pipe_run.info.run_id).data.metrics
+
+
+@pytest.mark.parametrize("sklearn_first", [True, False], ids=["sklearn-then-mgsk", "mgsk-then-sklearn"])
+def test_post_training_metrics_are_not_dropped_while_other_threads_fit_sklearn_models(frame, sklearn_first):
+    import threading
+
+    from sklearn.linear_model import Ridge
+
+    X, y = frame
+    X_train, y_train, X_test, y_test = X[:90], y[:90], X[90:], y[90:]
+    enable = [
+        lambda: mlflow.sklearn.autolog(silent=True, log_models=False, log_datasets=False),
+        lambda: mgsk.autolog(log_models=False, log_plots=False, log_datasets=False),
+    ]
+    for turn_on in enable if sklearn_first else enable[::-1]:
+        turn_on()
+    stop = threading.Event()
+
+    def fit_sklearn_models():  # each fit holds mlflow.sklearn's process-wide training session
+        while not stop.is_set():
+            Ridge().fit(X_train, y_train)
+
+    threads = [threading.Thread(target=fit_sklearn_models) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        expected = {}
+        for index in range(12):
+            model = LinearRegressor(tol=10.0 ** -(4 + index % 6)).fit(X_train, y_train)
+            run_id = mlflow.last_active_run().info.run_id
+            expected[run_id] = (model.score(X_test, y_test), sklearn.metrics.r2_score(y_test, model.predict(X_test)))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    logged = {run_id: mlflow.get_run(run_id).data.metrics for run_id in expected}
+    missing = [
+        (run_id, key)
+        for run_id, metrics in logged.items()
+        for key in ("LinearRegressor_score_X_test", "r2_score_X_test")
+        if key not in metrics
+    ]
+    assert missing == []
+    for run_id, (score, r2) in expected.items():
+        assert logged[run_id]["LinearRegressor_score_X_test"] == score and logged[run_id]["r2_score_X_test"] == r2

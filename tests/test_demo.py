@@ -86,7 +86,7 @@ def test_demo_on_the_default_store_then_on_mlflow_tracking_uri(tmp_path):
 
 def check_weights_report(out, model, classical):
     """The demo's words on the classical outliers and the weights plot's title say the same, truly."""
-    from mgsk.mlflow._plots import weights_title
+    from mgsk.mlflow._autolog.plots import weights_title
 
     words = re.search(r"rows ([\d, ]+), get the champion's weights ([\d., e-]+) \(the (\d+) lowest of its (\d+)\)", out)
     assert words, out

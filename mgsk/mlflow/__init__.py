@@ -7,7 +7,7 @@ python_function flavor that ``mlflow.pyfunc`` and ``mlflow models serve``
 use. :func:`autolog` logs every fit.
 """
 
-from ._autolog import autolog
+from ._autolog import autolog, sync
 from ._errors import MgskModelError
 from ._flavor import FLAVOR_NAME, _load_pyfunc, evaluation_model, load_model, log_model, save_model
 from ._inspect import Finding, inspect_model
@@ -28,6 +28,7 @@ __all__ = [
     "log_model",
     "save_model",
     "sign_model",
+    "sync",
     "trusted_types",
     "verify_model",
 ]

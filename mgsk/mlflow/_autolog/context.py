@@ -66,12 +66,36 @@ def _enclosing_fits(estimator, frame):
         frame = frame.f_back
 
 
-def _sklearn_autolog_root():
-    """The estimator mlflow.sklearn.autolog is fitting, or None when it is not fitting one."""
-    from mlflow.sklearn import _SklearnTrainingSession
+def training_sessions_in_this_thread():
+    """mlflow.sklearn's training sessions this thread is inside, outermost first.
 
-    stack = _SklearnTrainingSession._session_stack
-    return stack[0].estimator if stack else None
+    MLflow keeps the sessions of all threads on one process-wide stack, so
+    its own ``_has_active_training_session()`` is true in every thread while
+    any thread fits under mlflow.sklearn.autolog. The sessions of this thread
+    are the ones its frames (inside MLflow's patch functions) hold.
+    """
+    from mlflow.utils.autologging_utils import _training_sessions
+
+    classes = tuple(_training_sessions)
+    found = []
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith("mlflow."):
+            for value in frame.f_locals.values():
+                if isinstance(value, classes) and any(value is entered for entered in type(value)._session_stack):
+                    found.append(value)
+        frame = frame.f_back
+    return found[::-1]
+
+
+def inside_mlflow_sklearn():
+    """Whether this thread is inside one of mlflow.sklearn's patches (fit, predict, a metric)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__", "") == "mlflow.sklearn":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def fit_place(estimator, frame):
@@ -88,11 +112,10 @@ def fit_place(estimator, frame):
     -------
     FitPlace
     """
-    from mlflow.utils.autologging_utils import _has_active_training_session
-
-    if _has_active_training_session():
-        root = _sklearn_autolog_root()
-        if root is not None and isinstance(root, (Pipeline, BaseSearchCV)) and final_step_chain(root, estimator):
+    sessions = training_sessions_in_this_thread()
+    if sessions:
+        root = sessions[0].estimator
+        if isinstance(root, (Pipeline, BaseSearchCV)) and final_step_chain(root, estimator):
             return FitPlace("extras", owner=root)
         return SKIP
     owner, X, y = estimator, None, None
@@ -105,9 +128,7 @@ def fit_place(estimator, frame):
 
 def search_is_nested(search, frame):
     """Whether a search's fit runs inside another fit or a cross-validation helper."""
-    from mlflow.utils.autologging_utils import _has_active_training_session
-
-    return _has_active_training_session() or next(_enclosing_fits(search, frame), None) is not None
+    return bool(training_sessions_in_this_thread()) or next(_enclosing_fits(search, frame), None) is not None
 
 
 def caller_frame():

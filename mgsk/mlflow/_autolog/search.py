@@ -14,12 +14,12 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from mlflow.utils.time import get_current_time_millis
 from sklearn.base import BaseEstimator
 
-from .._base import GnosticMixin
-from . import _autolog_metrics as post_training
-from ._autolog_context import caller_frame, search_is_nested
-from ._autolog_faults import LoggingSteps, quick_requests
-from ._autolog_logging import log_fitted_model, log_run_data, run_for_fit, run_tags
-from ._autolog_record import FitData, estimator_tags, fit_arguments, gnostic_step, metric_entities
+from ..._base import GnosticMixin
+from . import post_training
+from .context import caller_frame, search_is_nested
+from .faults import LoggingSteps, quick_requests
+from .log_fit import FitRecord, log_fitted_model, run_for_fit, run_tags, send
+from .record import FitData, estimator_tags, fit_arguments, gnostic_step, metric_entities
 
 CV_RESULTS = "cv_results.csv"
 
@@ -43,43 +43,51 @@ def patched_search_fit(config, original, self, *args, **kwargs):
         return original(self, *args, **kwargs)
     data = FitData.before_fit(*fit_arguments(args, kwargs))
     steps = LoggingSteps()
-    with run_for_fit(config, steps, estimator_tags(self)) as (run, is_new):
+    with run_for_fit(config, steps, estimator_tags(self)) as fit_run:
         with disable_autologging():
             result = original(self, *args, **kwargs)
-        if run is not None:
-            with quick_requests(), post_training.suspended():
-                client = mlflow.MlflowClient()
-                steps("the search's record", _log_search, client, run, self, data, config, steps, is_new)
+        with quick_requests(), post_training.suspended():
+            client = mlflow.MlflowClient() if fit_run.sending else None
+            steps("the search's record", _log_search, client, fit_run, self, data, config, steps, even_if_down=True)
     steps.warn(config.silent)
     return result
 
 
-def _log_search(client, run, search, data, config, steps, is_new):
+def _log_search(client, fit_run, search, data, config, steps):
     params = search.get_params(deep=False)
     best_params = getattr(search, "best_params_", {})
     params.update({f"best_{name}": value for name, value in best_params.items()})
     extra = {"best_cv_score": search.best_score_} if hasattr(search, "best_score_") else {}
     best = getattr(search, "best_estimator_", None)
     model_id = None
+    cv_results = {CV_RESULTS: _cv_results_csv(search)}
     if best is not None:
         model_id = log_fitted_model(
-            client, run, best, search, data, config, steps, params=params, run_is_new=is_new, extra_metrics=extra
+            client, fit_run, best, search, data, config, steps, params=params, extra_metrics=extra, files=cv_results
         )
-        if config.log_post_training_metrics and (step := gnostic_step(best)) is not None:
-            post_training.track(step, run.info.run_id, model_id, search, config)
+        if config.log_post_training_metrics and fit_run.run is not None and (step := gnostic_step(best)) is not None:
+            post_training.track(step, fit_run.run_id, model_id, search, config)
     else:  # refit=False: no model to log or score
-        metrics = metric_entities(extra, get_current_time_millis())
-        tags = None if is_new else estimator_tags(search)
-        steps("the parameters and metrics", log_run_data, client, run.info.run_id, metrics, params, tags, is_new)
-    steps("the cv_results.csv", _log_cv_results, client, run.info.run_id, search)
+        now = get_current_time_millis()
+        record = FitRecord(
+            params=params, tags=None if fit_run.is_new else estimator_tags(search),
+            metrics=lambda model_id: metric_entities(extra, now), files=cv_results,
+        )  # fmt: skip
+        if fit_run.sending:
+            send(client, fit_run, record, config, steps, fit_run.is_new)
+        else:
+            fit_run.unsent.append(record)
     if config.max_tuning_runs != 0:
-        steps("the child runs", _log_child_runs, run, search, config, best_params, model_id)
+        if fit_run.sending:
+            steps("the child runs", _log_child_runs, fit_run.run, search, config, best_params, model_id)
+        else:  # the parent run holds the search's results (cv_results.csv): child runs are not spooled
+            steps.failed.append("the child runs (not spooled)")
 
 
-def _log_cv_results(client, run_id, search):
+def _cv_results_csv(search):
     import pandas as pd
 
-    client.log_text(run_id, pd.DataFrame(search.cv_results_).to_csv(index=False), CV_RESULTS)
+    return pd.DataFrame(search.cv_results_).to_csv(index=False).encode()
 
 
 def _ranked_candidates(search, limit):

@@ -3,18 +3,28 @@
 As in mlflow.sklearn, a prediction of a model autolog logged is remembered
 (by ``id``) with its run and the variable name of its input, and a call such
 as ``sklearn.metrics.r2_score(y_test, model.predict(X_test))`` is logged as
-``r2_score_X_test``. The bookkeeping is mlflow.sklearn's own
-``_AUTOLOGGING_METRICS_MANAGER``, so the metric functions behave the same
-whichever of the two integrations patched them last.
+``r2_score_X_test``. The names and run lookups are mlflow.sklearn's own
+``_AUTOLOGGING_METRICS_MANAGER``, so both integrations name metrics alike.
+
+Its switches are not thread-safe, so mgsk does not use them: the manager's
+"post-training logging disabled" flag and mlflow.sklearn's stack of training
+sessions are process-wide, so while one thread fits under
+mlflow.sklearn.autolog every other thread's metric calls look nested and are
+dropped. mgsk decides per thread instead: its own thread-local
+:func:`suspended`, and this thread's frames (:mod:`.context`).
 
 Both integrations patch the same ``sklearn.metrics`` functions, and MLflow's
 patching keeps one patch per function: the later one silently replaces the
 earlier, and disabling either one restores the unpatched function. So mgsk
 patches a metric function only while no patch is on it, never reverts a patch
-that is not its own, and checks again before each tracked prediction.
+that is not its own, and checks again before each tracked prediction. Where
+mlflow.sklearn's patch is on, mgsk puts a thin wrapper around it that sends
+calls on mgsk's own predictions to mgsk's thread-safe logging and every
+other call to that patch; disabling either integration removes the wrapper.
 """
 
 import contextlib
+import functools
 import inspect
 import threading
 import weakref
@@ -24,15 +34,19 @@ import sklearn.metrics
 from mlflow.utils import gorilla
 from mlflow.utils.autologging_utils import safe_patch, safety
 
-from ._autolog_context import caller_frame
-from ._autolog_faults import LoggingSteps, quick_requests
-from ._autolog_logging import log_dataset, training_dataset
-from ._autolog_record import FLAVOR_NAME
+from .context import caller_frame, inside_mlflow_sklearn
+from .faults import LoggingSteps, quick_requests
+from .log_fit import log_dataset, training_dataset
+from .record import FLAVOR_NAME
 
 PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 
 _busy = threading.local()
 _owned_metric_patches = []
+#: metric name -> mgsk's wrapper around another integration's patch of it.
+_wrappers = {}
+#: id of a prediction of a model mgsk tracks -> its run id (as the manager keeps them).
+_predictions = {}
 
 
 @dataclass
@@ -71,7 +85,8 @@ def suspended():
 
 
 def _active():
-    return not getattr(_busy, "on", False) and _manager().should_log_post_training_metrics()
+    """Whether to log here: not inside mgsk's own calls or mlflow.sklearn's patches, in this thread."""
+    return not getattr(_busy, "on", False) and not inside_mlflow_sklearn()
 
 
 def track(step, run_id, model_id, owner, config):
@@ -146,6 +161,7 @@ def patched_predict(original, self, *args, **kwargs):
         X, frame, _ = _user_input(self, tracked, original.__name__, args, kwargs)
         name = _dataset_name(tracked.run_id, X, frame)
         _manager().register_prediction_result(tracked.run_id, name, result, model_id=tracked.model_id)
+        _predictions[id(result)] = tracked.run_id
         _log_eval_dataset(tracked, name, X)
         ensure_metric_patches()
     return result
@@ -180,7 +196,7 @@ def patched_metric_api(original, *args, **kwargs):
     manager = _manager()
     if not _active():
         return original(*args, **kwargs)
-    with manager.disable_log_post_training_metrics():
+    with suspended():
         value = original(*args, **kwargs)
     if manager.is_metric_value_loggable(value):
         run_id, dataset_name, model_id = manager.get_info_for_metric_api_call(args, kwargs)
@@ -199,21 +215,46 @@ def _metric_names():
 
 
 def ensure_metric_patches():
-    """Patch every sklearn.metrics function that no integration patches right now."""
+    """Patch every sklearn.metrics function no integration patches; wrap those another one does."""
     from mlflow.utils.autologging_utils import autologging_is_disabled, get_autologging_config
 
     if autologging_is_disabled(FLAVOR_NAME) or not get_autologging_config(FLAVOR_NAME, "log_post_training_metrics"):
         return
     cleanup = getattr(safety, "_AUTOLOGGING_CLEANUP_CALLBACKS", None)
     _owned_metric_patches[:] = [patch for patch in _owned_metric_patches if _is_active(patch)]
+    own = {patch.name for patch in _owned_metric_patches}
     for name in _metric_names():
         if gorilla._ACTIVE_PATCH % name in vars(sklearn.metrics):
+            if name not in own:
+                _wrap_foreign_patch(name)
             continue
         safe_patch(FLAVOR_NAME, sklearn.metrics, name, patched_metric_api, manage_run=False)
         if cleanup is not None:  # else MLflow reverts it with mgsk's other patches
             _owned_metric_patches.append(_unregister(sklearn.metrics, name))
     if cleanup is not None and revert_metric_patches not in cleanup.get(FLAVOR_NAME, []):
         cleanup.setdefault(FLAVOR_NAME, []).append(revert_metric_patches)
+
+
+def _on_mgsk_prediction(args, kwargs):
+    return any(id(value) in _predictions for value in (*args, *kwargs.values()))
+
+
+def _wrap_foreign_patch(name):
+    """Route calls on mgsk's predictions around another integration's (thread-unsafe) patch."""
+    current = vars(sklearn.metrics)[name]
+    if current is _wrappers.get(name):
+        return
+    original = gorilla.get_original_attribute(sklearn.metrics, name)
+
+    @functools.wraps(current)
+    def wrapper(*args, **kwargs):
+        if _on_mgsk_prediction(args, kwargs):
+            return patched_metric_api(original, *args, **kwargs)
+        return current(*args, **kwargs)
+
+    wrapper.mgsk_wrapped = current
+    _wrappers[name] = wrapper
+    setattr(sklearn.metrics, name, wrapper)
 
 
 def _unregister(destination, name):
@@ -229,8 +270,12 @@ def _is_active(patch):
 
 
 def revert_metric_patches():
-    """Revert the metric patches that are still mgsk's own (called when mgsk autolog is reset)."""
+    """Revert the metric patches and wrappers that are still mgsk's own (when mgsk autolog is reset)."""
     for patch in _owned_metric_patches:
         if _is_active(patch):
             gorilla.revert(patch)
     _owned_metric_patches.clear()
+    for name, wrapper in _wrappers.items():
+        if vars(sklearn.metrics).get(name) is wrapper:
+            setattr(sklearn.metrics, name, wrapper.mgsk_wrapped)
+    _wrappers.clear()

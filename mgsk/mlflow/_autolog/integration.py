@@ -13,27 +13,29 @@ What is patched, and why there:
   patches run first and own the search (MLflow keeps one patch per method:
   two integrations patching the same one would silently replace each other);
 - the ``sklearn.metrics`` functions, only while no integration patches them
-  (see :mod:`._autolog_metrics`).
+  (see :mod:`.post_training`).
 
-Pipelines need no patch (see :mod:`._autolog_context`). When
+Pipelines need no patch (see :mod:`.context`). When
 mlflow.sklearn.autolog is on too, it logs scikit-learn's meta-estimators
 (Pipeline, GridSearchCV, RandomizedSearchCV) as usual and mgsk adds the
 gnostic metrics and plots of the mgsk step to its run: one run, one model.
 """
 
 import functools
+import os
 
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.utils.autologging_utils import autologging_integration, safe_patch
 
-from . import _autolog_metrics as post_training
-from ._autolog_context import caller_frame, fit_place
-from ._autolog_faults import LoggingSteps, quick_requests
-from ._autolog_logging import log_fitted_model, log_gnostic_extras, run_for_fit
-from ._autolog_record import FLAVOR_NAME, AutologConfig, FitData, estimator_tags, fit_arguments
-from ._serialization import FORMATS
+from .._serialization import FORMATS
+from . import post_training
+from .context import caller_frame, fit_place
+from .faults import LoggingSteps, quick_requests
+from .log_fit import log_fitted_model, log_gnostic_extras, run_for_fit
+from .record import FLAVOR_NAME, AutologConfig, FitData, estimator_tags, fit_arguments
+
 
 @autologging_integration(FLAVOR_NAME)
 def autolog(
@@ -51,6 +53,7 @@ def autolog(
     disable_for_unsupported_versions=False,
     silent=False,
     serialization_format="skops",
+    spool_dir=None,
 ):
     """Track every fit of an mgsk estimator in MLflow: standalone, in Pipelines and in searches.
 
@@ -64,6 +67,10 @@ def autolog(
     mgsk flavor with its signature and an input example. Logging never
     changes or breaks the fit: when the tracking or artifact store fails,
     ``fit`` returns the same model and one warning says what was not logged.
+    When the store does not answer, what it did not take is written to a
+    local spool and sent later, exactly once: by the next fit that reaches
+    the store (in a background thread), by :func:`mgsk.mlflow.sync` or by
+    ``python -m mgsk.mlflow sync``.
 
     A Pipeline whose last step is an mgsk estimator gives one run with the
     Pipeline as the model and all its parameters (``step__param``).
@@ -96,7 +103,8 @@ def autolog(
     registered_model_name : str, optional
         Also register each logged model under this name.
     extra_tags : dict, optional
-        Tags for every run autolog creates.
+        Tags for every run autolog creates; values of any type, sent as
+        their ``str``.
     disable : bool, default=False
         Turn autologging off, restoring the original methods.
     exclusive : bool, default=False
@@ -105,9 +113,14 @@ def autolog(
         Accepted for parity with MLflow's integrations; mgsk checks its
         MLflow range at install time.
     silent : bool, default=False
-        Suppress mgsk's and MLflow's autologging warnings and event logs.
+        Suppress mgsk's and MLflow's autologging warnings and event logs,
+        and MLflow's "View run" lines.
     serialization_format : {"skops", "cloudpickle"}, default="skops"
         How the logged models are saved (see :func:`mgsk.mlflow.save_model`).
+    spool_dir : path-like, optional
+        Where to spool what the tracking store did not take; by default
+        ``$MGSK_SPOOL_DIR``, else ``$XDG_CACHE_HOME/mgsk/spool``
+        (``~/.cache/mgsk/spool``).
 
     Returns
     -------
@@ -122,7 +135,7 @@ def autolog(
     >>> previous_uri = mlflow.get_tracking_uri()
     >>> mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
     >>> experiment = mlflow.create_experiment("autolog", artifact_location=(tmp / "artifacts").as_uri())
-    >>> mgsk.autolog(log_plots=False)
+    >>> mgsk.autolog(log_plots=False, spool_dir=tmp / "spool")
     >>> X = np.random.default_rng(0).normal(size=(100, 2))
     >>> with mlflow.start_run(experiment_id=experiment) as run:  # without it, fit starts and ends its own run
     ...     model = mgsk.LinearRegressor().fit(X, X @ [1.0, 2.0] + 3.0)
@@ -155,9 +168,10 @@ def autolog(
         log_plots=log_plots,
         max_tuning_runs=max_tuning_runs,
         registered_model_name=registered_model_name,
-        extra_tags=dict(extra_tags or {}),
+        extra_tags={str(key): str(value) for key, value in (extra_tags or {}).items()},
         serialization_format=serialization_format,
         silent=silent,
+        spool_dir=None if spool_dir is None else os.fspath(spool_dir),
     )
     _patch_all(config)
 
@@ -167,7 +181,7 @@ def _patch_all(config):
 
     import mgsk
 
-    from ._autolog_search import patched_search_fit
+    from .search import patched_search_fit
 
     def patch(destination, name, function):
         safe_patch(FLAVOR_NAME, destination, name, function, manage_run=False)
@@ -197,17 +211,17 @@ def _patched_fit(config, original, self, *args, **kwargs):
         X, y = place.X, place.y
     data = FitData.before_fit(X, y, sample_weight)
     steps = LoggingSteps()
-    with run_for_fit(config, steps, estimator_tags(owner)) as (run, is_new):
+    with run_for_fit(config, steps, estimator_tags(owner)) as fit_run:
         result = original(self, *args, **kwargs)
-        if run is not None:
-            client, params = mlflow.MlflowClient(), owner.get_params(deep=True)
-            with quick_requests(), post_training.suspended():
-                model_id = steps(
-                    "the fit's record", log_fitted_model, client, run, owner, owner, data, config, steps,
-                    params=params, run_is_new=is_new,
-                )  # fmt: skip
-            if config.log_post_training_metrics:
-                post_training.track(self, run.info.run_id, model_id, owner, config)
+        client = mlflow.MlflowClient() if fit_run.sending else None
+        params = owner.get_params(deep=True)
+        with quick_requests(), post_training.suspended():
+            model_id = steps(
+                "the fit's record", log_fitted_model, client, fit_run, owner, owner, data, config, steps,
+                params=params, even_if_down=True,
+            )  # fmt: skip
+        if config.log_post_training_metrics and fit_run.run is not None:
+            post_training.track(self, fit_run.run_id, model_id, owner, config)
     steps.warn(config.silent)
     return result
 
@@ -216,8 +230,9 @@ def _log_extras(config, step, data):
     run = mlflow.active_run()
     if run is None:
         return
-    client = mlflow.MlflowClient()
     steps = LoggingSteps(run.info.run_id)
-    with quick_requests(), post_training.suspended():
-        log_gnostic_extras(client, run.info.run_id, step, data, config, steps)
+    with run_for_fit(config, steps, {}) as fit_run:
+        with quick_requests(), post_training.suspended():
+            client = mlflow.MlflowClient() if fit_run.sending else None
+            log_gnostic_extras(client, fit_run, step, data, config, steps)
     steps.warn(config.silent)

@@ -9,8 +9,8 @@ from mlflow.entities import Metric
 from mlflow.utils.autologging_utils import INPUT_EXAMPLE_SAMPLE_ROWS
 from sklearn.base import is_classifier
 
-from .._base import GnosticMixin
-from ._autolog_context import last_steps
+from ..._base import GnosticMixin
+from .context import last_steps
 
 _logger = logging.getLogger("mgsk.mlflow.autolog")
 
@@ -33,6 +33,7 @@ class AutologConfig:
     extra_tags: dict | None = None
     serialization_format: str = "skops"
     silent: bool = False
+    spool_dir: str | None = None
 
 
 @dataclass

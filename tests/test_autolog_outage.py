@@ -1,0 +1,110 @@
+"""A team server killed mid-way: several processes fitting, nothing lost, duplicated or left RUNNING.
+
+Real ``mlflow server`` processes with proxied artifacts, one on sqlite and
+one on a real PostgreSQL (one server per backend and module), killed by
+process group and restarted on the same port. The client processes and the
+outage are benchmarks/bench_outage.py's; the suite runs 3 processes x 4 fits
+(the benchmark runs 8 x 25); the checks are this file's own.
+"""
+
+import importlib.util
+import logging
+import pathlib
+
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+
+from conftest import MlflowServer  # noqa: E402
+from mlflow.entities import LoggedModelStatus  # noqa: E402
+
+import mgsk  # noqa: E402
+import mgsk.mlflow  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("autolog_reset")]
+
+PROCESSES, FITS = 2, 3
+_spec = importlib.util.spec_from_file_location(
+    "bench_outage", pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_outage.py"
+)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+@pytest.fixture(scope="module")
+def sqlite_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sqlite-server")
+    server = MlflowServer(root, f"sqlite:///{root / 'mlflow.db'}")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def postgresql_server(tmp_path_factory, postgresql):
+    server = MlflowServer(tmp_path_factory.mktemp("pg-server"), postgresql)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def snapshot(client, experiment_id):
+    runs = client.search_runs([experiment_id], max_results=1000)
+    models = client.search_logged_models([experiment_id], max_results=1000)
+    return runs, {model.model_id: model for model in models}
+
+
+def check_every_fit_tracked_once(client, experiment_id):
+    runs, models = snapshot(client, experiment_id)
+    keys = sorted((int(run.data.tags["worker"]), int(run.data.tags["fit"])) for run in runs)
+    assert keys == [(w, f) for w in range(PROCESSES) for f in range(FITS)]  # all there, none twice
+    for run in runs:
+        X, y = bench.fit_data(int(run.data.tags["worker"]), int(run.data.tags["fit"]))
+        expected = mgsk.LinearRegressor().fit(X, y)
+        assert run.info.status == "FINISHED"
+        assert run.data.params["degree"] == "1" and run.data.metrics["re"] == expected.re_
+        assert run.data.metrics["n_iter"] == expected.n_iter_
+        history = client.get_metric_history(run.info.run_id, "loss")
+        assert sorted(m.step for m in history) == [record["iteration"] for record in expected.history_]
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert artifacts == {"gnostic_convergence.png", "gnostic_weights.png"}
+        (output,) = run.outputs.model_outputs
+        assert models[output.model_id].status == LoggedModelStatus.READY
+    assert len(models) == len(runs)  # one model per fit, none PENDING or stray
+    assert all(model.status == LoggedModelStatus.READY for model in models.values())
+    return runs, models
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_server_killed_mid_way_every_fit_tracked_once_after_sync(backend, request, tmp_path):
+    server = request.getfixturevalue(f"{backend}_server")
+    experiment_id, summary, replayed, _ = bench.outage(server, tmp_path, PROCESSES, FITS, kill_fraction=0.25, down_seconds=1)
+    assert replayed >= 1  # the outage did spool fits
+    assert summary.kept == {} and summary.pending == 0 and summary.store_error is None
+    logs = "".join(path.read_text() for path in tmp_path.glob("worker-*.log"))
+    assert "Traceback" not in logs
+    client = mlflow.MlflowClient(server.uri)
+    runs, models = check_every_fit_tracked_once(client, experiment_id)
+
+    again = mgsk.mlflow.sync(server.uri)
+    assert again.replayed == [] and again.orphans_ended == {}
+    runs_after, models_after = snapshot(client, experiment_id)
+    assert sorted(r.info.run_id for r in runs_after) == sorted(r.info.run_id for r in runs)
+    assert models_after.keys() == models.keys()
+
+
+def test_tags_of_any_type_and_silent_against_a_server(sqlite_server, capfd, caplog):
+    mlflow.set_tracking_uri(sqlite_server.uri)
+    mlflow.set_experiment("tags")
+    capfd.readouterr()
+    mgsk.autolog(extra_tags={"worker": 1, "ratio": 0.5, "flag": True}, silent=True, log_models=False, log_plots=False)
+    with caplog.at_level(logging.INFO):
+        mgsk.LinearRegressor().fit(*bench.fit_data(0, 0))
+    run = mlflow.last_active_run()
+    assert (run.data.tags["worker"], run.data.tags["ratio"], run.data.tags["flag"]) == ("1", "0.5", "True")
+    assert run.info.status == "FINISHED" and "re" in run.data.metrics
+    out, err = capfd.readouterr()
+    assert "View run" not in out + err and "View experiment" not in out + err
+    assert [r for r in caplog.records if r.name.startswith("mgsk")] == []
