@@ -223,7 +223,10 @@ def test_post_training_metrics_are_not_dropped_while_other_threads_fit_sklearn_m
     stop = threading.Event()
 
     def fit_sklearn_models():  # each fit holds mlflow.sklearn's process-wide training session
-        while not stop.is_set():
+        # Bounded and paced: unpaced threads flood the sqlite store with runs and starve the main thread.
+        for _ in range(60):
+            if stop.wait(0.05):
+                return
             Ridge().fit(X_train, y_train)
 
     threads = [threading.Thread(target=fit_sklearn_models) for _ in range(2)]
