@@ -301,3 +301,45 @@ def postgresql():
         yield server.start().uri
     finally:
         server.stop()
+
+
+#: cv_results_ columns that time the search: they differ between any two runs of it.
+SEARCH_TIMINGS = ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time")
+#: Tags that name one run or one replay rather than what was tracked.
+_RUN_IDENTITY_TAGS = ("mgsk.autolog.fit_id", "mgsk.spool_entry")
+
+
+def tracked_search(client, experiment_id):
+    """What MLflow holds about the one autologged search in ``experiment_id``, run ids left out.
+
+    Returns ``(parent, children, model)``: the parent's status, params,
+    metrics, tags and artifacts; each child's status, params, metrics (but
+    the timings) and tags, sorted; the metric keys linked to the search's
+    LoggedModel and its status. Two searches of the same data compare equal
+    whether they were logged live or spooled and replayed.
+    """
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    runs = client.search_runs([experiment_id], max_results=1000)
+    (parent,) = [run for run in runs if MLFLOW_PARENT_RUN_ID not in run.data.tags]
+    children = [run for run in runs if run.data.tags.get(MLFLOW_PARENT_RUN_ID) == parent.info.run_id]
+    assert len(children) == len(runs) - 1, "a run that is neither the search's parent nor its child"
+
+    def view(run, metrics):
+        tags = {
+            key: value for key, value in run.data.tags.items()
+            if key not in _RUN_IDENTITY_TAGS and (not key.startswith("mlflow.") or key == "mlflow.autologging")
+        }  # fmt: skip
+        return run.info.status, run.data.params, metrics, tags
+
+    artifacts = sorted(a.path for a in client.list_artifacts(parent.info.run_id))
+    model = None
+    if parent.outputs and parent.outputs.model_outputs:
+        (output,) = parent.outputs.model_outputs
+        logged = client.get_logged_model(output.model_id)
+        model = (str(logged.status), sorted({(m.key, m.run_id == parent.info.run_id) for m in logged.metrics}))
+    child_views = sorted(
+        (view(run, {k: v for k, v in run.data.metrics.items() if k not in SEARCH_TIMINGS}) for run in children),
+        key=repr,
+    )
+    return (*view(parent, parent.data.metrics), artifacts), child_views, model

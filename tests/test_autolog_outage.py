@@ -10,13 +10,15 @@ outage are benchmarks/bench_outage.py's; the suite runs 3 processes x 4 fits
 import importlib.util
 import logging
 import pathlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 mlflow = pytest.importorskip("mlflow")
 
-from conftest import MlflowServer  # noqa: E402
+from conftest import MlflowServer, tracked_search  # noqa: E402
 from mlflow.entities import LoggedModelStatus  # noqa: E402
+from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
 
 import mgsk  # noqa: E402
 import mgsk.mlflow  # noqa: E402
@@ -108,3 +110,58 @@ def test_tags_of_any_type_and_silent_against_a_server(sqlite_server, capfd, capl
     out, err = capfd.readouterr()
     assert "View run" not in out + err and "View experiment" not in out + err
     assert [r for r in caplog.records if r.name.startswith("mgsk")] == []
+
+
+class KillsServerKFold(KFold):
+    """KFold that kills ``server`` (once) when the search asks for its splits: mid-search.
+
+    The search's parent run exists by then; its record and child runs meet
+    the dead server. A class attribute, so that the search's ``cv`` param
+    reads the same as a plain one's.
+    """
+
+    server = None
+
+    def split(self, X, y=None, groups=None):
+        server, KillsServerKFold.server = KillsServerKFold.server, None
+        if server is not None:
+            server.kill()
+        yield from super().split(X, y, groups)
+
+
+def test_server_killed_mid_search_the_search_is_tracked_as_if_it_had_stayed_up(sqlite_server, caplog, monkeypatch):
+    # MLflow's test mode would re-read the search's runs from the dead server after the fit.
+    monkeypatch.setenv("MLFLOW_AUTOLOGGING_TESTING", "false")
+    mlflow.set_tracking_uri(sqlite_server.uri)
+    client = mlflow.MlflowClient(sqlite_server.uri)
+    X, y = bench.fit_data(0, 0)
+    mgsk.autolog(log_plots=False, max_tuning_runs=3)
+
+    def search(experiment):
+        experiment_id = mlflow.set_experiment(experiment).experiment_id
+        searched = GridSearchCV(mgsk.LinearRegressor(), {"degree": [1, 2], "tol": [1e-6, 1e-8]}, cv=KillsServerKFold(3))
+        return searched.fit(X, y), experiment_id
+
+    _, up = search("search-up")
+    expected = tracked_search(client, up)
+    KillsServerKFold.server = sqlite_server
+    with caplog.at_level(logging.WARNING, logger="mgsk.mlflow.autolog"):
+        fitted, down = search("search-down")
+    assert KillsServerKFold.server is None and sqlite_server.proc.poll() is not None  # killed mid-search
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "mgsk.mlflow.autolog"]
+    assert "the child runs" in warning and "spooled" in warning
+    sqlite_server.start()
+    (parent_before,) = client.search_runs([down])
+    assert parent_before.info.status == "RUNNING"  # created before the outage
+
+    with ThreadPoolExecutor(2) as pool:  # two replays at once: one waits for the other, then finds nothing
+        summaries = list(pool.map(lambda _: mgsk.mlflow.sync(sqlite_server.uri), range(2)))
+    assert sorted(len(summary.replayed) for summary in summaries) == [0, 1]
+    (summary,) = [summary for summary in summaries if summary.replayed]
+    assert (summary.runs_created, summary.runs_completed, summary.child_runs_created) == (0, 1, 3)
+    tracked = tracked_search(client, down)
+    assert tracked == expected
+    assert tracked[0][1]["best_degree"] == str(fitted.best_params_["degree"]) and len(tracked[1]) == 3
+    (parent,) = [run for run in client.search_runs([down]) if run.info.run_id == parent_before.info.run_id]
+    assert parent.info.status == "FINISHED"  # completed, not duplicated
+    assert mgsk.mlflow.sync(sqlite_server.uri).replayed == [] and tracked_search(client, down) == expected
