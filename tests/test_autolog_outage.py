@@ -1,10 +1,15 @@
-"""A team server killed mid-way: several processes fitting, nothing lost, duplicated or left RUNNING.
+"""A team server killed mid-way: nothing lost, duplicated or left RUNNING.
 
 Real ``mlflow server`` processes with proxied artifacts, one on sqlite and
-one on a real PostgreSQL (one server per backend and module), killed by
-process group and restarted on the same port. The client processes and the
-outage are benchmarks/bench_outage.py's; the suite runs 3 processes x 4 fits
-(the benchmark runs 8 x 25); the checks are this file's own.
+one on a real PostgreSQL (one server per backend and module, started once),
+killed by process group and restarted on the same port by the tests that
+need the restart. On PostgreSQL several client processes fit while the
+server dies: the client processes and the outage are
+benchmarks/bench_outage.py's; the suite runs 2 processes x 3 fits (the
+benchmark runs 8 x 25, on a sqlite server); the checks are this file's own.
+On sqlite a parameter search meets the outage. What needs no server (the
+spool, the replay's resumption, orphans, two replays at once) is tested
+against a sqlite store in test_autolog_spool.py.
 """
 
 import importlib.util
@@ -34,13 +39,18 @@ _spec.loader.exec_module(bench)
 
 
 @pytest.fixture(scope="module")
-def sqlite_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sqlite-server")
-    server = MlflowServer(root, f"sqlite:///{root / 'mlflow.db'}")
+def sqlite_server_once(tmp_path_factory, migrated_sqlite_store):
+    server = MlflowServer(tmp_path_factory.mktemp("sqlite-server"), template=migrated_sqlite_store)
     try:
-        yield server.start()
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def sqlite_server(sqlite_server_once):
+    """The module's sqlite-backed server, up (started again if an earlier test killed it)."""
+    return sqlite_server_once.ensure_running()
 
 
 @pytest.fixture(scope="module")
@@ -77,24 +87,6 @@ def check_every_fit_tracked_once(client, experiment_id):
     assert len(models) == len(runs)  # one model per fit, none PENDING or stray
     assert all(model.status == LoggedModelStatus.READY for model in models.values())
     return runs, models
-
-
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_server_killed_mid_way_every_fit_tracked_once_after_sync(backend, request, tmp_path):
-    server = request.getfixturevalue(f"{backend}_server")
-    experiment_id, summary, replayed, _ = bench.outage(server, tmp_path, PROCESSES, FITS, kill_fraction=0.25, down_seconds=1)
-    assert replayed >= 1  # the outage did spool fits
-    assert summary.kept == {} and summary.pending == 0 and summary.store_error is None
-    logs = "".join(path.read_text() for path in tmp_path.glob("worker-*.log"))
-    assert "Traceback" not in logs
-    client = mlflow.MlflowClient(server.uri)
-    runs, models = check_every_fit_tracked_once(client, experiment_id)
-
-    again = mgsk.mlflow.sync(server.uri)
-    assert again.replayed == [] and again.orphans_ended == {}
-    runs_after, models_after = snapshot(client, experiment_id)
-    assert sorted(r.info.run_id for r in runs_after) == sorted(r.info.run_id for r in runs)
-    assert models_after.keys() == models.keys()
 
 
 def test_tags_of_any_type_and_silent_against_a_server(sqlite_server, capfd, caplog):
@@ -165,3 +157,20 @@ def test_server_killed_mid_search_the_search_is_tracked_as_if_it_had_stayed_up(s
     (parent,) = [run for run in client.search_runs([down]) if run.info.run_id == parent_before.info.run_id]
     assert parent.info.status == "FINISHED"  # completed, not duplicated
     assert mgsk.mlflow.sync(sqlite_server.uri).replayed == [] and tracked_search(client, down) == expected
+
+
+def test_team_server_on_postgresql_killed_mid_way_every_fit_tracked_once_after_sync(postgresql_server, tmp_path):
+    server = postgresql_server
+    experiment_id, summary, replayed, _ = bench.outage(server, tmp_path, PROCESSES, FITS, kill_fraction=0.25, down_seconds=1)
+    assert replayed >= 1  # the outage did spool fits
+    assert summary.kept == {} and summary.pending == 0 and summary.store_error is None
+    logs = "".join(path.read_text() for path in tmp_path.glob("worker-*.log"))
+    assert "Traceback" not in logs
+    client = mlflow.MlflowClient(server.uri)
+    runs, models = check_every_fit_tracked_once(client, experiment_id)
+
+    again = mgsk.mlflow.sync(server.uri)
+    assert again.replayed == [] and again.orphans_ended == {}
+    runs_after, models_after = snapshot(client, experiment_id)
+    assert sorted(r.info.run_id for r in runs_after) == sorted(r.info.run_id for r in runs)
+    assert models_after.keys() == models.keys()
