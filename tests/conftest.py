@@ -270,6 +270,25 @@ class MlflowServer:
             self.kill()
 
 
+@pytest.fixture(scope="module")
+def _module_sqlite_server(tmp_path_factory, migrated_sqlite_store):
+    server = MlflowServer(tmp_path_factory.mktemp("sqlite-server"), template=migrated_sqlite_store)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sqlite_server(_module_sqlite_server):
+    """The module's ``mlflow server`` (sqlite backend, artifact proxy), one per module, up.
+
+    Started once per module; a test that kills it leaves the restart to the
+    next test that asks for it.
+    """
+    return _module_sqlite_server.ensure_running()
+
+
 class PostgreSQL:
     """A throwaway PostgreSQL cluster on 127.0.0.1, run as the ``postgres`` user (see team-server.md)."""
 

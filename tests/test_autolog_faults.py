@@ -16,7 +16,7 @@ import pytest
 
 mlflow = pytest.importorskip("mlflow")
 
-from conftest import MlflowServer, free_port  # noqa: E402
+from conftest import free_port  # noqa: E402
 
 import mgsk  # noqa: E402
 from mgsk import LinearRegressor  # noqa: E402
@@ -35,21 +35,6 @@ def data():
     y = X @ [1.0, 2.0, -1.0, 0.5] + rng.normal(size=3000)
     y[:300] += 30.0
     return X, y
-
-
-@pytest.fixture(scope="module")
-def server_once(tmp_path_factory, migrated_sqlite_store):
-    server = MlflowServer(tmp_path_factory.mktemp("server"), template=migrated_sqlite_store)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def server(server_once):
-    """The module's ``mlflow server`` (sqlite, artifact proxy), up: started again after a test killed it."""
-    return server_once.ensure_running()
 
 
 @pytest.fixture(autouse=True)
@@ -125,25 +110,25 @@ def test_unusable_tracking_uri(store, data, caplog, restore_tracking_uri):
     assert os.environ["MGSK_SPOOL_DIR"] in message
 
 
-def test_server_stopped_mid_fit(data, caplog, restore_tracking_uri, server, monkeypatch):
-    mlflow.set_tracking_uri(server.uri)
+def test_server_stopped_mid_fit(data, caplog, restore_tracking_uri, sqlite_server, monkeypatch):
+    mlflow.set_tracking_uri(sqlite_server.uri)
     mlflow.set_experiment("dies-mid-fit")
     # In test mode MLflow re-reads every run an autologged call created, after
     # the call, from the store: with the store gone, that read would be what
     # fails (after MLflow's own retries), not the fit.
     monkeypatch.setenv("MLFLOW_AUTOLOGGING_TESTING", "false")
     X, y = data
-    message = fit_and_check(StopsServerWhenRead(X, server), y, data, caplog, ["could not log the model", "spooled"])
-    assert not server.running, "the server was not stopped during the fit"
+    message = fit_and_check(StopsServerWhenRead(X, sqlite_server), y, data, caplog, ["could not log the model", "spooled"])
+    assert not sqlite_server.running, "the server was not stopped during the fit"
     assert "the plots" in message
 
 
-def test_server_stopped_mid_fit_inside_a_user_run(data, caplog, restore_tracking_uri, server):
-    mlflow.set_tracking_uri(server.uri)
+def test_server_stopped_mid_fit_inside_a_user_run(data, caplog, restore_tracking_uri, sqlite_server):
+    mlflow.set_tracking_uri(sqlite_server.uri)
     mlflow.set_experiment("dies-mid-fit")
     mlflow.start_run()  # test mode stays on: MLflow checks only the runs autolog creates
     X, y = data
-    message = fit_and_check(StopsServerWhenRead(X, server), y, data, caplog, ["could not log the model"], run_left_open=True)
+    message = fit_and_check(StopsServerWhenRead(X, sqlite_server), y, data, caplog, ["could not log the model"], run_left_open=True)
     assert "spooled" in message
 
 

@@ -39,21 +39,6 @@ _spec.loader.exec_module(bench)
 
 
 @pytest.fixture(scope="module")
-def sqlite_server_once(tmp_path_factory, migrated_sqlite_store):
-    server = MlflowServer(tmp_path_factory.mktemp("sqlite-server"), template=migrated_sqlite_store)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def sqlite_server(sqlite_server_once):
-    """The module's sqlite-backed server, up (started again if an earlier test killed it)."""
-    return sqlite_server_once.ensure_running()
-
-
-@pytest.fixture(scope="module")
 def postgresql_server(tmp_path_factory, postgresql):
     server = MlflowServer(tmp_path_factory.mktemp("pg-server"), postgresql)
     try:

@@ -257,7 +257,7 @@ def test_a_search_during_an_outage_is_replayed_with_its_child_runs(store, data, 
     with caplog.at_level(logging.WARNING, logger="mgsk.mlflow.autolog"):
         search = grid_search(data, refit)
     (warning,) = [r.getMessage() for r in caplog.records if r.name == "mgsk.mlflow.autolog"]
-    assert "the run was spooled" in warning
+    assert "the run and its 2 child runs were spooled" in warning
     (entry,) = store.spool.pending_entries()
     assert [child["params"]["degree"] for child in entry.record["search"]["children"]] == [
         str(search.cv_results_["params"][index]["degree"]) for index in np.argsort(search.cv_results_["rank_test_score"])[:2]

@@ -103,6 +103,7 @@ def _log_search(client, fit_run, search, data, config, steps):
         steps.failed.append("the child runs")
     if not fit_run.sending:  # the replay creates them, or completes those the store took
         fit_run.unsent.append(FitRecord(params={}, tags=None, metrics=lambda _: [], children=children, model_id=model_id))
+        steps.spooled_child_runs = len(children)
 
 
 def _cv_results_csv(search):
