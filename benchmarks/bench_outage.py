@@ -57,7 +57,7 @@ def fit_data(worker, fit):
 
 def _wait_for(path):
     while not pathlib.Path(path).exists():
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def worker(index, fits, hold_last):
@@ -148,7 +148,7 @@ def outage(server, folder, processes, fits, kill_fraction=0.25, down_seconds=5.0
         while any(proc.poll() is None for proc in procs):
             if emptied is None and not spool.pending_entries():
                 emptied = time.monotonic()
-            time.sleep(0.2)
+            time.sleep(0.1)
         wait_all(procs, folder)
     finally:
         for proc in procs:
@@ -241,7 +241,7 @@ def main(processes, fits):
 
         sqlite_root = tmp / "sqlite"
         sqlite_root.mkdir()
-        sqlite = MlflowServer(sqlite_root, f"sqlite:///{sqlite_root / 'mlflow.db'}").start()
+        sqlite = MlflowServer(sqlite_root, job_execution=True).start()
         postgres = PostgreSQL()
         try:
             runs_dir = tmp / "outage"
@@ -255,7 +255,7 @@ def main(processes, fits):
 
             pg_root = tmp / "postgres"
             pg_root.mkdir()
-            pg_server = MlflowServer(pg_root, postgres.start().uri).start()
+            pg_server = MlflowServer(pg_root, postgres.start().uri, job_execution=True).start()
             (tmp / "up-pg").mkdir()
             pg_seconds, pg_report = throughput(pg_server, tmp / "up-pg", processes, fits)
             pg_server.stop()

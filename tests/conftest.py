@@ -26,6 +26,11 @@ if "MGSK_SPOOL_DIR" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["MGSK_SPOOL_DIR"], ignore_errors=True)
 
 
+#: A test server needs no job runner (MLflow's background jobs, unused by tracking): without it,
+#: the server starts in half the time, in 2 processes instead of about 15, and stops at once.
+NO_SERVER_JOBS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 _MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 
 
@@ -84,7 +89,7 @@ def wait_for_http(url, proc, timeout=120.0):
                 if resp.status == 200:
                     return
         except OSError:
-            time.sleep(0.3)
+            time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
@@ -166,6 +171,7 @@ def mlflow_server(tmp_path):
                 "--serve-artifacts", "--workers", "1",
             ],
             cwd=root,
+            env=NO_SERVER_JOBS,
         )
         procs.append(proc)
         uri = f"http://127.0.0.1:{port}"
@@ -194,14 +200,29 @@ class MlflowServer:
 
     It keeps its port and backend across restarts, so the clients' tracking
     URI stays the same. Output goes to ``root/server.log`` (a pipe nobody
-    reads would fill up and stall the server).
+    reads would fill up and stall the server). ``template``, a migrated
+    sqlite store, is copied as the backend when it is ``sqlite`` (the
+    server then skips creating the tables); ``job_execution`` keeps MLflow's
+    job runner, as a production server has it.
     """
 
-    def __init__(self, root, backend_uri):
-        self.root, self.backend_uri = root, backend_uri
+    def __init__(self, root, backend_uri="sqlite", template=None, job_execution=False):
+        if backend_uri == "sqlite":
+            backend_uri = f"sqlite:///{root / 'mlflow.db'}"
+            if template is not None:
+                shutil.copyfile(template, root / "mlflow.db")
+        self.root, self.backend_uri, self.job_execution = root, backend_uri, job_execution
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.proc = None
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def ensure_running(self):
+        """Start the server again if a test killed it."""
+        return self if self.running else self.start()
 
     def start(self, timeout=180.0):
         args = [
@@ -209,8 +230,11 @@ class MlflowServer:
             "--backend-store-uri", self.backend_uri, "--artifacts-destination", str(self.root / "artifacts"),
             "--serve-artifacts", "--workers", "1",
         ]  # fmt: skip
+        env = {**os.environ, **({} if self.job_execution else NO_SERVER_JOBS)}
         log = open(self.root / "server.log", "ab")
-        self.proc = subprocess.Popen(args, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -221,7 +245,7 @@ class MlflowServer:
                     if resp.status == 200:
                         return self
             except OSError:
-                time.sleep(0.3)
+                time.sleep(0.1)
         raise TimeoutError(f"{self.uri}/health did not answer within {timeout} s")
 
     def kill(self):
@@ -234,16 +258,35 @@ class MlflowServer:
             self.proc.wait(timeout=30)
 
     def stop(self):
-        """Stop the server's process group: SIGTERM, then SIGKILL after 5 s (its job runner lingers)."""
+        """Stop the server's process group: SIGTERM, then SIGKILL after 3 s (a job runner lingers)."""
         if self.proc is None or self.proc.poll() is not None:
             return
         try:
             os.killpg(self.proc.pid, 15)
-            self.proc.wait(timeout=5)
+            self.proc.wait(timeout=3)
         except ProcessLookupError:
             return
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+@pytest.fixture(scope="module")
+def _module_sqlite_server(tmp_path_factory, migrated_sqlite_store):
+    server = MlflowServer(tmp_path_factory.mktemp("sqlite-server"), template=migrated_sqlite_store)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sqlite_server(_module_sqlite_server):
+    """The module's ``mlflow server`` (sqlite backend, artifact proxy), one per module, up.
+
+    Started once per module; a test that kills it leaves the restart to the
+    next test that asks for it.
+    """
+    return _module_sqlite_server.ensure_running()
 
 
 class PostgreSQL:
@@ -301,3 +344,45 @@ def postgresql():
         yield server.start().uri
     finally:
         server.stop()
+
+
+#: cv_results_ columns that time the search: they differ between any two runs of it.
+SEARCH_TIMINGS = ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time")
+#: Tags that name one run or one replay rather than what was tracked.
+_RUN_IDENTITY_TAGS = ("mgsk.autolog.fit_id", "mgsk.spool_entry")
+
+
+def tracked_search(client, experiment_id):
+    """What MLflow holds about the one autologged search in ``experiment_id``, run ids left out.
+
+    Returns ``(parent, children, model)``: the parent's status, params,
+    metrics, tags and artifacts; each child's status, params, metrics (but
+    the timings) and tags, sorted; the metric keys linked to the search's
+    LoggedModel and its status. Two searches of the same data compare equal
+    whether they were logged live or spooled and replayed.
+    """
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    runs = client.search_runs([experiment_id], max_results=1000)
+    (parent,) = [run for run in runs if MLFLOW_PARENT_RUN_ID not in run.data.tags]
+    children = [run for run in runs if run.data.tags.get(MLFLOW_PARENT_RUN_ID) == parent.info.run_id]
+    assert len(children) == len(runs) - 1, "a run that is neither the search's parent nor its child"
+
+    def view(run, metrics):
+        tags = {
+            key: value for key, value in run.data.tags.items()
+            if key not in _RUN_IDENTITY_TAGS and (not key.startswith("mlflow.") or key == "mlflow.autologging")
+        }  # fmt: skip
+        return run.info.status, run.data.params, metrics, tags
+
+    artifacts = sorted(a.path for a in client.list_artifacts(parent.info.run_id))
+    model = None
+    if parent.outputs and parent.outputs.model_outputs:
+        (output,) = parent.outputs.model_outputs
+        logged = client.get_logged_model(output.model_id)
+        model = (str(logged.status), sorted({(m.key, m.run_id == parent.info.run_id) for m in logged.metrics}))
+    child_views = sorted(
+        (view(run, {k: v for k, v in run.data.metrics.items() if k not in SEARCH_TIMINGS}) for run in children),
+        key=repr,
+    )
+    return (*view(parent, parent.data.metrics), artifacts), child_views, model

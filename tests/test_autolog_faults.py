@@ -16,7 +16,7 @@ import pytest
 
 mlflow = pytest.importorskip("mlflow")
 
-from conftest import free_port, stop_process  # noqa: E402
+from conftest import free_port  # noqa: E402
 
 import mgsk  # noqa: E402
 from mgsk import LinearRegressor  # noqa: E402
@@ -37,6 +37,12 @@ def data():
     return X, y
 
 
+@pytest.fixture(autouse=True)
+def own_spool(tmp_path, monkeypatch):
+    """A spool per test: the module's server keeps its URI across restarts, and so would its spool."""
+    monkeypatch.setenv("MGSK_SPOOL_DIR", str(tmp_path / "spool"))
+
+
 @pytest.fixture
 def restore_tracking_uri(monkeypatch):
     previous = mlflow.get_tracking_uri()
@@ -51,14 +57,14 @@ def restore_tracking_uri(monkeypatch):
 
 
 class StopsServerWhenRead:
-    """Training data that stops the tracking server the first time the fit reads it.
+    """Training data that kills the tracking server the first time the fit reads it.
 
     The run is created before the fit reads its data, so the server dies
     mid-fit, between the run's creation and its logging.
     """
 
-    def __init__(self, X, proc):
-        self.X, self.proc, self.shape = X, proc, X.shape
+    def __init__(self, X, server):
+        self.X, self.server, self.shape = X, server, X.shape
 
     def __len__(self):
         return len(self.X)
@@ -67,7 +73,7 @@ class StopsServerWhenRead:
         return self.X[key]
 
     def __array__(self, dtype=None, copy=None):
-        stop_process(self.proc)
+        self.server.kill()
         return self.X if dtype is None else self.X.astype(dtype)
 
 
@@ -104,27 +110,25 @@ def test_unusable_tracking_uri(store, data, caplog, restore_tracking_uri):
     assert os.environ["MGSK_SPOOL_DIR"] in message
 
 
-def test_server_stopped_mid_fit(data, caplog, restore_tracking_uri, mlflow_server, monkeypatch):
-    uri, proc = mlflow_server()
-    mlflow.set_tracking_uri(uri)
+def test_server_stopped_mid_fit(data, caplog, restore_tracking_uri, sqlite_server, monkeypatch):
+    mlflow.set_tracking_uri(sqlite_server.uri)
     mlflow.set_experiment("dies-mid-fit")
     # In test mode MLflow re-reads every run an autologged call created, after
     # the call, from the store: with the store gone, that read would be what
     # fails (after MLflow's own retries), not the fit.
     monkeypatch.setenv("MLFLOW_AUTOLOGGING_TESTING", "false")
     X, y = data
-    message = fit_and_check(StopsServerWhenRead(X, proc), y, data, caplog, ["could not log the model", "spooled"])
-    assert proc.poll() is not None, "the server was not stopped during the fit"
+    message = fit_and_check(StopsServerWhenRead(X, sqlite_server), y, data, caplog, ["could not log the model", "spooled"])
+    assert not sqlite_server.running, "the server was not stopped during the fit"
     assert "the plots" in message
 
 
-def test_server_stopped_mid_fit_inside_a_user_run(data, caplog, restore_tracking_uri, mlflow_server):
-    uri, proc = mlflow_server()
-    mlflow.set_tracking_uri(uri)
+def test_server_stopped_mid_fit_inside_a_user_run(data, caplog, restore_tracking_uri, sqlite_server):
+    mlflow.set_tracking_uri(sqlite_server.uri)
     mlflow.set_experiment("dies-mid-fit")
     mlflow.start_run()  # test mode stays on: MLflow checks only the runs autolog creates
     X, y = data
-    message = fit_and_check(StopsServerWhenRead(X, proc), y, data, caplog, ["could not log the model"], run_left_open=True)
+    message = fit_and_check(StopsServerWhenRead(X, sqlite_server), y, data, caplog, ["could not log the model"], run_left_open=True)
     assert "spooled" in message
 
 

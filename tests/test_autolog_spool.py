@@ -27,8 +27,10 @@ from mlflow.entities import LoggedModelStatus  # noqa: E402
 import mgsk  # noqa: E402
 import mgsk.mlflow  # noqa: E402
 from mgsk import LinearRegressor  # noqa: E402
+from mgsk.mlflow.__main__ import main as mgsk_mlflow_command  # noqa: E402
 from mgsk.mlflow._autolog import replay  # noqa: E402
 from mgsk.mlflow._autolog.spool import Spool  # noqa: E402
+from conftest import tracked_search  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("autolog_reset")
 
@@ -165,20 +167,20 @@ def test_a_replay_that_stopped_halfway_resumes_without_duplicates(store, data, c
 
 
 def test_two_processes_syncing_at_once_replay_each_entry_once(store, data, caplog):
-    spooled_fits(store, data, caplog, 4, log_plots=False, registered_model_name="spooled")
+    spooled_fits(store, data, caplog, 2, log_plots=False, registered_model_name="spooled")
     store.come_up()
     command = [sys.executable, "-m", "mgsk.mlflow", "sync", "--tracking-uri", store.uri]
     procs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [proc.communicate(timeout=300)[0] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outputs
     replayed = sorted(int(out.split("replayed ")[1].split(" ")[0]) for out in outputs)
-    assert replayed == [0, 4]
-    assert len(store.runs()) == 4 and len(store.models()) == 4
+    assert replayed == [0, 2]
+    assert len(store.runs()) == 2 and len(store.models()) == 2
     versions = store.client.search_model_versions("name='spooled'")
     assert sorted(v.source for v in versions) == sorted(f"models:/{m.model_id}" for m in store.models())
 
 
-def test_an_entry_whose_experiment_is_gone_is_kept_and_reported(store, data, caplog):
+def test_an_entry_whose_experiment_is_gone_is_kept_and_reported(store, data, caplog, capsys):
     spooled_fits(store, data, caplog, 1, log_models=False, log_plots=False)
     store.come_up()
     store.client.delete_experiment(store.experiment_id)
@@ -187,10 +189,10 @@ def test_an_entry_whose_experiment_is_gone_is_kept_and_reported(store, data, cap
     assert summary.replayed == [] and summary.pending == 1
     assert summary.kept == {entry.name: f"the experiment {store.experiment_id} is deleted on the server"}
     assert "kept" in str(summary) and entry.record["params"]["degree"] == "1"
-    listing = subprocess.run(
-        [sys.executable, "-m", "mgsk.mlflow", "spool", "--tracking-uri", store.uri], capture_output=True, text=True
-    )
-    assert listing.returncode == 0 and entry.name in listing.stdout and "1 entries pending" in listing.stdout
+    capsys.readouterr()
+    assert mgsk_mlflow_command(["spool", "--tracking-uri", store.uri]) == 0  # `python -m mgsk.mlflow spool`
+    listing = capsys.readouterr().out
+    assert entry.name in listing and "1 entries pending" in listing
 
 
 def test_a_run_whose_process_died_is_ended_by_the_next_replay(mlflow_tracking, tmp_path):
@@ -224,19 +226,72 @@ def test_a_run_whose_process_died_is_ended_by_the_next_replay(mlflow_tracking, t
     assert mgsk.mlflow.sync().orphans_ended == {}
 
 
-@pytest.mark.parametrize("refit", [True, False])
-def test_a_search_during_an_outage_replays_its_parent_run(store, data, caplog, refit):
+def grid_search(data, refit=True):
     from sklearn.model_selection import GridSearchCV
 
-    mgsk.autolog(log_plots=False)
+    return GridSearchCV(LinearRegressor(), {"degree": [1, 2, 3]}, cv=3, refit=refit).fit(*data)
+
+
+def search_logged_while_up(tmp_path, migrated_sqlite_store, data, refit):
+    """The same search, logged to a store that is up: what the replay must reproduce."""
+    folder = tmp_path / "up"
+    folder.mkdir()
+    shutil.copyfile(migrated_sqlite_store, folder / "mlflow.db")
+    client = mlflow.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    experiment_id = client.create_experiment("up", artifact_location=(folder / "artifacts").as_uri())
+    previous = mlflow.get_tracking_uri(), os.environ["MLFLOW_EXPERIMENT_ID"]
+    mlflow.set_tracking_uri(client.tracking_uri)
+    os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_id
+    try:
+        grid_search(data, refit)
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        os.environ["MLFLOW_EXPERIMENT_ID"] = previous[1]
+    return tracked_search(client, experiment_id)
+
+
+@pytest.mark.parametrize("refit", [True, False])
+def test_a_search_during_an_outage_is_replayed_with_its_child_runs(store, data, caplog, refit, migrated_sqlite_store, tmp_path):
+    mgsk.autolog(log_plots=False, max_tuning_runs=2)
+    expected = search_logged_while_up(tmp_path, migrated_sqlite_store, data, refit)
     with caplog.at_level(logging.WARNING, logger="mgsk.mlflow.autolog"):
-        search = GridSearchCV(LinearRegressor(), {"degree": [1, 2]}, cv=3, refit=refit).fit(*data)
+        search = grid_search(data, refit)
     (warning,) = [r.getMessage() for r in caplog.records if r.name == "mgsk.mlflow.autolog"]
-    assert "spooled" in warning
+    assert "the run and its 2 child runs were spooled" in warning
+    (entry,) = store.spool.pending_entries()
+    assert [child["params"]["degree"] for child in entry.record["search"]["children"]] == [
+        str(search.cv_results_["params"][index]["degree"]) for index in np.argsort(search.cv_results_["rank_test_score"])[:2]
+    ]
     store.come_up()
-    assert len(mgsk.mlflow.sync().replayed) == 1
-    (run,) = store.runs()  # the parent; child runs are not spooled
-    assert run.info.status == "FINISHED" and run.data.params["best_degree"] == str(search.best_params_["degree"])
-    assert run.data.metrics["best_cv_score"] == search.best_score_
-    assert [a.path for a in store.client.list_artifacts(run.info.run_id)] == ["cv_results.csv"]
-    assert len(store.models()) == (1 if refit else 0)
+    summary = mgsk.mlflow.sync()
+    assert (len(summary.replayed), summary.runs_created, summary.child_runs_created) == (1, 1, 2)
+    parent, children, model = tracked_search(store.client, store.experiment_id)
+    assert (parent, children, model) == expected
+    assert parent[1]["best_degree"] == str(search.best_params_["degree"]) and len(children) == 2
+    assert (model is not None) == refit and all(child[0] == "FINISHED" for child in children)
+    assert mgsk.mlflow.sync().replayed == [] and tracked_search(store.client, store.experiment_id) == expected
+
+
+def test_a_search_replay_that_stopped_halfway_completes_its_child_runs(store, data, caplog):
+    from mgsk.mlflow._autolog.search import log_child_runs
+
+    mgsk.autolog(log_plots=False, log_models=False)
+    with caplog.at_level(logging.WARNING, logger="mgsk.mlflow.autolog"):
+        grid_search(data)
+    store.come_up()
+    (entry,) = store.spool.pending_entries()
+    client, done = store.client, {"runs_created": 0, "runs_completed": 0}
+    # An earlier replay created the parent, sent the first child run whole,
+    # and died right after creating the second one.
+    parent_id, _ = replay._run_id(client, entry, entry.record, {}, store.experiment_id, done)
+    first, second, _ = entry.record["search"]["children"]
+    log_child_runs(client, store.experiment_id, parent_id, [first], None)
+    running = client.create_run(store.experiment_id, tags={**second["tags"], "mlflow.parentRunId": parent_id})
+
+    summary = mgsk.mlflow.sync()
+    assert (summary.runs_created, summary.child_runs_created) == (0, 1)
+    parent, children, _ = tracked_search(client, store.experiment_id)
+    assert parent[0] == "FINISHED" and len(children) == 3 and all(child[0] == "FINISHED" for child in children)
+    completed = client.get_run(running.info.run_id)
+    assert completed.data.params["degree"] == second["params"]["degree"]
+    assert completed.data.metrics["mean_test_score"] == second["scores"]["mean_test_score"]

@@ -29,7 +29,9 @@ def _list(tracking_uri, spool_dir):
         record = entry.record
         run = record["run"].get("run_id") or "(new run)"
         state = entry.state()
-        print(f"{entry.name}  run {run}  experiment {record['experiment_id']}  {record['reason']}")
+        search = record.get("search")
+        children = f"  with {len(search['children'])} child runs" if search else ""
+        print(f"{entry.name}  run {run}{children}  experiment {record['experiment_id']}  {record['reason']}")
         if state:
             print(f"    replay so far: {state}")
     return 0

@@ -159,6 +159,7 @@ class LoggingSteps:
         self.error = None
         self.store_down = False
         self.spooled_to = None
+        self.spooled_child_runs = 0
 
     def __call__(self, what, function, *args, even_if_down=False, **kwargs):
         """Return ``function(*args, **kwargs)``, or None when it fails or the store is down.
@@ -200,7 +201,8 @@ class LoggingSteps:
             return
         if self.spooled_to is not None:
             if self.run_id is None:
-                what = f"could not reach the MLflow tracking store {self.uri}: the run was spooled"
+                runs = f"the run and its {n} child runs were" if (n := self.spooled_child_runs) else "the run was"
+                what = f"could not reach the MLflow tracking store {self.uri}: {runs} spooled"
             else:
                 what = f"could not log {_join(dict.fromkeys(self.failed))} to MLflow run {self.run_id}: spooled"
             what += (

@@ -2,8 +2,8 @@
 
 Built on MLflow's autologging helpers (``autologging_integration``,
 ``safe_patch``, ``resolve_input_example_and_signature``, ...), which are a
-developer API. Tested with MLflow 3.10.1 and 3.17.2 (the mgsk flavor needs
-3.10 or later) and scikit-learn 1.9.1; the ``mlflow`` extra pins the range.
+developer API: the MLflow releases it supports and was tested with are
+those of "Supported MLflow versions" in docs/install.rst.
 
 What is patched, and why there:
 

@@ -310,7 +310,9 @@ class FitRecord:
     """What one fit sends to its run, kept in memory until sent or spooled.
 
     ``metrics(model_id)`` builds the metric entities, linked to the model
-    once its id is known; ``images`` is the future of the plots.
+    once its id is known; ``images`` is the future of the plots;
+    ``children`` the child runs of a search (see :func:`.search.child_runs`),
+    whose best candidate is linked to ``model_id``.
     """
 
     params: dict
@@ -323,6 +325,7 @@ class FitRecord:
     example: object = None
     signature: object = None
     model_id: str = None
+    children: list = field(default_factory=list)
 
     def artifacts(self):
         """All artifact files: the plots (waiting for them) and the other files."""
@@ -445,7 +448,7 @@ def spool_fit(spool, fit_run, end, records):
     """Write the fit's unsent records (and its run's end) as one spool entry; return its path."""
     from .._flavor import save_model
 
-    params, tags, metrics, datasets, files, model = {}, {}, [], [], {}, None
+    params, tags, metrics, datasets, files, model, search = {}, {}, [], [], {}, None, None
     for record in records:
         params.update({key: str(value) for key, value in record.params.items()})
         tags.update(record.tags or {})
@@ -456,6 +459,10 @@ def spool_fit(spool, fit_run, end, records):
         files.update(record.artifacts())
         if record.model is not None:
             model = record
+        if record.children:
+            search = {"children": record.children, "model_id": record.model_id}
+    if search is not None and model is not None:  # the search's model is in this entry too
+        search["model_id"] = model.model_id or MODEL_PLACEHOLDER
     config = fit_run.config
 
     def write_payload(folder):
@@ -487,6 +494,7 @@ def spool_fit(spool, fit_run, end, records):
         "metrics": metrics,
         "datasets": datasets,
         "artifacts": sorted(files),
+        "search": search,
         "model": None if model is None else {
             "model_id": model.model_id, "name": "model", "params": {k: str(v) for k, v in model.params.items()},
             "registered_model_name": config.registered_model_name,

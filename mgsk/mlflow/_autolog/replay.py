@@ -14,13 +14,16 @@ entry's ``state.json`` before the next step, so a replay that stops halfway
 - parameters, tags, metrics, dataset inputs and artifacts: sending them
   twice changes nothing (MLflow keeps one copy of an identical metric, and
   parameters and tags keep their value);
+- the child runs of a search: those the store holds (found by the parent's
+  ``mlflow.parentRunId`` and their own fit id) are completed, the others
+  created under the parent;
 - the run's end status and time, last.
 
 A replayed entry moves to ``replayed/`` (its record stays as the journal).
 An entry whose experiment or run no longer exists stays pending and is
 reported. A run whose process died without ending it (its open-run marker is
 no longer locked) is ended: FINISHED if its model was logged, else KILLED,
-with the tag ``mgsk.autolog.end_reason``.
+with the tag ``mgsk.autolog.end_reason``; so are its child runs left RUNNING.
 """
 
 import atexit
@@ -43,6 +46,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from .faults import quick_requests, store_answers
 from .log_fit import FIT_ID_TAG, MODEL_PLACEHOLDER, _new_params, log_batch
+from .search import existing_child_runs, log_child_runs
 from .spool import Spool
 
 _logger = logging.getLogger("mgsk.mlflow.autolog")
@@ -73,6 +77,8 @@ class SyncSummary:
         The entries replayed (now in ``replayed/``).
     runs_created, runs_completed : int
         Runs created by the replay; runs that existed and were completed.
+    child_runs_created : int
+        Child runs of parameter searches created by the replay.
     models_logged : int
         LoggedModels uploaded and set READY.
     orphans_ended : dict of str to str
@@ -92,6 +98,7 @@ class SyncSummary:
     replayed: list = field(default_factory=list)
     runs_created: int = 0
     runs_completed: int = 0
+    child_runs_created: int = 0
     models_logged: int = 0
     orphans_ended: dict = field(default_factory=dict)
     kept: dict = field(default_factory=dict)
@@ -103,7 +110,8 @@ class SyncSummary:
         lines = [
             f"spool {self.spool_folder} -> {self.tracking_uri}",
             f"replayed {len(self.replayed)} entries: {self.runs_created} runs created, "
-            f"{self.runs_completed} runs completed, {self.models_logged} models logged",
+            f"{self.runs_completed} runs completed, {self.child_runs_created} child runs created, "
+            f"{self.models_logged} models logged",
             f"ended {len(self.orphans_ended)} runs whose process died",
             f"{self.pending} entries pending",
         ]
@@ -245,7 +253,7 @@ def _replay_model(client, entry, record, experiment_id, run_id, fresh, done):
 
 def _replay_entry(client, spool, entry, experiments):
     """Replay one entry; return what it did (counts for the summary)."""
-    done = {"runs_created": 0, "runs_completed": 0, "models_logged": 0}
+    done = {"runs_created": 0, "runs_completed": 0, "child_runs_created": 0, "models_logged": 0}
     record = entry.record
     key = (record.get("experiment_id"), record.get("experiment_name"))
     if key not in experiments:
@@ -272,6 +280,11 @@ def _replay_entry(client, spool, entry, experiments):
         client.log_inputs(run_id, datasets=datasets)
     if entry.artifacts_path.is_dir():
         client.log_artifacts(run_id, str(entry.artifacts_path))
+    search = record.get("search")
+    if search:
+        existing = {} if fresh else existing_child_runs(client, experiment_id, run_id)
+        link = model_id if search["model_id"] == MODEL_PLACEHOLDER else search["model_id"]
+        done["child_runs_created"] += log_child_runs(client, experiment_id, run_id, search["children"], link, existing)
     end_status = record["run"].get("end_status")
     if end_status:
         client.set_terminated(run_id, end_status, end_time=record["run"].get("end_time"))
@@ -311,6 +324,10 @@ def _end_abandoned_runs(client, spool, summary):
             )
             client.set_tag(run_id, END_REASON_TAG, reason)
             client.set_terminated(run_id, status)
+            for child in existing_child_runs(client, run.info.experiment_id, run_id).values():
+                if child.info.status == "RUNNING":  # its process died while logging the search's child runs
+                    client.set_tag(child.info.run_id, END_REASON_TAG, "the process that fitted died before ending it")
+                    client.set_terminated(child.info.run_id, RunStatus.to_string(RunStatus.KILLED))
             summary.orphans_ended[run_id] = status
             done = True
         finally:
