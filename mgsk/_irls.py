@@ -882,11 +882,12 @@ def gnostic_irls(
     leverage = kept = None
     if start is not None:
         coef, intercept = start
-    elif adjust_leverage:
-        coef, intercept, leverage, kept = wide_start(Zs, ys, ws, rows.shift, rows.y_shift, fit_intercept)
     else:
         with single_blas_thread():  # the start's products are small too
-            coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
+            if adjust_leverage:
+                coef, intercept, leverage, kept = wide_start(Zs, ys, ws, rows.shift, rows.y_shift, fit_intercept)
+            else:
+                coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
     # The first scale equation is weighted by the half of the (start) rows
     # that fit the start best, so gross outliers cannot inflate it.
     start_residuals = ys - Zs @ coef - intercept
