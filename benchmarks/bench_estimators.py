@@ -5,6 +5,7 @@ Every figure is a ratio against a baseline measured in the same run:
 
     python benchmarks/bench_estimators.py            # the full run (~10 min)
     python benchmarks/bench_estimators.py --quick    # smaller sizes, a smoke run
+    python benchmarks/bench_estimators.py --only wide   # one robustness section
 
 Targets (issues 2 and 11) are printed next to each figure with PASS or MISS.
 The quick run checks only the targets that hold at its sizes; the others
@@ -489,9 +490,23 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that the script runs and the targets that hold there")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a checked target is missed")
+    parser.add_argument(
+        "--only",
+        choices=("wide", "masking", "classification-leverage"),
+        help="run only this robustness section (at the full sizes, or the quick ones with --quick)",
+    )
     args = parser.parse_args()
     T = Targets(args.quick)
     seeds = range(2 if args.quick else args.seeds)
+    if args.only:
+        section = {
+            "wide": lambda: wide(T, range(3)),
+            "masking": lambda: masking(T, range(10)),
+            "classification-leverage": lambda: classification_leverage(T, seeds, anchors=not args.quick),
+        }
+        section[args.only]()
+        T.summary()
+        raise SystemExit(1 if args.strict and T.missed else 0)
     robustness(T, seeds, n=300 if args.quick else 1000)
     efficiency(T, range(3 if args.quick else 20))
     textbook(T)
