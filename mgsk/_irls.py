@@ -152,8 +152,11 @@ WIDE_MIN_KEEP = 1.1
 #: weight on standardized columns.
 WIDE_RIDGE = 0.05
 #: On wide data the unit stays above ``WIDE_UNIT_FLOOR / 2`` times the MAD
-#: of the start's prediction residuals (elsewhere above half the MAD).
-WIDE_UNIT_FLOOR = 2.0
+#: of the start's prediction residuals, the Gaussian-efficient unit of that
+#: honest error scale (elsewhere above half the MAD): with few rows per
+#: parameter the filtered scale equation has a smaller fixed point, at
+#: which the weights reject good rows.
+WIDE_UNIT_FLOOR = 2.0 * EFFICIENT_C
 #: Iterations at most for the leverage weights.
 MAX_LEVERAGE_ITER = 30
 
@@ -893,12 +896,18 @@ def gnostic_irls(
     start_residuals = ys - Zs @ coef - intercept
     if leverage is not None:
         start_residuals = prediction_residuals(start_residuals, Zs - rows.shift, leverage, kept)
-    half = (half_weight_subset(start_residuals, ws, 0.5 * ws.sum(), fit_intercept) > 0).astype(float)
+    if kept is None:
+        half = (half_weight_subset(start_residuals, ws, 0.5 * ws.sum(), fit_intercept) > 0).astype(float)
+    else:
+        # The wide start has already set the outliers aside; weighting the
+        # first scale equation by only half of the rows would settle it at
+        # a unit that rejects good rows too.
+        half = (kept > 0).astype(float)
     start_sigma = mad_scale(start_residuals, ws)
     if adjust_leverage:
         # The start's prediction residuals measure the error scale honestly;
-        # the unit stays above it (not half of it), or the weights, fitted
-        # with few rows per parameter, reject good rows and cycle.
+        # the unit stays above its efficient value (not half of the MAD), or
+        # the weights, fitted with few rows per parameter, reject good rows.
         start_sigma *= WIDE_UNIT_FLOOR
     unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
 
