@@ -33,8 +33,9 @@ The fit has three stages, all deterministic and weight-aware.
    residuals (:func:`prediction_residuals`: ``r / sqrt(1 - h)`` in the fit,
    ``r / sqrt(1 + q)`` out of it). In the iteration every residual enters
    the weights and the scale as ``r / sqrt(1 - h)``, ``h`` the weighted
-   leverage of its row, and the unit stays above the MAD of the start's
-   prediction residuals: fitted residuals understate the error scale when
+   leverage of its row, and the unit stays above the Gaussian-efficient
+   unit (1.40 times) of the MAD of the start's prediction residuals
+   (``WIDE_UNIT_FLOOR``): fitted residuals understate the error scale when
    ``p/n`` is large (Maronna & Yohai, 2010, "Correcting MM estimates for
    'fat' data sets"), and redescending weights would then reject good rows.
 
