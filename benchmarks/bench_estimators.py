@@ -5,6 +5,7 @@ Every figure is a ratio against a baseline measured in the same run:
 
     python benchmarks/bench_estimators.py            # the full run (~10 min)
     python benchmarks/bench_estimators.py --quick    # smaller sizes, a smoke run
+    python benchmarks/bench_estimators.py --only wide   # one robustness section
 
 Targets (issues 2 and 11) are printed next to each figure with PASS or MISS.
 The quick run checks only the targets that hold at its sizes; the others
@@ -12,6 +13,9 @@ print "not checked in quick mode". The last lines list the targets missed;
 with ``--strict`` a missed target makes the exit status 1.
 The clustered-leverage comparator is statsmodels' RLMDetSMM (``pip install
 mgsk[bench]``); without statsmodels that section says so and is skipped.
+The classification anchors (robustbase's glmrob: Mallows-type Mqle and
+Bianco-Yohai) run through ``Rscript`` in the full run only; without R and
+robustbase the benchmark says so and skips them.
 """
 
 import argparse
@@ -388,23 +392,97 @@ def leverage_data(seed, n, frac, k=5):
     return X, y_bad, Xc, y
 
 
-def classification_leverage(T, seeds, n=1000):
+#: The anchors of issue 11: robustbase's Mallows-type glmrob and the
+#: Bianco-Yohai estimators, run by Rscript on the same data.
+GLMROB_METHODS = (("Mqle", "hat"), ("Mqle", "robCov"), ("BY", "none"), ("WBY", "none"))
+GLMROB_SCRIPT = r"""
+suppressMessages(library(robustbase))
+args <- commandArgs(trailingOnly = TRUE)
+methods <- strsplit(strsplit(args[2], ";")[[1]], ":")
+out <- file(file.path(args[1], "coef.csv"), "w")
+for (path in sort(Sys.glob(file.path(args[1], "data_*.csv")))) {
+  d <- read.csv(path)
+  for (m in methods) {
+    fit <- tryCatch(suppressWarnings(capture.output(f <- glmrob(y ~ ., family = binomial, data = d,
+                    method = m[1], weights.on.x = m[2]))) , error = function(e) NULL)
+    beta <- if (is.null(fit) || !exists("f")) rep(NA, ncol(d)) else coef(f)
+    if (exists("f")) rm(f)
+    writeLines(paste(c(basename(path), paste(m, collapse = ":"), format(beta, digits = 17)), collapse = ","), out)
+  }
+}
+close(out)
+"""
+
+
+def glmrob_coefficients(datasets):
+    """Coefficients ``(intercept, coef)`` of each of GLMROB_METHODS on each
+    ``(X, y)``, from one Rscript run; None when Rscript or robustbase is missing."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    if shutil.which("Rscript") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (X, y) in enumerate(datasets):
+            header = ",".join(["y"] + [f"x{j}" for j in range(X.shape[1])])
+            np.savetxt(os.path.join(tmp, f"data_{i:04d}.csv"), np.c_[y, X], delimiter=",", header=header, comments="", fmt="%.17g")
+        script = os.path.join(tmp, "glmrob.R")
+        with open(script, "w") as f:
+            f.write(GLMROB_SCRIPT)
+        methods = ";".join(f"{m}:{w}" for m, w in GLMROB_METHODS)
+        done = subprocess.run(["Rscript", script, tmp, methods], capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"glmrob anchors skipped: Rscript failed ({done.stderr.strip().splitlines()[-1:]})")
+            return None
+        coefs = {}
+        with open(os.path.join(tmp, "coef.csv")) as f:
+            for line in f:
+                name, method, *values = line.strip().split(",")
+                coefs[(int(name[5:9]), method)] = np.array([float(v) if v.strip() != "NA" else np.nan for v in values])
+    return [{f"{m}:{w}": coefs[(i, f"{m}:{w}")] for m, w in GLMROB_METHODS} for i in range(len(datasets))]
+
+
+def classification_leverage(T, seeds, n=1000, anchors=False):
     print(f"\n## Classification with bad leverage points, n={n}, mean over {len(seeds)} seeds")
     print("shift = ‖coef with the leverage points − coef on the same rows clean‖ (intercept included)")
-    for frac in (0.01, 0.03, 0.05):
-        ours, theirs = [], []
+    fracs = (0.01, 0.03, 0.05)
+    data = {(frac, seed): leverage_data(seed, n, frac) for frac in fracs for seed in seeds}
+    anchor = None
+    if anchors:
+        keys = list(data)
+        fitted = glmrob_coefficients([(X, y) for key in keys for X, y in (data[key][:2], data[key][2:])])
+        if fitted is None:
+            print("robustbase anchors skipped: Rscript (R with robustbase) is not installed")
+        else:
+            anchor = {key: (fitted[2 * i], fitted[2 * i + 1]) for i, key in enumerate(keys)}
+            print("anchors: robustbase::glmrob, Mallows-type Mqle (weights.on.x = hat, robCov) and Bianco-Yohai (BY, WBY), by Rscript on the same data")
+
+    def params(model):
+        return np.r_[model.intercept_, model.coef_.ravel()]
+
+    for frac in fracs:
+        shifts = {name: [] for name in ("mgsk", "mgsk leverage=False", "LogisticRegression")}
         for seed in seeds:
-            X, y, Xc, yc = leverage_data(seed, n, frac)
-
-            def shift(make):
-                a, b = make().fit(X, y), make().fit(Xc, yc)
-                return float(np.linalg.norm(np.r_[a.intercept_, a.coef_.ravel()] - np.r_[b.intercept_, b.coef_.ravel()]))
-
-            ours.append(shift(LogisticRegressor))
-            theirs.append(shift(LogisticRegression))
-        o, t = np.mean(ours), np.mean(theirs)
+            X, y, Xc, yc = data[frac, seed]
+            for name, make in (
+                ("mgsk", LogisticRegressor),
+                ("mgsk leverage=False", lambda: LogisticRegressor(leverage=False)),
+                ("LogisticRegression", LogisticRegression),
+            ):
+                shifts[name].append(float(np.linalg.norm(params(make().fit(X, y)) - params(make().fit(Xc, yc)))))
+            if anchor is not None:
+                bad, clean = anchor[frac, seed]
+                for method in bad:
+                    label = "glmrob " + method.replace(":none", "").replace(":", " ")
+                    shifts.setdefault(label, []).append(float(np.linalg.norm(bad[method] - clean[method])))
+        mean = {name: float(np.nanmean(v)) for name, v in shifts.items()}
+        o, t = mean["mgsk"], mean["LogisticRegression"]
         print(f"{int(frac * 100)}% bad leverage points: shift mgsk {o:.3f}, LogisticRegression {t:.3f}; ratio {o / t:.2f}", end="")
         print(f"  (target ≤ 0.5: {T(f'classification leverage {int(frac * 100)}%', o <= 0.5 * t)})")
+        others = ", ".join(f"{name} {value:.3f}" for name, value in mean.items() if name not in ("mgsk", "LogisticRegression"))
+        print(f"{'':<26}{others}")
 
 
 def main():
@@ -412,9 +490,23 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that the script runs and the targets that hold there")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a checked target is missed")
+    parser.add_argument(
+        "--only",
+        choices=("wide", "masking", "classification-leverage"),
+        help="run only this robustness section (at the full sizes, or the quick ones with --quick)",
+    )
     args = parser.parse_args()
     T = Targets(args.quick)
     seeds = range(2 if args.quick else args.seeds)
+    if args.only:
+        section = {
+            "wide": lambda: wide(T, range(3)),
+            "masking": lambda: masking(T, range(10)),
+            "classification-leverage": lambda: classification_leverage(T, seeds, anchors=not args.quick),
+        }
+        section[args.only]()
+        T.summary()
+        raise SystemExit(1 if args.strict and T.missed else 0)
     robustness(T, seeds, n=300 if args.quick else 1000)
     efficiency(T, range(3 if args.quick else 20))
     textbook(T)
@@ -427,7 +519,7 @@ def main():
     speed(T, 20_000 if args.quick else 1_000_000, 10, 1 if args.quick else 3)
     iterations(T)
     classification(T, seeds, 5_000 if args.quick else 100_000, 1 if args.quick else 3)
-    classification_leverage(T, seeds)
+    classification_leverage(T, seeds, anchors=not args.quick)
     T.summary()
     if args.strict and T.missed:
         raise SystemExit(1)

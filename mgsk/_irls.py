@@ -25,13 +25,19 @@ The fit has three stages, all deterministic and weight-aware.
    start's residuals, weighted first by the half of the rows closest to the
    start, so gross outliers cannot inflate it.
 
-   *Wide data* (more than 20 parameters and 2 to 10 rows per parameter,
-   :func:`mgsk._linear.is_wide`): half-samples nearly
-   interpolate, so the start is least squares on all rows, and every
-   residual enters the weights and the scale as ``r / sqrt(1 - h)``, ``h``
-   the weighted leverage of its row (fitted residuals understate the error
-   scale when ``p/n`` is large, and redescending weights would then reject
-   good rows).
+   *Wide data* (more than 20 parameters and 1.25 to 10 rows per parameter,
+   :func:`mgsk._linear.is_wide`): half-samples nearly interpolate, and so
+   does least squares on all rows, absorbing the outliers. The start
+   (:func:`wide_start`) trims a ridge fit, which cannot absorb the rows it
+   is fitted on, then readmits rows by their standardized prediction
+   residuals (:func:`prediction_residuals`: ``r / sqrt(1 - h)`` in the fit,
+   ``r / sqrt(1 + q)`` out of it). In the iteration every residual enters
+   the weights and the scale as ``r / sqrt(1 - h)``, ``h`` the weighted
+   leverage of its row, and the unit stays above the Gaussian-efficient
+   unit (1.40 times) of the MAD of the start's prediction residuals
+   (``WIDE_UNIT_FLOOR``): fitted residuals understate the error scale when
+   ``p/n`` is large (Maronna & Yohai, 2010, "Correcting MM estimates for
+   'fat' data sets"), and redescending weights would then reject good rows.
 
 3. **Gnostic iteration.** With residuals ``r`` and their normal-consistent
    weighted MAD ``σ``, each datum enters the gnostic domain as
@@ -138,6 +144,20 @@ UNIT_TOL = 1e-10
 ACCELERATED_STEPS = 50
 #: Map evaluations the Anderson acceleration combines.
 ANDERSON_MEMORY = 5
+#: The wide-data start keeps the rows whose standardized prediction
+#: residual is within this many robust standard deviations
+#: (:func:`wide_start`), and at least ``WIDE_MIN_KEEP`` rows per parameter.
+WIDE_TRIM = 2.5
+WIDE_MIN_KEEP = 1.1
+#: Ridge penalty of the wide start's first phase, relative to the total
+#: weight on standardized columns.
+WIDE_RIDGE = 0.05
+#: On wide data the unit stays above ``WIDE_UNIT_FLOOR / 2`` times the MAD
+#: of the start's prediction residuals, the Gaussian-efficient unit of that
+#: honest error scale (elsewhere above half the MAD): with few rows per
+#: parameter the filtered scale equation has a smaller fixed point, at
+#: which the weights reject good rows.
+WIDE_UNIT_FLOOR = 2.0 * EFFICIENT_C
 #: Iterations at most for the leverage weights.
 MAX_LEVERAGE_ITER = 30
 
@@ -435,6 +455,161 @@ def half_weight_subset(residuals, weights, keep, centered):
     return trimmed_weights(np.abs(residuals - center), weights, keep)
 
 
+def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
+    """The start on wide data: trimmed ridge fits, then rows readmitted by prediction.
+
+    Half-samples nearly interpolate when there are few rows per parameter,
+    and so does least squares on all rows: outliers are absorbed and
+    mask each other. Two phases, both deterministic:
+
+    1. Concentration steps of a ridge fit (:func:`ridge`, penalty
+       ``WIDE_RIDGE`` on standardized columns) on half of the total weight:
+       the penalty keeps the fit from absorbing the rows it is fitted on,
+       so the residuals still show which rows are outliers.
+    2. From the half of those rows (at least ``WIDE_MIN_KEEP`` rows per
+       parameter) that the ridge fit fits best, least squares on the kept
+       rows; a row is kept when its residual, standardized for its own
+       variance (:func:`prediction_residuals`), is within ``WIDE_TRIM``
+       robust standard deviations, until that set stops changing. Rows
+       outside are judged by how well the fit of the others predicts them,
+       rows inside by their leverage-adjusted residuals, so neither kind is
+       favoured, and their MAD does not shrink as ``p/n`` grows.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, k)
+    y : ndarray of shape (n,)
+    sample_weight : ndarray of shape (n,)
+    shift : ndarray of shape (k,)
+        Column shifts of the Gram matrices (:mod:`mgsk._rows`).
+    y_shift : float
+        Target shift.
+    fit_intercept : bool
+
+    Returns
+    -------
+    coef : ndarray of shape (k,)
+    intercept : float
+    leverage : tuple (m, F, c) or None
+        The leverages of the kept rows' fit (:func:`solve_gram`).
+    kept : ndarray of shape (n,)
+        Weights of the rows the start was fitted on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._irls import wide_start
+    >>> rng = np.random.default_rng(0)
+    >>> Z = rng.normal(size=(90, 40)); y = Z @ np.ones(40) + 0.1 * rng.normal(size=90)
+    >>> y[:9] += 30
+    >>> coef, intercept, _, kept = wide_start(Z, y, np.ones(90), Z.mean(0), y.mean(), True)
+    >>> bool(kept[:9].sum() == 0 and np.abs(coef - 1).max() < 0.2)
+    True
+    """
+    total = sample_weight.sum()
+    parameters = Z.shape[1] + fit_intercept
+    kept = sample_weight
+    half = 0.5 * total
+    for _ in range(MAX_CONCENTRATION_STEPS):
+        coef, intercept = ridge(Z, y, kept, fit_intercept, WIDE_RIDGE)
+        new_kept = half_weight_subset(y - Z @ coef - intercept, sample_weight, half, fit_intercept)
+        if np.array_equal(new_kept, kept):
+            break
+        kept = new_kept
+    floor = min(total, WIDE_MIN_KEEP * parameters)
+    for _ in range(MAX_CONCENTRATION_STEPS):
+        residuals = np.abs(y - Z @ coef - intercept)
+        sigma = MAD_FACTOR * weighted_median(residuals, sample_weight)
+        new_kept = np.where(residuals <= WIDE_TRIM * sigma, sample_weight, 0.0)
+        if new_kept.sum() < max(half, floor):
+            new_kept = trimmed_weights(residuals, sample_weight, max(half, floor))
+        if np.array_equal(new_kept, kept):
+            break
+        kept = new_kept
+        coef, intercept = ridge(Z, y, kept, fit_intercept, WIDE_RIDGE)
+    leverage = None
+    for _ in range(MAX_CONCENTRATION_STEPS):
+        solved = solve_gram(_gram(Z, y, kept, shift, y_shift), fit_intercept)
+        if solved is None:
+            coef, intercept = weighted_least_squares(Z, y, kept, fit_intercept)
+            return coef, intercept, None, kept
+        coef, intercept, leverage = solved
+        intercept += y_shift - float(shift @ coef) if fit_intercept else 0.0
+        t = np.abs(prediction_residuals(y - Z @ coef - intercept, Z - shift, leverage, kept))
+        sigma = MAD_FACTOR * weighted_median(t, sample_weight)
+        new_kept = np.where(t <= WIDE_TRIM * sigma, sample_weight, 0.0)
+        if new_kept.sum() < floor:
+            new_kept = trimmed_weights(t, sample_weight, floor)
+        if np.array_equal(new_kept, kept):
+            break
+        kept = new_kept
+    return coef, intercept, leverage, kept
+
+
+def ridge(Z, y, weights, fit_intercept, penalty):
+    """Weighted ridge regression on standardized columns.
+
+    The penalty is ``penalty`` times the total weight on each coefficient of
+    the columns scaled to unit weighted variance (the intercept is not
+    penalized): it adds ``penalty`` to the diagonal of their correlation
+    matrix.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, k)
+    y : ndarray of shape (n,)
+    weights : ndarray of shape (n,)
+    fit_intercept : bool
+    penalty : float
+        Non-negative.
+
+    Returns
+    -------
+    coef : ndarray of shape (k,)
+    intercept : float
+    """
+    k = Z.shape[1]
+    shift = weighted_mean(Z, weights) if fit_intercept else np.zeros(k)
+    y_shift = float(weighted_mean(y, weights)) if fit_intercept else 0.0
+    G = _gram(Z, y, weights, shift, y_shift)
+    A, b = G[:k, :k], G[:k, k + 1]
+    d = np.sqrt(np.diag(A))
+    d = np.where(d > 0, d, 1.0)
+    scaled = A / np.outer(d, d) + penalty * np.eye(k)
+    coef = np.linalg.solve(scaled, b / d) / d
+    return coef, y_shift - float(shift @ coef) if fit_intercept else 0.0
+
+
+def prediction_residuals(residuals, Z, leverage, weights):
+    """Residuals divided by their standard deviation in units of the error's.
+
+    For the fit of weighted least squares with weights ``v`` in ``[0, 1]``,
+    ``q = z̃ᵀ (Σ v z̃ z̃ᵀ)⁻¹ z̃`` (``leverage``, :func:`solve_gram`), a row
+    in the fit (``v = 1``) has residual variance ``σ²(1 - q)``, a row left
+    out (``v = 0``) ``σ²(1 + q)``, the error of predicting it; in between
+    ``σ²(1 + q(1 - 2v))`` interpolates. Dividing by its square root puts
+    every residual on the scale of the errors, whatever ``p/n``.
+
+    Parameters
+    ----------
+    residuals : ndarray of shape (n,)
+    Z : ndarray of shape (n, k)
+        The design in the shifted coordinates of ``leverage``.
+    leverage : tuple (m, F, c)
+    weights : ndarray of shape (n,)
+        The fit's weights ``v`` (sample weights included).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    center, factor, const = leverage
+    projected = (Z - center) @ factor
+    q = np.einsum("ij,ij->i", projected, projected) + const
+    variance = 1.0 + q * (1.0 - 2.0 * np.minimum(weights, 1.0))
+    return residuals / np.sqrt(np.maximum(variance, 1.0 - MAX_LEVERAGE))
+
+
 @dataclass
 class IRLSResult:
     """What :func:`gnostic_irls` found."""
@@ -708,32 +883,33 @@ def gnostic_irls(
         rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept)
     Zs, ys, ws = rows.start_sample()
     X_start = None if X_leverage is None else np.ascontiguousarray(X_leverage[start_rows(X_leverage.shape[0])])
-    leverage = None
+    leverage = kept = None
     if start is not None:
         coef, intercept = start
-    elif adjust_leverage:
-        # Wide data: half-samples nearly interpolate, so concentration steps
-        # cannot find the bulk; least squares on all rows, judged by its
-        # leverage-adjusted residuals, is the start.
-        solved = solve_gram(_gram(Zs, ys, ws, rows.shift, rows.y_shift), fit_intercept)
-        if solved is None:
-            coef, intercept = weighted_least_squares(Zs, ys, ws, fit_intercept)
-        else:
-            coef, intercept, leverage = solved
-            intercept += rows.y_shift - float(rows.shift @ coef) if fit_intercept else 0.0
     else:
         with single_blas_thread():  # the start's products are small too
-            coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
+            if adjust_leverage:
+                coef, intercept, leverage, kept = wide_start(Zs, ys, ws, rows.shift, rows.y_shift, fit_intercept)
+            else:
+                coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
     # The first scale equation is weighted by the half of the (start) rows
     # that fit the start best, so gross outliers cannot inflate it.
     start_residuals = ys - Zs @ coef - intercept
     if leverage is not None:
-        center, factor, const = leverage
-        projected = (Zs - rows.shift - center) @ factor
-        h = np.einsum("ij,ij->i", projected, projected) + const
-        start_residuals = start_residuals / np.sqrt(1.0 - np.minimum(h, MAX_LEVERAGE))
-    half = (half_weight_subset(start_residuals, ws, 0.5 * ws.sum(), fit_intercept) > 0).astype(float)
+        start_residuals = prediction_residuals(start_residuals, Zs - rows.shift, leverage, kept)
+    if kept is None:
+        half = (half_weight_subset(start_residuals, ws, 0.5 * ws.sum(), fit_intercept) > 0).astype(float)
+    else:
+        # The wide start has already set the outliers aside; weighting the
+        # first scale equation by only half of the rows would settle it at
+        # a unit that rejects good rows too.
+        half = (kept > 0).astype(float)
     start_sigma = mad_scale(start_residuals, ws)
+    if adjust_leverage:
+        # The start's prediction residuals measure the error scale honestly;
+        # the unit stays above its efficient value (not half of the MAD), or
+        # the weights, fitted with few rows per parameter, reject good rows.
+        start_sigma *= WIDE_UNIT_FLOOR
     unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
 
     def reweight(coef, intercept, unit, leverage, newton=True):

@@ -9,13 +9,13 @@ from ._irls import data_scale, gnostic_irls
 
 #: From MIN_WIDE_ROWS_PER_COLUMN to WIDE_ROWS_PER_COLUMN rows per parameter,
 #: with more than MIN_WIDE_PARAMETERS parameters, is "wide" data: the fit
-#: starts from least squares and judges residuals by ``r / sqrt(1 - h)`` (see
-#: mgsk._irls). With few parameters the robust start's concentration steps
-#: and DetMCD-style subsets still work; below 2 rows per parameter least
-#: squares is too poorly determined to start from and the leverage-adjusted
-#: iteration does not settle, so such data take the ordinary path.
+#: starts from trimmed ridge fits and judges residuals by their prediction
+#: variance (see mgsk._irls.wide_start). With few parameters the robust
+#: start's concentration steps and DetMCD-style subsets still work; below
+#: 1.25 rows per parameter the leverages approach 1 and the fit is too poorly
+#: determined for either start, so such data take the ordinary path.
 WIDE_ROWS_PER_COLUMN = 10
-MIN_WIDE_ROWS_PER_COLUMN = 2
+MIN_WIDE_ROWS_PER_COLUMN = 1.25
 MIN_WIDE_PARAMETERS = 20
 
 

@@ -118,7 +118,7 @@ def test_polynomial_recovers_a_curve_through_outliers():
     assert LinearRegressor(degree=3).fit(x, y).coef_.shape == (3,)
 
 
-@pytest.mark.parametrize("n, k", [(300, 60), (200, 40)])
+@pytest.mark.parametrize("n, k", [(300, 60), (200, 40), (150, 99)])
 def test_wide_data_converge_and_beat_huber_on_outliers_in_y(n, k):
     """Few rows per parameter: the least-squares start and leverage-adjusted
     residuals keep a redescending fit ahead of the monotone Huber fit."""

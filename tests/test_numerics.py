@@ -8,7 +8,18 @@ from hypothesis.extra.numpy import arrays
 
 import mgsk._weighted as weighted
 from mgsk._gnostic import scale_from_fidelity, sech
-from mgsk._irls import EFFICIENT_C, ETA, KAPPA, gnostic_weights, leverage_weights, robust_start
+from mgsk._irls import (
+    EFFICIENT_C,
+    ETA,
+    KAPPA,
+    _gram,
+    gnostic_weights,
+    leverage_weights,
+    prediction_residuals,
+    robust_start,
+    solve_gram,
+    wide_start,
+)
 from mgsk._weighted import mad_scale, trimmed_weights, weighted_least_squares, weighted_median, weighted_quantile
 
 values = arrays(np.float64, st.integers(1, 40), elements=st.floats(-1e6, 1e6))
@@ -142,3 +153,45 @@ def test_robust_start_survives_forty_percent_outliers():
     y[:400] += rng.uniform(20, 50, size=400)
     coef, intercept = robust_start(Z, y, np.ones(1000))
     assert np.linalg.norm(coef - [1, 2, 3]) < 0.3 and abs(intercept) < 0.5
+
+
+@given(st.integers(2, 8), st.integers(0, 2**16), st.booleans())
+@settings(max_examples=30, deadline=None)
+def test_prediction_residuals_are_the_studentized_deleted_residuals(k, seed, fit_intercept):
+    """Rows in a least-squares fit are divided by sqrt(1 - h), rows left out
+    by sqrt(1 + q): both give the residual of predicting the row from the
+    fit of the others, in units of the error's standard deviation."""
+    rng = np.random.default_rng(seed)
+    n = 3 * k + 6
+    Z = rng.normal(size=(n, k))
+    y = rng.normal(size=n)
+    kept = (np.arange(n) % 4 != 0).astype(float)
+    shift = Z.mean(axis=0) if fit_intercept else np.zeros(k)
+    y_shift = float(y.mean()) if fit_intercept else 0.0
+    coef, intercept, leverage = solve_gram(_gram(Z, y, kept, shift, y_shift), fit_intercept)
+    intercept += y_shift - float(shift @ coef) if fit_intercept else 0.0
+    r = y - Z @ coef - intercept
+    t = prediction_residuals(r, Z - shift, leverage, kept)
+    A = np.c_[np.ones(n), Z] if fit_intercept else Z
+    q = np.einsum("ij,ji->i", A, np.linalg.solve(A.T @ (A * kept[:, None]), A.T))
+    np.testing.assert_allclose(t, r / np.sqrt(np.where(kept > 0, 1 - q, 1 + q)), rtol=1e-8, atol=1e-10)
+    # The deleted residual of a kept row, refitted without it, equals r / (1 - h).
+    i = int(np.flatnonzero(kept)[0])
+    without = kept.copy()
+    without[i] = 0.0
+    fit = np.linalg.lstsq(A[without > 0], y[without > 0], rcond=None)[0]
+    np.testing.assert_allclose(y[i] - A[i] @ fit, t[i] / np.sqrt(1 - q[i]), rtol=1e-7)
+
+
+def test_wide_start_finds_the_outliers_at_one_and_a_half_rows_per_parameter():
+    rng = np.random.default_rng(3)
+    n, k = 150, 99
+    Z = rng.normal(size=(n, k))
+    beta = rng.normal(size=k)
+    y = 1.0 + Z @ beta + rng.normal(size=n)
+    y[:15] += rng.uniform(20, 50, size=15)
+    coef, intercept, _, kept = wide_start(Z, y, np.ones(n), Z.mean(axis=0), float(y.mean()), True)
+    assert kept[:15].sum() == 0 and kept[15:].mean() > 0.95
+    # Least squares on all rows absorbs the outliers: far worse.
+    ls = np.linalg.lstsq(np.c_[np.ones(n), Z], y, rcond=None)[0]
+    assert np.linalg.norm(np.r_[intercept, coef] - np.r_[1.0, beta]) < 0.3 * np.linalg.norm(ls - np.r_[1.0, beta])
