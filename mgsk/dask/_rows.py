@@ -26,14 +26,16 @@ import numpy as np
 
 from .._irls import MAD_FACTOR
 from .._rows import InMemoryRows, start_rows
-from .._weighted import weighted_mean
+from .._weighted import weighted_mean, weighted_quantile
 
 #: Bins of each narrowing pass of the selection.
 SELECTION_BINS = 2048
 #: The selection gathers the candidates once at most this many are left.
 SELECTION_GATHER = 200_000
-#: Values of the strided sample that places the first pass's bin edges.
-SELECTION_SAMPLE = 32768
+#: Values of the evenly spaced sample that brackets a quantile.
+SELECTION_SAMPLE = 65536
+#: Half-width of the bracket, in standard errors of the sample quantile.
+SELECTION_SIGMAS = 6.0
 #: Narrowing passes at most (more only for values at the float resolution).
 SELECTION_PASSES = 8
 
@@ -79,10 +81,12 @@ def chunk_rows(Z, y, sample_weight, state):
     return rows
 
 
-def _sweep_chunk(Z, y, sample_weight, state, args):
+def _sweep_chunk(Z, y, sample_weight, state, args, place):
+    """One chunk's sweep, its ``r*`` and ``w``, and the summary of ``r*`` for the quantiles."""
     rows = chunk_rows(Z, y, sample_weight, state)
     sweep = rows.sweep(*args)
-    return sweep, rows.residuals, rows.weights
+    offset, n, uniform = place
+    return sweep, rows.residuals, rows.weights, value_summary(rows.residuals, None if uniform else sample_weight, offset, n)
 
 
 def _vector_rows(residuals, weights, sample_weight, total_weight):
@@ -133,6 +137,7 @@ class DaskRows:
             self.y_shift = float(weighted_mean(ys, ws))
         self.residuals = da.zeros_like(y)
         self.weights = da.ones_like(y)
+        self._summary = (0.0, 0.0, np.zeros(1), None if self.uniform else np.ones(1))
 
     @property
     def n_features(self):
@@ -151,26 +156,30 @@ class DaskRows:
         """One pass over the chunks; the sums added, ``r*`` and ``w`` persisted."""
         state = dask.delayed(self._state(), traverse=False)
         args = (coef, intercept, unit, leverage, newton)
-        parts, residuals, weights = [], [], []
-        for z, y, s, m in zip(self.Z.to_delayed().ravel(), self.y.to_delayed().ravel(),
-                              self.sample_weight.to_delayed().ravel(), self.y.chunks[0]):  # fmt: skip
-            part = dask.delayed(_sweep_chunk, nout=3)(z, y, s, state, args)
+        parts, residuals, weights, summaries = [], [], [], []
+        n = self.y.shape[0]
+        chunks = zip(blocks(self.Z), blocks(self.y), blocks(self.sample_weight), self.y.chunks[0], _offsets(self.y))
+        for z, y, s, m, offset in chunks:
+            part = dask.delayed(_sweep_chunk, nout=4)(z, y, s, state, args, (int(offset), n, self.uniform))
             parts.append(part[0])
             residuals.append(da.from_delayed(part[1], (m,), dtype=np.float64))
             weights.append(da.from_delayed(part[2], (m,), dtype=np.float64))
+            summaries.append(part[3])
         total = dask.delayed(add_sweeps)(parts)
-        residuals, weights, total = persist(self.client, da.concatenate(residuals), da.concatenate(weights), total)
+        residuals, weights, total, summaries = persist(
+            self.client, da.concatenate(residuals), da.concatenate(weights), total, dask.delayed(merge_summaries)(summaries)
+        )
         self.residuals, self.weights = residuals, weights
-        return compute(self.client, total)[0]
+        total, self._summary = compute(self.client, total, summaries)
+        return total
 
     def _vector_sums(self, name, *args, weights=None):
         """The sum over the chunks of ``InMemoryRows.<name>(*args)`` on the per-row vectors."""
         weights = self.weights if weights is None else weights
         parts = [
             dask.delayed(_vector_method)(r, w, s, self.total_weight, name, args)
-            for r, w, s in zip(self.residuals.to_delayed().ravel(), weights.to_delayed().ravel(),
-                               self.sample_weight.to_delayed().ravel())
-        ]  # fmt: skip
+            for r, w, s in zip(blocks(self.residuals), blocks(weights), blocks(self.sample_weight))
+        ]
         parts = compute(self.client, *parts)
         return functools.reduce(lambda a, b: tuple(map(operator.add, a, b)) if isinstance(a, tuple) else a + b, parts)
 
@@ -192,8 +201,14 @@ class DaskRows:
 
     def quantile(self, q, center=None):
         """Exact weighted lower ``q``-quantile of ``r*``, or of ``|r* - center|``."""
-        values = self.residuals if center is None else abs(self.residuals - center)
-        return exact_quantile(values, None if self.uniform else self.sample_weight, q, self.client)
+        lo, hi, sample, sample_weights = self._summary
+        if center is None:
+            values = self.residuals
+        else:  # the summary of |r* - center| follows from that of r*
+            values = abs(self.residuals - center)
+            lo, hi, sample = 0.0, max(abs(lo - center), abs(hi - center)), np.abs(sample - center)
+        weights = None if self.uniform else self.sample_weight
+        return exact_quantile(values, weights, q, self.client, (lo, hi, sample, sample_weights), self.total_weight)
 
     def abs_mean(self):
         """``Σ s |r*| / Σ s``."""
@@ -205,51 +220,96 @@ class DaskRows:
 
 
 def persist(client, *collections):
-    """``dask.persist`` on ``client`` (dask's default scheduler when None)."""
-    return client.persist(list(collections)) if client is not None else dask.persist(*collections)
+    """``dask.persist`` on ``client`` (dask's default scheduler when None).
+
+    Graphs are not optimised, here and in :func:`compute`: the chunks of
+    ``X``, ``y`` and the weights keep the same keys and tasks in every pass
+    (an optimised graph renames fused tasks, which the scheduler warns of).
+    """
+    if client is not None:
+        return client.persist(list(collections), optimize_graph=False)
+    return dask.persist(*collections, optimize_graph=False)
+
+
+def blocks(array):
+    """The row chunks of a dask array as delayed objects, in order (graph not optimised, see :func:`persist`)."""
+    return array.to_delayed(optimize_graph=False).ravel()
 
 
 def compute(client, *collections):
     """``dask.compute`` on ``client`` (dask's default scheduler when None), as a tuple."""
     if client is not None:
-        return tuple(client.gather(client.compute(list(collections))))
-    return dask.compute(*collections)
+        return tuple(client.gather(client.compute(list(collections), optimize_graph=False)))
+    return dask.compute(*collections, optimize_graph=False)
 
 
 def _chunk_histogram(values, weights, edges, lo, hi):
     """Weight (or count) of the values of a chunk in each bin of ``edges`` within ``[lo, hi]``."""
     inside = (values >= lo) & (values <= hi)
-    v = values[inside]
-    bins = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, edges.shape[0] - 2)
+    bins = np.clip(np.searchsorted(edges, values[inside], side="right") - 1, 0, edges.shape[0] - 2)
     w = None if weights is None else weights[inside]
     return np.bincount(bins, weights=w, minlength=edges.shape[0] - 1).astype(float), np.bincount(
         bins, minlength=edges.shape[0] - 1
     )
 
 
-def _chunk_candidates(values, weights, lo, hi):
-    """The distinct values of a chunk in ``[lo, hi]`` and the weight of each."""
-    inside = (values >= lo) & (values <= hi)
+def _chunk_bracket(values, weights, lo, hi, most):
+    """Weight of a chunk's values below ``lo``; its distinct values in ``[lo, hi]`` with their
+    weights (None when more than ``most`` of them lie there) and their count."""
+    below = values < lo
+    weight_below = float(below.sum() if weights is None else weights[below].sum())
+    inside = ~below & (values <= hi)
+    count = int(inside.sum())
+    if count > most:
+        return weight_below, None, None, count
     v, index = np.unique(values[inside], return_inverse=True)
     w = None if weights is None else weights[inside]
-    return v, np.bincount(index, weights=w, minlength=v.shape[0]).astype(float)
+    return weight_below, v, np.bincount(index, weights=w, minlength=v.shape[0]).astype(float), count
 
 
-def _chunk_summary(values, stride, offset):
-    return values.min(initial=np.inf), values.max(initial=-np.inf), values[(-offset) % stride :: stride]
+def value_summary(values, weights, offset, n):
+    """Range of a chunk's values and the values (and weights) at the rows of an even stride.
+
+    The stride is that of :data:`SELECTION_SAMPLE` rows out of ``n``,
+    counted from the first row of all chunks (``offset`` is the chunk's).
+    """
+    stride = -(-n // SELECTION_SAMPLE)
+    rows = slice((-offset) % stride, None, stride)
+    return (
+        values.min(initial=np.inf),
+        values.max(initial=-np.inf),
+        values[rows].copy(),
+        None if weights is None else weights[rows].copy(),
+    )
 
 
-def exact_quantile(values, weights, q, client=None):
+def merge_summaries(summaries):
+    """One summary (see :func:`value_summary`) of all chunks."""
+    weights = None if summaries[0][3] is None else np.concatenate([s[3] for s in summaries])
+    return (
+        min(s[0] for s in summaries),
+        max(s[1] for s in summaries),
+        np.concatenate([s[2] for s in summaries]),
+        weights,
+    )
+
+
+def _offsets(array):
+    return np.r_[0, np.cumsum(array.chunks[0])[:-1]].astype(int)
+
+
+def exact_quantile(values, weights, q, client=None, summary=None, total_weight=None):
     """Lower weighted ``q``-quantile of a dask array, exactly, in a few passes.
 
     The same value as :func:`mgsk._weighted.weighted_quantile` on the
     gathered arrays: the smallest value whose weight at or below it reaches
     ``q`` times the total (with equal weights, ``sorted(values)[ceil(q n) -
-    1]``). The first pass takes the range and an evenly spaced sample; each
-    further pass sums the weights per bin between edges placed at the
-    sample's quantiles (later: evenly in the bin that holds the quantile),
-    until at most :data:`SELECTION_GATHER` candidates remain; those are
-    gathered (as distinct values with their weights) and selected.
+    1]``). An evenly spaced sample of the values (``summary``, or one pass)
+    brackets the quantile; one pass counts the weight below the bracket and
+    gathers the distinct values inside it, and the selection is finished on
+    the client. Only when the sample's bracket misses (rare) or holds more
+    than :data:`SELECTION_GATHER` values, passes of weighted histograms
+    narrow the range first.
 
     Parameters
     ----------
@@ -261,6 +321,10 @@ def exact_quantile(values, weights, q, client=None):
         Level in ``(0, 1]``.
     client : distributed.Client or None
         Where to compute.
+    summary : tuple or None
+        :func:`merge_summaries` of the values' chunks, if known.
+    total_weight : float or None
+        ``weights.sum()``, if known.
 
     Returns
     -------
@@ -275,39 +339,63 @@ def exact_quantile(values, weights, q, client=None):
     3.0
     """
     n = values.shape[0]
-    v_blocks = values.to_delayed().ravel()
-    w_blocks = [None] * len(v_blocks) if weights is None else weights.to_delayed().ravel()
-    offsets = np.r_[0, np.cumsum(values.chunks[0])[:-1]]
-    stride = -(-n // SELECTION_SAMPLE)
-    summaries = compute(client, *[dask.delayed(_chunk_summary)(v, stride, int(o)) for v, o in zip(v_blocks, offsets)])
-    lo, hi = min(s[0] for s in summaries), max(s[1] for s in summaries)
+    v_blocks = blocks(values)
+    w_blocks = [None] * len(v_blocks) if weights is None else blocks(weights)
+    if summary is None:
+        parts = [dask.delayed(value_summary)(v, w, o, n) for v, w, o in zip(v_blocks, w_blocks, _offsets(values))]
+        summary = merge_summaries(compute(client, *parts))
+    lo, hi, sample, sample_weights = summary
     if weights is None:
-        target, total_weight = float(max(int(np.ceil(q * n)) - 1, 0) + 1), float(n)
+        target = float(max(int(np.ceil(q * n)) - 1, 0) + 1)  # a count: exact
     else:
-        total_weight = float(compute(client, weights.sum())[0])
+        total_weight = float(compute(client, weights.sum())[0]) if total_weight is None else total_weight
         target = q * total_weight
-    sample = np.sort(np.concatenate([s[2] for s in summaries]))
-    edges = np.unique(np.r_[lo, np.quantile(sample, np.linspace(0, 1, SELECTION_BINS + 1)[1:-1]), hi])
-    below, count = 0.0, n
+    # The bracket: sample quantiles a few standard errors either side of q.
+    m = sample.shape[0]
+    margin = SELECTION_SIGMAS * np.sqrt(q * (1.0 - q) / m) + 2.0 / m
+    a = weighted_quantile(sample, sample_weights, q - margin) if q - margin > 0 else lo
+    b = weighted_quantile(sample, sample_weights, q + margin) if q + margin < 1 else hi
+    most = SELECTION_GATHER // len(v_blocks) + 1
+    parts = compute(client, *[dask.delayed(_chunk_bracket)(v, w, a, b, most) for v, w in zip(v_blocks, w_blocks)])
+    below = sum(p[0] for p in parts)
+    inside = sum(p[3] for p in parts)
+    if below < target and all(p[1] is not None for p in parts):
+        candidates = np.concatenate([p[1] for p in parts])
+        candidate_weights = np.concatenate([p[2] for p in parts])
+        if below + candidate_weights.sum() >= target:
+            return _select(candidates, candidate_weights, below, target)
+    if below >= target:  # the quantile lies below the bracket
+        hi, below, count = np.nextafter(a, -np.inf), 0.0, n
+    elif all(p[1] is not None for p in parts):  # above it
+        lo, below, count = np.nextafter(b, np.inf), below + candidate_weights.sum(), n
+    else:  # inside it, but too many values to gather
+        lo, hi, count = a, b, inside
+    return _narrow(v_blocks, w_blocks, lo, hi, below, target, count, client)
+
+
+def _narrow(v_blocks, w_blocks, lo, hi, below, target, count, client):
+    """Histogram passes over ``[lo, hi]`` (``below``: the weight under ``lo``), then the selection."""
     for _ in range(SELECTION_PASSES):
+        edges = np.unique(np.linspace(lo, hi, SELECTION_BINS + 1))
         if count <= SELECTION_GATHER or edges.shape[0] < 3:
             break
         parts = compute(client, *[dask.delayed(_chunk_histogram)(v, w, edges, lo, hi) for v, w in zip(v_blocks, w_blocks)])
-        weight_sums = functools.reduce(operator.add, (p[0] for p in parts))
+        cumulative = below + np.cumsum(functools.reduce(operator.add, (p[0] for p in parts)))
         counts = functools.reduce(operator.add, (p[1] for p in parts))
-        cumulative = below + np.cumsum(weight_sums)
         j = min(int(np.searchsorted(cumulative, target)), edges.shape[0] - 2)
         below = float(cumulative[j - 1]) if j > 0 else below
         lo = edges[j]
-        last = j == edges.shape[0] - 2
-        hi = edges[j + 1] if last else np.nextafter(edges[j + 1], -np.inf)
+        hi = edges[j + 1] if j == edges.shape[0] - 2 else np.nextafter(edges[j + 1], -np.inf)
         count = int(counts[j])
-        edges = np.unique(np.linspace(lo, hi, SELECTION_BINS + 1))
-    parts = compute(client, *[dask.delayed(_chunk_candidates)(v, w, lo, hi) for v, w in zip(v_blocks, w_blocks)])
-    candidates = np.concatenate([p[0] for p in parts])
-    candidate_weights = np.concatenate([p[1] for p in parts])
+    parts = compute(client, *[dask.delayed(_chunk_bracket)(v, w, lo, hi, np.inf) for v, w in zip(v_blocks, w_blocks)])
+    candidates = np.concatenate([p[1] for p in parts])
+    return _select(candidates, np.concatenate([p[2] for p in parts]), below, target)
+
+
+def _select(candidates, weights, below, target):
+    """The first candidate whose weight at or below it, plus ``below``, reaches ``target``."""
     order = np.argsort(candidates, kind="stable")
-    cumulative = below + np.cumsum(candidate_weights[order])
+    cumulative = below + np.cumsum(weights[order])
     return float(candidates[order[min(np.searchsorted(cumulative, target), order.shape[0] - 1)]])
 
 
