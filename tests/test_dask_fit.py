@@ -194,3 +194,45 @@ def test_bad_input_gets_a_clear_error(client):
         )
     with pytest.raises(ValueError, match="cannot fit"):
         mgsk.dask.LinearRegressor(client=client).fit(da.from_array(np.full((4, 1), 1e200), chunks=2), da.ones(4, chunks=2))
+
+
+@pytest.mark.usefixtures("mlflow_tracking", "autolog_reset")
+def test_autolog_logs_a_dask_fit_like_any_other(client, data, tmp_path):
+    import dask.dataframe as dd
+    import mlflow
+    import pandas as pd
+
+    X, y, _ = data
+    frame = dd.from_pandas(pd.DataFrame(X, columns=["a", "b", "c"]), npartitions=3)
+    mgsk.autolog(spool_dir=tmp_path / "spool", silent=True)
+    model = mgsk.dask.LinearRegressor(client=client).fit(frame, dd.from_pandas(pd.Series(y), npartitions=3))
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.data.params["degree"] == "1" and "client" not in run.data.params
+    assert run.data.metrics["re"] == model.re_ and run.data.metrics["n_iter"] == model.n_iter_
+    curve = mlflow.MlflowClient().get_metric_history(run.info.run_id, "re")
+    assert sorted(m.step for m in curve) == [r["iteration"] for r in model.history_]
+    assert run.data.tags["estimator_class"] == "mgsk.dask._linear.LinearRegressor"
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert "gnostic_convergence.png" in artifacts and "gnostic_weights.png" not in artifacts  # no per-row gather
+    (logged,) = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+    loaded = mgsk.mlflow.load_model(f"models:/{logged.model_id}")
+    assert type(loaded) is mgsk.LinearRegressor and np.array_equal(loaded.coef_, model.coef_)
+    info = mlflow.models.get_model_info(f"models:/{logged.model_id}")
+    assert [c.name for c in info.signature.inputs.inputs] == ["a", "b", "c"]
+    example = mlflow.models.Model.load(info.model_uri).load_input_example(mlflow.artifacts.download_artifacts(info.model_uri))
+    pd.testing.assert_frame_equal(example.reset_index(drop=True), pd.DataFrame(X[:5], columns=["a", "b", "c"]))
+
+
+def test_the_pages_example_fits_on_the_cluster_as_in_memory(client, tmp_path, monkeypatch, capsys):
+    from test_scaling_examples import page_example
+
+    monkeypatch.chdir(tmp_path)  # the example writes its chunks under ./chunks
+    namespace = {}
+    with distributed.get_task_stream(client) as tasks:
+        exec(page_example("dask-fit"), namespace)
+    assert any("_sweep_chunk" in str(task["key"]) for task in tasks.data), "the fit did not run on the cluster"
+    model, X, y = namespace["model"], namespace["X"], namespace["y"]
+    local = mgsk.LinearRegressor().fit(X.compute(), y.compute())
+    assert relative_difference(model, local) <= 1e-9 and namespace["outliers"] > 0.09 * X.shape[0]
+    assert isinstance(namespace["predictions"], da.Array) and type(namespace["local"]) is mgsk.LinearRegressor
+    assert capsys.readouterr().out.startswith("[-2.")

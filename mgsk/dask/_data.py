@@ -1,5 +1,7 @@
 """Dask input of the Dask estimators: checked, aligned, float64, chunked by rows."""
 
+import warnings
+
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
@@ -87,6 +89,15 @@ def first_pass(X, y, sample_weight, Z, start):
         "Z_range": da.stack([Z.max(), Z.min()]) if Z.shape[1] else da.zeros(2),
     }
     return {"Zs": Zs, "ys": ys, "ws": ws, "Xs": Xs, **checks}
+
+
+def first_rows(X, rows=5):
+    """The first ``rows`` rows of a dask array or DataFrame, computed (only the first chunk is read)."""
+    if isinstance(X, dd.DataFrame):
+        with warnings.catch_warnings():  # a first partition shorter than ``rows`` is enough
+            warnings.simplefilter("ignore", UserWarning)
+            return X.head(rows)
+    return X[:rows].compute() if isinstance(X, da.Array) else X[:rows]
 
 
 def predict_inputs(estimator, X):

@@ -27,7 +27,7 @@ import os
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from mlflow.utils.autologging_utils import autologging_integration, safe_patch
+from mlflow.utils.autologging_utils import INPUT_EXAMPLE_SAMPLE_ROWS, autologging_integration, safe_patch
 
 from .._serialization import FORMATS
 from . import post_training
@@ -78,7 +78,10 @@ def autolog(
     parameters, ``best_cv_score``, ``cv_results.csv``, the best estimator as
     the model) and at most ``max_tuning_runs`` child runs, one per candidate,
     whatever ``n_jobs``. Fits inside other meta-estimators and inside
-    ``cross_val_score`` and its siblings are not logged.
+    ``cross_val_score`` and its siblings are not logged. A fit of an
+    :mod:`mgsk.dask` estimator logs its ``to_local()`` model, with the input
+    example and signature from the first rows; the training scores, the
+    dataset and the weights plot, which would need every row, are left out.
 
     Parameters
     ----------
@@ -186,6 +189,8 @@ def _patch_all(config):
     def patch(destination, name, function):
         safe_patch(FLAVOR_NAME, destination, name, function, manage_run=False)
 
+    for cls in _dask_estimators():
+        patch(cls, "fit", functools.partial(_patched_dask_fit, config))
     for cls in (mgsk.LinearRegressor, mgsk.PolynomialRegressor, mgsk.LogisticRegressor):
         patch(cls, "fit", functools.partial(_patched_fit, config))
         if config.log_post_training_metrics:
@@ -222,6 +227,39 @@ def _patched_fit(config, original, self, *args, **kwargs):
             )  # fmt: skip
         if config.log_post_training_metrics and fit_run.run is not None:
             post_training.track(self, fit_run.run_id, model_id, owner, config)
+    steps.warn(config.silent)
+    return result
+
+
+def _dask_estimators():
+    """The estimators of :mod:`mgsk.dask`, when Dask is installed."""
+    try:
+        import mgsk.dask
+    except ImportError:
+        return ()
+    return tuple(getattr(mgsk.dask, name) for name in mgsk.dask.__all__)
+
+
+def _patched_dask_fit(config, original, self, *args, **kwargs):
+    """A Dask fit: one run, its ``to_local()`` model, an input example from the first rows only."""
+    from mgsk.dask._data import first_rows
+
+    if fit_place(self, caller_frame()).kind != "own":
+        return original(self, *args, **kwargs)
+    X, _, _ = fit_arguments(args, kwargs)
+    try:
+        data = FitData(None, example=first_rows(X, INPUT_EXAMPLE_SAMPLE_ROWS))  # X=None: nothing is scored on all rows
+    except Exception as exc:
+        data = FitData(None, example_error=exc)
+    steps = LoggingSteps()
+    with run_for_fit(config, steps, estimator_tags(self)) as fit_run:
+        result = original(self, *args, **kwargs)
+        client = mlflow.MlflowClient() if fit_run.sending else None
+        params = {key: value for key, value in self.get_params(deep=True).items() if key != "client"}
+        local = self.to_local()
+        with quick_requests(), post_training.suspended():
+            steps("the fit's record", log_fitted_model, client, fit_run, local, local, data, config, steps,
+                  params=params, even_if_down=True)  # fmt: skip
     steps.warn(config.silent)
     return result
 
