@@ -15,8 +15,9 @@ thread, as the workers use). Printed per size: both wall times and their
 ratio (target <= 2), the relative coefficient difference
 ``max|θ_dask - θ_mem| / ‖θ_mem‖`` (target <= 1e-6), the peak memory of
 the worker processes (their RSS, sampled every 0.2 s) and the Dask fit's
-time per row, which should stay flat. The workers' process ids are compared
-before and after: a restarted worker is a miss.
+time per row, which should stay flat. One small fit first, untimed, lets
+the workers import mgsk. The workers' process ids are compared before and
+after: a restarted worker is a miss.
 """
 
 import argparse
@@ -138,6 +139,8 @@ def main(argv=None):
             )  # fmt: skip
             with cluster, distributed.Client(cluster) as client:
                 pids = worker_pids(client)
+                fit_on_dask(client, folder, sizes[0] // 10)  # untimed: the workers import mgsk
+                print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
                 for n in sizes:
                     dask_model, dask_time, peak = fit_on_dask(client, folder, n)
                     local_model, local_time = fit_in_memory(folder, n)
@@ -157,7 +160,7 @@ def main(argv=None):
                         flush=True,
                     )
                 restarted = worker_pids(client) != pids
-    print(f"workers restarted: {'yes' if restarted else 'no'}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end; workers restarted: {'yes' if restarted else 'no'}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"sizes": results, "workers_restarted": restarted}, f, indent=1)

@@ -1,15 +1,11 @@
 """The regressors on Dask: the one gnostic iteration over :class:`~mgsk.dask._rows.DaskRows`."""
 
-import warnings
-
-import dask.array as da
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import PolynomialFeatures
 
 from .. import _linear
-from .._base import OUTLIER_X, GnosticMixin
+from .._base import GnosticMixin
 from .._gnostic import characteristics
 from .._irls import gnostic_irls
 from .._rows import start_rows
@@ -65,22 +61,10 @@ class DaskGnosticMixin:
                 setattr(local, name, value)
         return local
 
-    def _store_dask_diagnostics(self, x, n_iter, converged):
-        """:meth:`GnosticMixin._store_diagnostics` with ``x`` a dask array (nothing gathered)."""
-        self.n_iter_ = int(n_iter)
-        self.converged_ = bool(converged)
-        self.outliers_ = abs(x) > OUTLIER_X
-        if self.gnostic_characteristics:
-            names = characteristics(np.zeros(1))
-            self.characteristics_ = {name: x.map_blocks(lambda b, name=name: characteristics(b)[name]) for name in names}
-        elif hasattr(self, "characteristics_"):
-            del self.characteristics_
-        if not converged:
-            warnings.warn(
-                f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
-                f"iterations (tol={self.tol}); increase max_iter or tol.",
-                ConvergenceWarning,
-            )
+    def _characteristics(self, x):
+        """The per-row characteristics as dask arrays (``x`` is one): nothing is gathered."""
+        names = characteristics(np.zeros(1))
+        return {name: x.map_blocks(lambda b, name=name: characteristics(b)[name]) for name in names}
 
     def _first_pass(self, X, y, sample_weight):
         """The design (lazy), the start rows and the checks, from one read of X."""
@@ -262,7 +246,7 @@ class LinearRegressor(DaskGnosticMixin, GnosticMixin, RegressorMixin, BaseEstima
         self.weights_ = result.weights
         self.history_ = result.history
         self.re_ = result.history[-1]["re"]
-        self._store_dask_diagnostics(result.x, result.n_iter, result.converged)
+        self._store_diagnostics(result.x, result.n_iter, result.converged)  # x: a dask array
         return self
 
     def predict(self, X):

@@ -8,6 +8,8 @@ developer API. Tested with MLflow 3.10.1 and 3.17.2 (the mgsk flavor needs
 What is patched, and why there:
 
 - ``fit``, the prediction methods and ``score`` of mgsk's estimators;
+- ``fit`` of the :mod:`mgsk.dask` estimators, when Dask is installed (their
+  predictions are lazy: no post-training metrics);
 - ``BaseSearchCV.fit``: mlflow.sklearn.autolog patches ``GridSearchCV.fit``
   and ``RandomizedSearchCV.fit``, one class lower, so while it is on its
   patches run first and own the search (MLflow keeps one patch per method:
