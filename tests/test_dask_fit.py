@@ -65,8 +65,7 @@ def relative_difference(a, b):
     "cls, params, weighted",
     [
         ("LinearRegressor", {}, False),
-        ("LinearRegressor", {"fit_intercept": False, "leverage": False}, True),
-        ("PolynomialRegressor", {"scale": 1.0}, True),
+        ("PolynomialRegressor", {"scale": 1.0, "fit_intercept": False}, True),
     ],
 )
 def test_dask_fit_reaches_the_in_memory_fixed_point(client, data, cls, params, weighted):
@@ -84,11 +83,25 @@ def test_dask_fit_reaches_the_in_memory_fixed_point(client, data, cls, params, w
     assert np.array_equal(model.outliers_.compute(), local.outliers_)
 
 
+def test_wide_data_take_the_same_leverage_adjusted_path(client):
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(150, 25))  # 26 parameters, under 10 rows each: wide (mgsk._linear.is_wide)
+    y = X @ rng.normal(size=25) + 0.1 * rng.normal(size=150)
+    y[:10] += 20.0
+    local = mgsk.LinearRegressor().fit(X, y)
+    model = mgsk.dask.LinearRegressor(client=client).fit(*on_dask_rows(X, y, chunks=40))
+    assert relative_difference(model, local) <= 1e-9 and model.n_iter_ == local.n_iter_
+
+
+def on_dask_rows(*arrays, chunks):
+    return [da.from_array(a, chunks=(chunks,) + a.shape[1:]) for a in arrays]
+
+
 def test_start_rows_are_those_of_the_in_memory_start(client):
     n = 3 * START_ROWS + 17  # a stride of 4, crossing the uneven chunk borders
     rng = np.random.default_rng(3)
     Z, y, w = rng.normal(size=(n, 2)), rng.normal(size=n), rng.random(n)
-    dZ, dy, dw = (da.from_array(a, chunks=(11111,) + a.shape[1:]) for a in (Z, y, w))
+    dZ, dy, dw = on_dask_rows(Z, y, w, chunks=11111)
     start = [a.compute() for a in dask_rows.start_arrays(dZ, dy, dw)[:3]]
     rows = dask_rows.DaskRows(dZ, dy, dw, (*start, float(w.sum()), False), 1.0, True, client)
     for ours, theirs in zip(rows.start_sample(), InMemoryRows(Z, y, w).start_sample()):
@@ -132,44 +145,21 @@ def monkeypatch_module():
         yield
 
 
-def test_ill_conditioned_steps_use_dask_tsqr_and_agree(client):
+def test_ill_conditioned_steps_use_dask_tsqr_and_agree(client, monkeypatch):
     rng = np.random.default_rng(5)
-    n = 3000
+    n = 1500
     t = rng.normal(size=n)
     X = np.column_stack([t, t + 1e-9 * rng.normal(size=n), rng.normal(size=n)])  # Gram condition ~1e18
     y = X @ [1.0, 1.0, 2.0] + 0.1 * rng.normal(size=n)
     y[::9] += 20
     local = mgsk.LinearRegressor(leverage=False, scale=1.0).fit(X, y)
-    dX, dy = (da.from_array(a, chunks=(1600,) + a.shape[1:]) for a in (X, y))
-    model = mgsk.dask.LinearRegressor(leverage=False, scale=1.0, client=client).fit(dX, dy)
-    np.testing.assert_allclose(model.predict(dX).compute(), local.predict(X), atol=1e-6)
+    solved = []
+    qr_solve = dask_rows.DaskRows.qr_solve
+    monkeypatch.setattr(dask_rows.DaskRows, "qr_solve", lambda rows, *a: solved.append(1) or qr_solve(rows, *a))
+    model = mgsk.dask.LinearRegressor(leverage=False, scale=1.0, client=client).fit(*on_dask_rows(X, y, chunks=800))
+    assert solved, "the QR fallback did not run"
+    np.testing.assert_allclose(model.predict(on_dask_rows(X, chunks=800)[0]).compute(), local.predict(X), atol=1e-6)
     assert np.abs(model.coef_[2] - 2.0) < 0.01
-
-
-def test_predict_returns_dask_collections_and_to_local_the_plain_estimator(client, data):
-    import dask.dataframe as dd
-    import pandas as pd
-
-    X, y, _ = data
-    frame = pd.DataFrame(X, columns=["a", "b", "c"])
-    dframe = dd.from_pandas(frame, npartitions=3)
-    model = mgsk.dask.PolynomialRegressor(scale=1.0, client=client).fit(dframe, dd.from_pandas(pd.Series(y), npartitions=3))
-    assert list(model.feature_names_in_) == ["a", "b", "c"]
-    local = model.to_local()
-    assert type(local) is mgsk.PolynomialRegressor
-    assert not hasattr(local, "weights_") and np.array_equal(local.coef_, model.coef_)
-    assert local.history_ == model.history_ and local.get_params() == {
-        k: v for k, v in model.get_params().items() if k != "client"
-    }
-    predicted = model.predict(dframe)
-    assert isinstance(predicted, dd.Series)
-    # Row blocks of other sizes: the same predictions up to BLAS's blocking (an ulp).
-    np.testing.assert_allclose(predicted.compute().to_numpy(), local.predict(frame), rtol=1e-14)
-    with pytest.warns(UserWarning, match="fitted with feature names"):  # as scikit-learn warns
-        array = model.predict(da.from_array(X, chunks=3000))
-    assert isinstance(array, da.Array)
-    np.testing.assert_allclose(array.compute(), local.predict(frame), rtol=1e-14)
-    assert local.score(frame, y) == pytest.approx(mgsk.PolynomialRegressor(scale=1.0).fit(frame, y).score(frame, y), rel=1e-9)
 
 
 def test_dask_estimators_are_scikit_learn_estimators():
@@ -197,30 +187,52 @@ def test_bad_input_gets_a_clear_error(client):
 
 
 @pytest.mark.usefixtures("mlflow_tracking", "autolog_reset")
-def test_autolog_logs_a_dask_fit_like_any_other(client, data, tmp_path):
+def test_autologged_dataframe_fit_predicts_lazily_and_logs_its_local_model(client, data, tmp_path):
     import dask.dataframe as dd
     import mlflow
     import pandas as pd
 
     X, y, _ = data
-    frame = dd.from_pandas(pd.DataFrame(X, columns=["a", "b", "c"]), npartitions=3)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    dframe = dd.from_pandas(frame, npartitions=3)
     mgsk.autolog(spool_dir=tmp_path / "spool", silent=True)
-    model = mgsk.dask.LinearRegressor(client=client).fit(frame, dd.from_pandas(pd.Series(y), npartitions=3))
+    model = mgsk.dask.PolynomialRegressor(scale=1.0, client=client).fit(dframe, dd.from_pandas(pd.Series(y), npartitions=3))
+    mgsk.autolog(disable=True)
+
+    # The fitted model: lazy predictions, and to_local() the plain estimator.
+    assert list(model.feature_names_in_) == ["a", "b", "c"]
+    local = model.to_local()
+    assert type(local) is mgsk.PolynomialRegressor
+    assert not hasattr(local, "weights_") and np.array_equal(local.coef_, model.coef_)
+    assert local.history_ == model.history_
+    assert local.get_params() == {k: v for k, v in model.get_params().items() if k != "client"}
+    predicted = model.predict(dframe)
+    assert isinstance(predicted, dd.Series)
+    # Row blocks of other sizes: the same predictions up to BLAS's blocking (an ulp).
+    np.testing.assert_allclose(predicted.compute().to_numpy(), local.predict(frame), rtol=1e-14)
+    with pytest.warns(UserWarning, match="fitted with feature names"):  # as scikit-learn warns
+        array = model.predict(da.from_array(X, chunks=3000))
+    assert isinstance(array, da.Array)
+    np.testing.assert_allclose(array.compute(), local.predict(frame), rtol=1e-14)
+    in_memory = mgsk.PolynomialRegressor(scale=1.0).fit(frame, y)
+    assert relative_difference(model, in_memory) <= 1e-9
+
+    # The run: params, metrics, curves, the convergence plot, the local model with a first-rows example.
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
-    assert run.data.params["degree"] == "1" and "client" not in run.data.params
+    assert run.data.params["degree"] == "2" and "client" not in run.data.params
     assert run.data.metrics["re"] == model.re_ and run.data.metrics["n_iter"] == model.n_iter_
     curve = mlflow.MlflowClient().get_metric_history(run.info.run_id, "re")
     assert sorted(m.step for m in curve) == [r["iteration"] for r in model.history_]
-    assert run.data.tags["estimator_class"] == "mgsk.dask._linear.LinearRegressor"
+    assert run.data.tags["estimator_class"] == "mgsk.dask._linear.PolynomialRegressor"
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert "gnostic_convergence.png" in artifacts and "gnostic_weights.png" not in artifacts  # no per-row gather
     (logged,) = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
     loaded = mgsk.mlflow.load_model(f"models:/{logged.model_id}")
-    assert type(loaded) is mgsk.LinearRegressor and np.array_equal(loaded.coef_, model.coef_)
+    assert type(loaded) is mgsk.PolynomialRegressor and np.array_equal(loaded.coef_, model.coef_)
     info = mlflow.models.get_model_info(f"models:/{logged.model_id}")
     assert [c.name for c in info.signature.inputs.inputs] == ["a", "b", "c"]
     example = mlflow.models.Model.load(info.model_uri).load_input_example(mlflow.artifacts.download_artifacts(info.model_uri))
-    pd.testing.assert_frame_equal(example.reset_index(drop=True), pd.DataFrame(X[:5], columns=["a", "b", "c"]))
+    pd.testing.assert_frame_equal(example.reset_index(drop=True), frame.head(5))
 
 
 def test_the_pages_example_fits_on_the_cluster_as_in_memory(client, tmp_path, monkeypatch, capsys):

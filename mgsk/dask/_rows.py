@@ -5,8 +5,8 @@ reads the data through, so a Dask fit runs the one gnostic iteration. Each
 chunk runs :class:`mgsk._rows.InMemoryRows`' own block arithmetic (an
 ``InMemoryRows`` per chunk, holding the shared shifts and the total weight of
 all rows); the partial :class:`~mgsk._rows.Sweep` s add field by field. The
-per-row vectors of a sweep (``r*`` and the weights) stay on the workers as
-persisted dask arrays; X is read once per sweep, chunk by chunk, and never
+per-row vectors of a sweep stay on the workers: ``r*`` as a persisted dask
+array, the weights ``w = sech(r*/unit)`` computed from it chunk by chunk; X is read once per sweep, chunk by chunk, and never
 gathered.
 
 Quantiles are exact: :func:`exact_quantile` narrows the candidates with
@@ -25,7 +25,7 @@ import dask.array as da
 import numpy as np
 
 from .._irls import MAD_FACTOR
-from .._rows import InMemoryRows, start_rows
+from .._rows import InMemoryRows, _ratio, _sech, start_rows
 from .._weighted import weighted_mean, weighted_quantile
 
 #: Bins of each narrowing pass of the selection.
@@ -86,19 +86,19 @@ def _sweep_chunk(Z, y, sample_weight, state, args, place):
     rows = chunk_rows(Z, y, sample_weight, state)
     sweep = rows.sweep(*args)
     offset, n, uniform = place
-    return sweep, rows.residuals, rows.weights, value_summary(rows.residuals, None if uniform else sample_weight, offset, n)
+    return sweep, rows.residuals, value_summary(rows.residuals, None if uniform else sample_weight, offset, n)
 
 
-def _vector_rows(residuals, weights, sample_weight, total_weight):
-    """A chunk's rows for the one-dimensional sums: no design is needed."""
+def _vector_method(residuals, sample_weight, total_weight, name, args):
+    """``InMemoryRows.<name>(*args)`` of a chunk's ``r*``: no design is needed."""
     m = residuals.shape[0]
     rows = InMemoryRows(np.empty((m, 0)), np.zeros(m), sample_weight, fit_intercept=False)
-    rows.residuals, rows.weights, rows.total_weight = residuals, weights, total_weight
-    return rows
+    rows.residuals, rows.total_weight = residuals, total_weight
+    return getattr(rows, name)(*args)
 
 
-def _vector_method(residuals, weights, sample_weight, total_weight, name, args):
-    return getattr(_vector_rows(residuals, weights, sample_weight, total_weight), name)(*args)
+def _filtering_weights(residuals, unit):
+    return _sech(_ratio(residuals, unit))
 
 
 class DaskRows:
@@ -136,13 +136,20 @@ class DaskRows:
             self.shift = weighted_mean(Zs, ws)
             self.y_shift = float(weighted_mean(ys, ws))
         self.residuals = da.zeros_like(y)
-        self.weights = da.ones_like(y)
+        self._unit = None  # of the last sweep
         self._summary = (0.0, 0.0, np.zeros(1), None if self.uniform else np.ones(1))
 
     @property
     def n_features(self):
         """Number of columns of the design."""
         return self.Z.shape[1]
+
+    @property
+    def weights(self):
+        """The filtering weights ``sech(r*/unit)`` of the last sweep (a lazy dask array)."""
+        if self._unit is None:
+            return da.ones_like(self.y)
+        return self.residuals.map_blocks(_filtering_weights, self._unit, dtype=np.float64)
 
     def _state(self):
         return self.shift, self.y_shift, self.y_scale, self.total_weight
@@ -156,29 +163,27 @@ class DaskRows:
         """One pass over the chunks; the sums added, ``r*`` and ``w`` persisted."""
         state = dask.delayed(self._state(), traverse=False)
         args = (coef, intercept, unit, leverage, newton)
-        parts, residuals, weights, summaries = [], [], [], []
+        parts, residuals, summaries = [], [], []
         n = self.y.shape[0]
         chunks = zip(blocks(self.Z), blocks(self.y), blocks(self.sample_weight), self.y.chunks[0], _offsets(self.y))
         for z, y, s, m, offset in chunks:
-            part = dask.delayed(_sweep_chunk, nout=4)(z, y, s, state, args, (int(offset), n, self.uniform))
+            part = dask.delayed(_sweep_chunk, nout=3)(z, y, s, state, args, (int(offset), n, self.uniform))
             parts.append(part[0])
             residuals.append(da.from_delayed(part[1], (m,), dtype=np.float64))
-            weights.append(da.from_delayed(part[2], (m,), dtype=np.float64))
-            summaries.append(part[3])
+            summaries.append(part[2])
         total = dask.delayed(add_sweeps)(parts)
-        residuals, weights, total, summaries = persist(
-            self.client, da.concatenate(residuals), da.concatenate(weights), total, dask.delayed(merge_summaries)(summaries)
+        residuals, total, summaries = persist(
+            self.client, da.concatenate(residuals), total, dask.delayed(merge_summaries)(summaries)
         )
-        self.residuals, self.weights = residuals, weights
+        self.residuals, self._unit = residuals, unit
         total, self._summary = compute(self.client, total, summaries)
         return total
 
-    def _vector_sums(self, name, *args, weights=None):
-        """The sum over the chunks of ``InMemoryRows.<name>(*args)`` on the per-row vectors."""
-        weights = self.weights if weights is None else weights
+    def _vector_sums(self, name, *args):
+        """The sum over the chunks of ``InMemoryRows.<name>(*args)`` on ``r*``."""
         parts = [
-            dask.delayed(_vector_method)(r, w, s, self.total_weight, name, args)
-            for r, w, s in zip(blocks(self.residuals), blocks(weights), blocks(self.sample_weight))
+            dask.delayed(_vector_method)(r, s, self.total_weight, name, args)
+            for r, s in zip(blocks(self.residuals), blocks(self.sample_weight))
         ]
         parts = compute(self.client, *parts)
         return functools.reduce(lambda a, b: tuple(map(operator.add, a, b)) if isinstance(a, tuple) else a + b, parts)
@@ -216,7 +221,8 @@ class DaskRows:
 
     def fidelity_sums(self, unit, weight_unit=None):
         """``(Σ s w sech(2 r*/unit), Σ s w)`` (see :meth:`mgsk._rows.InMemoryRows.fidelity_sums`)."""
-        return self._vector_sums("fidelity_sums", unit, weight_unit)
+        # The weights of the last sweep are sech(r*/unit) at its unit (they are not kept).
+        return self._vector_sums("fidelity_sums", unit, self._unit if weight_unit is None else weight_unit)
 
 
 def persist(client, *collections):
