@@ -160,7 +160,7 @@ class DaskRows:
         return Zs.copy(), ys.copy(), ws.copy()
 
     def sweep(self, coef, intercept, unit, leverage=None, newton=False):
-        """One pass over the chunks; the sums added, ``r*`` and ``w`` persisted."""
+        """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers."""
         state = dask.delayed(self._state(), traverse=False)
         args = (coef, intercept, unit, leverage, newton)
         parts, residuals, summaries = [], [], []
