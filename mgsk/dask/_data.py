@@ -1,22 +1,29 @@
 """Dask input of the Dask estimators: checked, aligned, float64, chunked by rows."""
 
+import sys
 import warnings
 
 import dask.array as da
-import dask.dataframe as dd
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
+
+
+def _is_dask_frame(X, kind="DataFrame"):
+    """Whether ``X`` is a dask DataFrame (or Series): only if dask.dataframe is imported, so
+    mgsk.dask need not import it (nor pandas)."""
+    dd = sys.modules.get("dask.dataframe")
+    return dd is not None and isinstance(X, getattr(dd, kind))
 
 
 def as_rows(X, name="X", estimator=None):
     """A dask array (2-D for X) and the column names of a dask DataFrame, if any."""
     names = None
-    if isinstance(X, dd.DataFrame):
+    if _is_dask_frame(X):
         columns = list(X.columns)
         if all(isinstance(c, str) for c in columns):
             names = np.asarray(columns, dtype=object)
         X = X.to_dask_array(lengths=True)
-    elif isinstance(X, dd.Series):
+    elif _is_dask_frame(X, "Series"):
         X = X.to_dask_array(lengths=True)
     elif not isinstance(X, da.Array):
         owner = type(estimator).__name__ if estimator is not None else "A Dask estimator"
@@ -93,7 +100,7 @@ def first_pass(X, y, sample_weight, Z, start):
 
 def first_rows(X, rows=5):
     """The first ``rows`` rows of a dask array or DataFrame, computed (only the first chunk is read)."""
-    if isinstance(X, dd.DataFrame):
+    if _is_dask_frame(X):
         with warnings.catch_warnings():  # a first partition shorter than ``rows`` is enough
             warnings.simplefilter("ignore", UserWarning)
             return X.head(rows)
@@ -103,7 +110,7 @@ def first_rows(X, rows=5):
 def predict_inputs(estimator, X):
     """``X`` for prediction: a dask array with the fitted number of columns, float64."""
     check_is_fitted(estimator)
-    frame = X if isinstance(X, dd.DataFrame) else None
+    frame = X if _is_dask_frame(X) else None
     X, names = as_rows(X, "X", estimator)
     if X.ndim != 2 or X.shape[1] != estimator.n_features_in_:
         raise ValueError(

@@ -8,8 +8,8 @@ developer API. Tested with MLflow 3.10.1 and 3.17.2 (the mgsk flavor needs
 What is patched, and why there:
 
 - ``fit``, the prediction methods and ``score`` of mgsk's estimators;
-- ``fit`` of the :mod:`mgsk.dask` estimators, when Dask is installed (their
-  predictions are lazy: no post-training metrics);
+- ``fit`` of the :mod:`mgsk.dask` estimators, once :mod:`mgsk.dask` is
+  imported (their predictions are lazy: no post-training metrics);
 - ``BaseSearchCV.fit``: mlflow.sklearn.autolog patches ``GridSearchCV.fit``
   and ``RandomizedSearchCV.fit``, one class lower, so while it is on its
   patches run first and own the search (MLflow keeps one patch per method:
@@ -191,8 +191,7 @@ def _patch_all(config):
     def patch(destination, name, function):
         safe_patch(FLAVOR_NAME, destination, name, function, manage_run=False)
 
-    for cls in _dask_estimators():
-        patch(cls, "fit", functools.partial(_patched_dask_fit, config))
+    _patch_dask_estimators(config, patch)
     for cls in (mgsk.LinearRegressor, mgsk.PolynomialRegressor, mgsk.LogisticRegressor):
         patch(cls, "fit", functools.partial(_patched_fit, config))
         if config.log_post_training_metrics:
@@ -233,13 +232,20 @@ def _patched_fit(config, original, self, *args, **kwargs):
     return result
 
 
-def _dask_estimators():
-    """The estimators of :mod:`mgsk.dask`, when Dask is installed."""
-    try:
-        import mgsk.dask
-    except ImportError:
-        return ()
-    return tuple(getattr(mgsk.dask, name) for name in mgsk.dask.__all__)
+def _patch_dask_estimators(config, patch):
+    """Patch the :mod:`mgsk.dask` estimators when that module is imported (now, if it is).
+
+    autolog itself never imports Dask.
+    """
+    from mlflow.utils.autologging_utils import autologging_is_disabled
+    from mlflow.utils.import_hooks import register_post_import_hook
+
+    def patch_dask_fits(module):
+        if not autologging_is_disabled(FLAVOR_NAME):
+            for name in module.__all__:
+                patch(getattr(module, name), "fit", functools.partial(_patched_dask_fit, config))
+
+    register_post_import_hook(patch_dask_fits, "mgsk.dask", overwrite=True)
 
 
 def _patched_dask_fit(config, original, self, *args, **kwargs):
