@@ -49,8 +49,7 @@ class DaskGnosticMixin:
         Returns
         -------
         estimator
-            A fitted :class:`mgsk.LinearRegressor`, :class:`mgsk.PolynomialRegressor`
-            or :class:`mgsk.LogisticRegressor`.
+            A fitted :class:`mgsk.LinearRegressor` or :class:`mgsk.PolynomialRegressor`.
         """
         from sklearn.utils.validation import check_is_fitted
 
