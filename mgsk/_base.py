@@ -97,13 +97,16 @@ class GnosticMixin:
                 f"re={record['re']:.6g}  loss={record['loss']:.6g}  S={record['scale']:.4g}"
             )
 
+    def _characteristics(self, x):
+        return characteristics(x)
+
     def _store_diagnostics(self, x, n_iter, converged):
         """Set the attributes every gnostic fit has, and warn when unconverged."""
         self.n_iter_ = int(n_iter)
         self.converged_ = bool(converged)
         self.outliers_ = np.abs(x) > OUTLIER_X
         if self.gnostic_characteristics:
-            self.characteristics_ = characteristics(x)
+            self.characteristics_ = self._characteristics(x)
         elif hasattr(self, "characteristics_"):
             del self.characteristics_
         if not converged:

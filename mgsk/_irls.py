@@ -917,8 +917,7 @@ def gnostic_irls(
         sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton)
         solved = solve_gram(sweep.gram, fit_intercept)
         if solved is None:
-            weights = rows.sample_weight * rows.weights
-            new_coef, new_intercept = weighted_least_squares(Z, y, weights, fit_intercept)
+            new_coef, new_intercept = rows.qr_solve(fit_intercept)
             new_leverage = leverage
         else:
             new_coef, new_intercept, new_leverage = solved

@@ -25,6 +25,9 @@ stay with the rows object.
 ``quantile(q, center=None)``
     The lower ``q``-quantile of ``r*`` (or of ``|r* - center|``), weighted
     by the sample weights: a selection, exact, O(n).
+``qr_solve(fit_intercept)``
+    Weighted least squares at the weights ``s w`` of the last sweep, by QR:
+    the fallback when the Gram matrix is ill-conditioned.
 ``abs_mean()``
     ``Σ s |r*| / Σ s``, the spread used when more than half the residuals are 0.
 ``fidelity_sums(unit, weight_unit=None)``
@@ -43,7 +46,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ._gnostic import X_MAX, residual_entropy_values
-from ._weighted import weighted_mean, weighted_quantile
+from ._weighted import weighted_least_squares, weighted_mean, weighted_quantile
 
 #: The robust start uses at most about this many rows, evenly spaced: it
 #: only has to put the iteration in the right basin; all rows decide the
@@ -85,6 +88,10 @@ def start_rows(n):
 @dataclass
 class Sweep:
     """The sums of one pass over the rows (see :meth:`InMemoryRows.sweep`).
+
+    Every field is a sum over rows (divided by the total weight for the
+    means), or None: the Sweeps of disjoint row blocks add field by field
+    (:func:`mgsk.dask._rows.add_sweeps` relies on it).
 
     Attributes
     ----------
@@ -234,6 +241,24 @@ class InMemoryRows:
             x_tanh_x = np.abs(x) * (1.0 - e * e) / (1.0 + e * e)
             jac += (a * (sw * (1.0 - x_tanh_x))[:, None]).T @ a
         return loss, re
+
+    def qr_solve(self, fit_intercept):
+        """Weighted least squares at the weights of the last sweep, by QR.
+
+        The fallback of :func:`mgsk._irls.solve_gram` when the Gram matrix
+        is too ill-conditioned for the normal equations.
+
+        Parameters
+        ----------
+        fit_intercept : bool
+            Whether the model has an intercept.
+
+        Returns
+        -------
+        coef : ndarray of shape (k,)
+        intercept : float
+        """
+        return weighted_least_squares(self.Z, self.y, self.sample_weight * self.weights, fit_intercept)
 
     def quantile(self, q, center=None):
         """Weighted lower ``q``-quantile of ``r*``, or of ``|r* - center|``.

@@ -32,9 +32,9 @@ numpydoc_validate = pytest.importorskip("numpydoc.validate")
 from numpydoc.docscrape import ClassDoc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLIC_MODULES = ["mgsk", "mgsk.models", "mgsk.metrics", "mgsk.stats", "mgsk.datasets", "mgsk.mlflow"]
+PUBLIC_MODULES = ["mgsk", "mgsk.models", "mgsk.metrics", "mgsk.stats", "mgsk.datasets", "mgsk.mlflow", "mgsk.dask"]
 #: Third-party packages that public modules may need (optional extras).
-OPTIONAL_DEPENDENCIES = {"mlflow", "skops", "matplotlib", "pandas"}
+OPTIONAL_DEPENDENCIES = {"mlflow", "skops", "matplotlib", "pandas", "dask", "distributed"}
 #: numpydoc checks: no docstring, undocumented or unknown parameters,
 #: missing Returns, missing Examples.
 CHECKS = {"GL08", "PR01", "PR02", "RT01", "EX01"}
@@ -144,6 +144,12 @@ def _fit_variants(cls):
     accepted = set(cls().get_params())
     params = [{k: v for k, v in p.items() if k in accepted} for p in params]
     params = [p for i, p in enumerate(params) if p not in params[:i]]
+    if cls.__module__.startswith("mgsk.dask"):  # dask collections in, on dask's local scheduler
+        import dask.array as da
+        import dask.dataframe as dd
+
+        X, frame = da.from_array(X, chunks=20), dd.from_pandas(frame, npartitions=2)
+        targets = [da.from_array(y, chunks=20) for y in targets]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for y in targets:

@@ -8,6 +8,8 @@ those of "Supported MLflow versions" in docs/install.rst.
 What is patched, and why there:
 
 - ``fit``, the prediction methods and ``score`` of mgsk's estimators;
+- ``fit`` of the :mod:`mgsk.dask` estimators, once :mod:`mgsk.dask` is
+  imported (their predictions are lazy: no post-training metrics);
 - ``BaseSearchCV.fit``: mlflow.sklearn.autolog patches ``GridSearchCV.fit``
   and ``RandomizedSearchCV.fit``, one class lower, so while it is on its
   patches run first and own the search (MLflow keeps one patch per method:
@@ -27,7 +29,7 @@ import os
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from mlflow.utils.autologging_utils import autologging_integration, safe_patch
+from mlflow.utils.autologging_utils import INPUT_EXAMPLE_SAMPLE_ROWS, autologging_integration, safe_patch
 
 from .._serialization import FORMATS
 from . import post_training
@@ -78,7 +80,10 @@ def autolog(
     parameters, ``best_cv_score``, ``cv_results.csv``, the best estimator as
     the model) and at most ``max_tuning_runs`` child runs, one per candidate,
     whatever ``n_jobs``. Fits inside other meta-estimators and inside
-    ``cross_val_score`` and its siblings are not logged.
+    ``cross_val_score`` and its siblings are not logged. A fit of an
+    :mod:`mgsk.dask` estimator logs its ``to_local()`` model, with the input
+    example and signature from the first rows; the training scores, the
+    dataset and the weights plot, which would need every row, are left out.
 
     Parameters
     ----------
@@ -186,6 +191,7 @@ def _patch_all(config):
     def patch(destination, name, function):
         safe_patch(FLAVOR_NAME, destination, name, function, manage_run=False)
 
+    _patch_dask_estimators(config, patch)
     for cls in (mgsk.LinearRegressor, mgsk.PolynomialRegressor, mgsk.LogisticRegressor):
         patch(cls, "fit", functools.partial(_patched_fit, config))
         if config.log_post_training_metrics:
@@ -222,6 +228,46 @@ def _patched_fit(config, original, self, *args, **kwargs):
             )  # fmt: skip
         if config.log_post_training_metrics and fit_run.run is not None:
             post_training.track(self, fit_run.run_id, model_id, owner, config)
+    steps.warn(config.silent)
+    return result
+
+
+def _patch_dask_estimators(config, patch):
+    """Patch the :mod:`mgsk.dask` estimators when that module is imported (now, if it is).
+
+    autolog itself never imports Dask.
+    """
+    from mlflow.utils.autologging_utils import autologging_is_disabled
+    from mlflow.utils.import_hooks import register_post_import_hook
+
+    def patch_dask_fits(module):
+        if not autologging_is_disabled(FLAVOR_NAME):
+            for name in module.__all__:
+                patch(getattr(module, name), "fit", functools.partial(_patched_dask_fit, config))
+
+    register_post_import_hook(patch_dask_fits, "mgsk.dask", overwrite=True)
+
+
+def _patched_dask_fit(config, original, self, *args, **kwargs):
+    """A Dask fit: one run, its ``to_local()`` model, an input example from the first rows only."""
+    from mgsk.dask._data import first_rows
+
+    if fit_place(self, caller_frame()).kind != "own":
+        return original(self, *args, **kwargs)
+    X, _, _ = fit_arguments(args, kwargs)
+    try:
+        data = FitData(None, example=first_rows(X, INPUT_EXAMPLE_SAMPLE_ROWS))  # X=None: nothing is scored on all rows
+    except Exception as exc:
+        data = FitData(None, example_error=exc)
+    steps = LoggingSteps()
+    with run_for_fit(config, steps, estimator_tags(self)) as fit_run:
+        result = original(self, *args, **kwargs)
+        client = mlflow.MlflowClient() if fit_run.sending else None
+        params = {key: value for key, value in self.get_params(deep=True).items() if key != "client"}
+        local = self.to_local()
+        with quick_requests(), post_training.suspended():
+            steps("the fit's record", log_fitted_model, client, fit_run, local, local, data, config, steps,
+                  params=params, even_if_down=True)  # fmt: skip
     steps.warn(config.silent)
     return result
 

@@ -288,6 +288,8 @@ def render_plots(step, residuals, residual_label):
         _plot_executor = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="mgsk-autolog-plots"))
 
     def draw():
+        if residuals is None:
+            return {CONVERGENCE_PLOT: convergence_png(step.history_)}
         return {
             CONVERGENCE_PLOT: convergence_png(step.history_),
             WEIGHTS_PLOT: weights_png(residuals, step.weights_, step.outliers_, residual_label),
@@ -379,13 +381,15 @@ def log_fitted_model(client, fit_run, model, scored, data, config, steps, *, par
         The ``model_id`` of the logged model.
     """
     step = gnostic_step(model)
-    scores, residuals, residual_label = training_scores(scored, data.X, data.y, data.sample_weight)
+    scores, residuals, residual_label = {}, None, None  # no training data held (a Dask fit's)
+    if data.X is not None:
+        scores, residuals, residual_label = training_scores(scored, data.X, data.y, data.sample_weight)
     images = render_plots(step, residuals, residual_label) if config.log_plots and step is not None else None
     example = signature = None
     if config.log_models:
         example, signature = model_inputs(model, data, config)
     dataset = None
-    if config.log_datasets:
+    if config.log_datasets and data.X is not None:
         source_tags = fit_run.run.data.tags if fit_run.run is not None else fit_run.tags
         dataset = steps("the training dataset", training_dataset, data.X, data.y, source_tags, even_if_down=True)
     now = get_current_time_millis()

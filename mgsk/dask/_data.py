@@ -1,0 +1,120 @@
+"""Dask input of the Dask estimators: checked, aligned, float64, chunked by rows."""
+
+import sys
+import warnings
+
+import dask.array as da
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+
+def _is_dask_frame(X, kind="DataFrame"):
+    """Whether ``X`` is a dask DataFrame (or Series): only if dask.dataframe is imported, so
+    mgsk.dask need not import it (nor pandas)."""
+    dd = sys.modules.get("dask.dataframe")
+    return dd is not None and isinstance(X, getattr(dd, kind))
+
+
+def as_rows(X, name="X", estimator=None):
+    """A dask array (2-D for X) and the column names of a dask DataFrame, if any."""
+    names = None
+    if _is_dask_frame(X):
+        columns = list(X.columns)
+        if all(isinstance(c, str) for c in columns):
+            names = np.asarray(columns, dtype=object)
+        X = X.to_dask_array(lengths=True)
+    elif _is_dask_frame(X, "Series"):
+        X = X.to_dask_array(lengths=True)
+    elif not isinstance(X, da.Array):
+        owner = type(estimator).__name__ if estimator is not None else "A Dask estimator"
+        raise TypeError(
+            f"{owner} takes {name} as a dask array or a dask DataFrame/Series, got {type(X).__name__}. "
+            f"Wrap in-memory data with dask.array.from_array, or use the in-memory mgsk.{owner}."
+        )
+    if any(np.isnan(c).any() for c in X.chunks):
+        X = X.compute_chunk_sizes()
+    return X, names
+
+
+def fit_inputs(estimator, X, y, sample_weight):
+    """``X`` (2-D, float64, one column chunk), ``y`` and ``sample_weight`` chunked like its rows.
+
+    Sets ``n_features_in_`` and ``feature_names_in_`` on ``estimator``.
+    """
+    X, names = as_rows(X, "X", estimator)
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2-D dask array for X, got {X.ndim} dimension(s); reshape your data.")
+    if X.shape[0] < 2:
+        raise ValueError(f"{type(estimator).__name__} needs at least 2 samples, got {X.shape[0]}.")
+    X = X.astype(np.float64).rechunk({1: -1})
+    y, _ = as_rows(y, "y", estimator)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must be 1-D with one value per row of X ({X.shape[0]}), got shape {y.shape}.")
+    y = y.rechunk((X.chunks[0],))
+    if sample_weight is None:
+        sample_weight = da.ones(X.shape[0], chunks=(X.chunks[0],))
+    else:
+        if isinstance(sample_weight, np.ndarray):
+            sample_weight = da.from_array(sample_weight)
+        sample_weight, _ = as_rows(sample_weight, "sample_weight", estimator)
+        if sample_weight.shape != (X.shape[0],):
+            raise ValueError(f"sample_weight.shape == {sample_weight.shape}, expected {(X.shape[0],)}!")
+        sample_weight = sample_weight.astype(np.float64).rechunk((X.chunks[0],))
+    estimator.n_features_in_ = X.shape[1]
+    if names is not None:
+        estimator.feature_names_in_ = names
+    elif hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+    return X, y, sample_weight
+
+
+def check_checks(estimator, checks):
+    """Raise what the first pass found wrong with the data (scikit-learn's messages)."""
+    for name in ("X", "y"):
+        if not checks[f"{name}_finite"]:
+            raise ValueError(f"Input {name} contains NaN or infinity.")
+    if not checks["weight_min"] >= 0:
+        raise ValueError("Negative values in data passed to sample_weight")
+    if not checks["weight_finite"]:
+        raise ValueError("Input sample_weight contains NaN or infinity.")
+    if not checks["total_weight"] > 0:
+        raise ValueError("sample_weight must have a positive sum.")
+
+
+def first_pass(X, y, sample_weight, Z, start):
+    """The lazy reductions of the first pass: the start rows, the totals and the checks."""
+    Zs, ys, ws, Xs = start
+    checks = {
+        "X_finite": da.isfinite(X).all(),
+        "y_finite": da.isfinite(y).all(),
+        "weight_finite": da.isfinite(sample_weight).all(),
+        "weight_min": sample_weight.min(),
+        "weight_max": sample_weight.max(),
+        "total_weight": sample_weight.sum(),
+        "Z_range": da.stack([Z.max(), Z.min()]) if Z.shape[1] else da.zeros(2),
+    }
+    return {"Zs": Zs, "ys": ys, "ws": ws, "Xs": Xs, **checks}
+
+
+def first_rows(X, rows=5):
+    """The first ``rows`` rows of a dask array or DataFrame, computed (only the first chunk is read)."""
+    if _is_dask_frame(X):
+        with warnings.catch_warnings():  # a first partition shorter than ``rows`` is enough
+            warnings.simplefilter("ignore", UserWarning)
+            return X.head(rows)
+    return X[:rows].compute() if isinstance(X, da.Array) else X[:rows]
+
+
+def predict_inputs(estimator, X):
+    """``X`` for prediction: a dask array with the fitted number of columns, float64."""
+    check_is_fitted(estimator)
+    frame = X if _is_dask_frame(X) else None
+    X, names = as_rows(X, "X", estimator)
+    if X.ndim != 2 or X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1] if X.ndim == 2 else X.shape} features, but {type(estimator).__name__} "
+            f"is expecting {estimator.n_features_in_} features as input."
+        )
+    return X.astype(np.float64).rechunk({1: -1}), frame

@@ -1,0 +1,426 @@
+"""The row reductions of :mod:`mgsk._rows` on dask chunks.
+
+:class:`DaskRows` implements the interface that :func:`mgsk._irls.gnostic_irls`
+reads the data through, so a Dask fit runs the one gnostic iteration. Each
+chunk runs :class:`mgsk._rows.InMemoryRows`' own block arithmetic (an
+``InMemoryRows`` per chunk, holding the shared shifts and the total weight of
+all rows); the partial :class:`~mgsk._rows.Sweep` s add field by field. The
+per-row vectors of a sweep stay on the workers: ``r*`` as a persisted dask
+array, the weights ``w = sech(r*/unit)`` computed from it chunk by chunk; X is read once per sweep, chunk by chunk, and never
+gathered.
+
+Quantiles are exact: :func:`exact_quantile` narrows the candidates with
+weighted histograms (bin edges from a strided sample first, so one pass
+usually leaves a few thousand) and selects among the last few on the client,
+exactly as :func:`mgsk._weighted.weighted_quantile` defines the lower
+weighted quantile.
+"""
+
+import functools
+import operator
+from dataclasses import fields
+
+import dask
+import dask.array as da
+import numpy as np
+
+from .._irls import MAD_FACTOR
+from .._rows import InMemoryRows, _ratio, _sech, start_rows
+from .._weighted import weighted_mean, weighted_quantile
+
+#: Bins of each narrowing pass of the selection.
+SELECTION_BINS = 2048
+#: The selection gathers the candidates once at most this many are left.
+SELECTION_GATHER = 200_000
+#: Values of the evenly spaced sample that brackets a quantile.
+SELECTION_SAMPLE = 65536
+#: Half-width of the bracket, in standard errors of the sample quantile.
+SELECTION_SIGMAS = 6.0
+#: Narrowing passes at most (more only for values at the float resolution).
+SELECTION_PASSES = 8
+
+
+def add_sweeps(sweeps):
+    """The :class:`~mgsk._rows.Sweep` of the union of disjoint row blocks.
+
+    Adds every field of the partial sweeps (None stays None), so a field
+    the Sweep gains is reduced with no change here.
+
+    Parameters
+    ----------
+    sweeps : list of Sweep
+        The sweeps of the blocks, each normalised by the total weight of all
+        rows.
+
+    Returns
+    -------
+    Sweep
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._rows import Sweep
+    >>> from mgsk.dask._rows import add_sweeps
+    >>> total = add_sweeps([Sweep(np.eye(2), 0.25, 0.5), Sweep(np.eye(2), 0.25, 0.5)])
+    >>> total.gram.tolist(), total.loss, total.re, total.newton_gram
+    ([[2.0, 0.0], [0.0, 2.0]], 0.5, 1.0, None)
+    """
+    first = sweeps[0]
+    summed = {}
+    for f in fields(first):
+        values = [getattr(sweep, f.name) for sweep in sweeps]
+        summed[f.name] = None if values[0] is None else functools.reduce(operator.add, values)
+    return type(first)(**summed)
+
+
+def chunk_rows(Z, y, sample_weight, state):
+    """An :class:`~mgsk._rows.InMemoryRows` of one chunk with the shifts of all rows."""
+    shift, y_shift, y_scale, total_weight = state
+    rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept=False)
+    rows.shift, rows.y_shift, rows.total_weight = shift, y_shift, total_weight
+    return rows
+
+
+def _sweep_chunk(Z, y, sample_weight, state, args, place):
+    """One chunk's sweep, its ``r*`` and ``w``, and the summary of ``r*`` for the quantiles."""
+    rows = chunk_rows(Z, y, sample_weight, state)
+    sweep = rows.sweep(*args)
+    offset, n, uniform = place
+    return sweep, rows.residuals, value_summary(rows.residuals, None if uniform else sample_weight, offset, n)
+
+
+def _vector_method(residuals, sample_weight, total_weight, name, args):
+    """``InMemoryRows.<name>(*args)`` of a chunk's ``r*``: no design is needed."""
+    m = residuals.shape[0]
+    rows = InMemoryRows(np.empty((m, 0)), np.zeros(m), sample_weight, fit_intercept=False)
+    rows.residuals, rows.total_weight = residuals, total_weight
+    return getattr(rows, name)(*args)
+
+
+def _filtering_weights(residuals, unit):
+    return _sech(_ratio(residuals, unit))
+
+
+class DaskRows:
+    """The row reductions of :mod:`mgsk._rows` on dask arrays chunked by rows.
+
+    Parameters
+    ----------
+    Z : dask.array.Array of shape (n, k)
+        Design without intercept column, one chunk across the columns.
+    y : dask.array.Array of shape (n,)
+        Targets, chunked like the rows of ``Z``.
+    sample_weight : dask.array.Array of shape (n,)
+        Non-negative weights, chunked like ``y``.
+    start : tuple
+        ``(Z, y, sample_weight)`` of the start rows
+        (:func:`mgsk._rows.start_rows`) as numpy arrays, and the total and the
+        range of the weights: ``(Zs, ys, ws, total_weight, uniform)``.
+    y_scale : float
+        Unit of the R-Entropy in the history.
+    fit_intercept : bool
+        Whether the model has an intercept (the columns are then shifted by
+        the start rows' weighted means, as in memory).
+    client : distributed.Client or None
+        Where to compute; None for dask's default scheduler.
+    """
+
+    def __init__(self, Z, y, sample_weight, start, y_scale, fit_intercept, client=None):
+        self.Z, self.y, self.sample_weight = Z, y, sample_weight
+        self._start = start[:3]
+        self.total_weight, self.uniform = start[3], start[4]
+        self.y_scale, self.client = y_scale, client
+        Zs, ys, ws = self._start
+        self.shift, self.y_shift = np.zeros(Z.shape[1]), 0.0
+        if fit_intercept and ws.sum() > 0:
+            self.shift = weighted_mean(Zs, ws)
+            self.y_shift = float(weighted_mean(ys, ws))
+        self.residuals = da.zeros_like(y)
+        self._unit = None  # of the last sweep
+        self._summary = (0.0, 0.0, np.zeros(1), None if self.uniform else np.ones(1))
+
+    @property
+    def n_features(self):
+        """Number of columns of the design."""
+        return self.Z.shape[1]
+
+    @property
+    def weights(self):
+        """The filtering weights ``sech(r*/unit)`` of the last sweep (a lazy dask array)."""
+        if self._unit is None:
+            return da.ones_like(self.y)
+        return self.residuals.map_blocks(_filtering_weights, self._unit, dtype=np.float64)
+
+    def _state(self):
+        return self.shift, self.y_shift, self.y_scale, self.total_weight
+
+    def start_sample(self):
+        """``(Z, y, sample_weight)`` of the rows the robust start uses (numpy)."""
+        Zs, ys, ws = self._start
+        return Zs.copy(), ys.copy(), ws.copy()
+
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False):
+        """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers."""
+        state = dask.delayed(self._state(), traverse=False)
+        args = (coef, intercept, unit, leverage, newton)
+        parts, residuals, summaries = [], [], []
+        n = self.y.shape[0]
+        chunks = zip(blocks(self.Z), blocks(self.y), blocks(self.sample_weight), self.y.chunks[0], _offsets(self.y))
+        for z, y, s, m, offset in chunks:
+            part = dask.delayed(_sweep_chunk, nout=3)(z, y, s, state, args, (int(offset), n, self.uniform))
+            parts.append(part[0])
+            residuals.append(da.from_delayed(part[1], (m,), dtype=np.float64))
+            summaries.append(part[2])
+        total = dask.delayed(add_sweeps)(parts)
+        residuals, total, summaries = persist(
+            self.client, da.concatenate(residuals), total, dask.delayed(merge_summaries)(summaries)
+        )
+        self.residuals, self._unit = residuals, unit
+        total, self._summary = compute(self.client, total, summaries)
+        return total
+
+    def _vector_sums(self, name, *args):
+        """The sum over the chunks of ``InMemoryRows.<name>(*args)`` on ``r*``."""
+        parts = [
+            dask.delayed(_vector_method)(r, s, self.total_weight, name, args)
+            for r, s in zip(blocks(self.residuals), blocks(self.sample_weight))
+        ]
+        parts = compute(self.client, *parts)
+        return functools.reduce(lambda a, b: tuple(map(operator.add, a, b)) if isinstance(a, tuple) else a + b, parts)
+
+    def qr_solve(self, fit_intercept):
+        """Weighted least squares at the weights of the last sweep, by dask's TSQR."""
+        w = self.sample_weight * self.weights
+        k = self.Z.shape[1]
+        if fit_intercept:
+            total, zw, yw = compute(self.client, w.sum(), w @ self.Z, w @ self.y)
+            z_mean, y_mean = zw / total, float(yw / total)
+        else:
+            z_mean, y_mean = np.zeros(k), 0.0
+        root_w = da.sqrt(w)[:, None]
+        block = da.concatenate([self.Z - z_mean, (self.y - y_mean)[:, None]], axis=1) * root_w
+        R = compute(self.client, da.linalg.tsqr(block.rechunk({1: -1}))[1])[0]
+        m = min(R.shape[0], k)
+        coef = np.zeros(k) if m == 0 else np.linalg.lstsq(R[:m, :k], R[:m, k], rcond=None)[0]
+        return coef, (y_mean - float(z_mean @ coef) if fit_intercept else 0.0)
+
+    def quantile(self, q, center=None):
+        """Exact weighted lower ``q``-quantile of ``r*``, or of ``|r* - center|``."""
+        lo, hi, sample, sample_weights = self._summary
+        if center is None:
+            values = self.residuals
+        else:  # the summary of |r* - center| follows from that of r*
+            values = abs(self.residuals - center)
+            lo, hi, sample = 0.0, max(abs(lo - center), abs(hi - center)), np.abs(sample - center)
+        weights = None if self.uniform else self.sample_weight
+        return exact_quantile(values, weights, q, self.client, (lo, hi, sample, sample_weights), self.total_weight)
+
+    def abs_mean(self):
+        """``Σ s |r*| / Σ s``."""
+        return self._vector_sums("abs_mean")
+
+    def fidelity_sums(self, unit, weight_unit=None):
+        """``(Σ s w sech(2 r*/unit), Σ s w)`` (see :meth:`mgsk._rows.InMemoryRows.fidelity_sums`)."""
+        # The weights of the last sweep are sech(r*/unit) at its unit (they are not kept).
+        return self._vector_sums("fidelity_sums", unit, self._unit if weight_unit is None else weight_unit)
+
+
+def persist(client, *collections):
+    """``dask.persist`` on ``client`` (dask's default scheduler when None).
+
+    Graphs are not optimised, here and in :func:`compute`: the chunks of
+    ``X``, ``y`` and the weights keep the same keys and tasks in every pass
+    (an optimised graph renames fused tasks, which the scheduler warns of).
+    """
+    if client is not None:
+        return client.persist(list(collections), optimize_graph=False)
+    return dask.persist(*collections, optimize_graph=False)
+
+
+def blocks(array):
+    """The row chunks of a dask array as delayed objects, in order (graph not optimised, see :func:`persist`)."""
+    return array.to_delayed(optimize_graph=False).ravel()
+
+
+def compute(client, *collections):
+    """``dask.compute`` on ``client`` (dask's default scheduler when None), as a tuple."""
+    if client is not None:
+        return tuple(client.gather(client.compute(list(collections), optimize_graph=False)))
+    return dask.compute(*collections, optimize_graph=False)
+
+
+def _chunk_histogram(values, weights, edges, lo, hi):
+    """Weight (or count) of the values of a chunk in each bin of ``edges`` within ``[lo, hi]``."""
+    inside = (values >= lo) & (values <= hi)
+    bins = np.clip(np.searchsorted(edges, values[inside], side="right") - 1, 0, edges.shape[0] - 2)
+    w = None if weights is None else weights[inside]
+    return np.bincount(bins, weights=w, minlength=edges.shape[0] - 1).astype(float), np.bincount(
+        bins, minlength=edges.shape[0] - 1
+    )
+
+
+def _chunk_bracket(values, weights, lo, hi, most):
+    """Weight of a chunk's values below ``lo``; its distinct values in ``[lo, hi]`` with their
+    weights (None when more than ``most`` of them lie there) and their count."""
+    below = values < lo
+    weight_below = float(below.sum() if weights is None else weights[below].sum())
+    inside = ~below & (values <= hi)
+    count = int(inside.sum())
+    if count > most:
+        return weight_below, None, None, count
+    v, index = np.unique(values[inside], return_inverse=True)
+    w = None if weights is None else weights[inside]
+    return weight_below, v, np.bincount(index, weights=w, minlength=v.shape[0]).astype(float), count
+
+
+def value_summary(values, weights, offset, n):
+    """Range of a chunk's values and the values (and weights) at the rows of an even stride.
+
+    The stride is that of :data:`SELECTION_SAMPLE` rows out of ``n``,
+    counted from the first row of all chunks (``offset`` is the chunk's).
+    """
+    stride = -(-n // SELECTION_SAMPLE)
+    rows = slice((-offset) % stride, None, stride)
+    return (
+        values.min(initial=np.inf),
+        values.max(initial=-np.inf),
+        values[rows].copy(),
+        None if weights is None else weights[rows].copy(),
+    )
+
+
+def merge_summaries(summaries):
+    """One summary (see :func:`value_summary`) of all chunks."""
+    weights = None if summaries[0][3] is None else np.concatenate([s[3] for s in summaries])
+    return (
+        min(s[0] for s in summaries),
+        max(s[1] for s in summaries),
+        np.concatenate([s[2] for s in summaries]),
+        weights,
+    )
+
+
+def _offsets(array):
+    return np.r_[0, np.cumsum(array.chunks[0])[:-1]].astype(int)
+
+
+def exact_quantile(values, weights, q, client=None, summary=None, total_weight=None):
+    """Lower weighted ``q``-quantile of a dask array, exactly, in a few passes.
+
+    The same value as :func:`mgsk._weighted.weighted_quantile` on the
+    gathered arrays: the smallest value whose weight at or below it reaches
+    ``q`` times the total (with equal weights, ``sorted(values)[ceil(q n) -
+    1]``). An evenly spaced sample of the values (``summary``, or one pass)
+    brackets the quantile; one pass counts the weight below the bracket and
+    gathers the distinct values inside it, and the selection is finished on
+    the client. Only when the sample's bracket misses (rare) or holds more
+    than :data:`SELECTION_GATHER` values, passes of weighted histograms
+    narrow the range first.
+
+    Parameters
+    ----------
+    values : dask.array.Array of shape (n,)
+        Values.
+    weights : dask.array.Array of shape (n,) or None
+        Non-negative weights, chunked like ``values``; None for equal ones.
+    q : float
+        Level in ``(0, 1]``.
+    client : distributed.Client or None
+        Where to compute.
+    summary : tuple or None
+        :func:`merge_summaries` of the values' chunks, if known.
+    total_weight : float or None
+        ``weights.sum()``, if known.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np
+    >>> from mgsk.dask._rows import exact_quantile
+    >>> values = da.from_array(np.array([4.0, 1.0, 3.0, 2.0]), chunks=2)
+    >>> exact_quantile(values, da.from_array(np.array([1.0, 1.0, 1.0, 5.0]), chunks=2), 0.8)
+    3.0
+    """
+    n = values.shape[0]
+    v_blocks = blocks(values)
+    w_blocks = [None] * len(v_blocks) if weights is None else blocks(weights)
+    if summary is None:
+        parts = [dask.delayed(value_summary)(v, w, o, n) for v, w, o in zip(v_blocks, w_blocks, _offsets(values))]
+        summary = merge_summaries(compute(client, *parts))
+    lo, hi, sample, sample_weights = summary
+    if weights is None:
+        target = float(max(int(np.ceil(q * n)) - 1, 0) + 1)  # a count: exact
+    else:
+        total_weight = float(compute(client, weights.sum())[0]) if total_weight is None else total_weight
+        target = q * total_weight
+    # The bracket: sample quantiles a few standard errors either side of q.
+    m = sample.shape[0]
+    margin = SELECTION_SIGMAS * np.sqrt(q * (1.0 - q) / m) + 2.0 / m
+    a = weighted_quantile(sample, sample_weights, q - margin) if q - margin > 0 else lo
+    b = weighted_quantile(sample, sample_weights, q + margin) if q + margin < 1 else hi
+    most = SELECTION_GATHER // len(v_blocks) + 1
+    parts = compute(client, *[dask.delayed(_chunk_bracket)(v, w, a, b, most) for v, w in zip(v_blocks, w_blocks)])
+    below = sum(p[0] for p in parts)
+    inside = sum(p[3] for p in parts)
+    if below < target and all(p[1] is not None for p in parts):
+        candidates = np.concatenate([p[1] for p in parts])
+        candidate_weights = np.concatenate([p[2] for p in parts])
+        if below + candidate_weights.sum() >= target:
+            return _select(candidates, candidate_weights, below, target)
+    if below >= target:  # the quantile lies below the bracket
+        hi, below, count = np.nextafter(a, -np.inf), 0.0, n
+    elif all(p[1] is not None for p in parts):  # above it
+        lo, below, count = np.nextafter(b, np.inf), below + candidate_weights.sum(), n
+    else:  # inside it, but too many values to gather
+        lo, hi, count = a, b, inside
+    return _narrow(v_blocks, w_blocks, lo, hi, below, target, count, client)
+
+
+def _narrow(v_blocks, w_blocks, lo, hi, below, target, count, client):
+    """Histogram passes over ``[lo, hi]`` (``below``: the weight under ``lo``), then the selection."""
+    for _ in range(SELECTION_PASSES):
+        edges = np.unique(np.linspace(lo, hi, SELECTION_BINS + 1))
+        if count <= SELECTION_GATHER or edges.shape[0] < 3:
+            break
+        parts = compute(client, *[dask.delayed(_chunk_histogram)(v, w, edges, lo, hi) for v, w in zip(v_blocks, w_blocks)])
+        cumulative = below + np.cumsum(functools.reduce(operator.add, (p[0] for p in parts)))
+        counts = functools.reduce(operator.add, (p[1] for p in parts))
+        j = min(int(np.searchsorted(cumulative, target)), edges.shape[0] - 2)
+        below = float(cumulative[j - 1]) if j > 0 else below
+        lo = edges[j]
+        hi = edges[j + 1] if j == edges.shape[0] - 2 else np.nextafter(edges[j + 1], -np.inf)
+        count = int(counts[j])
+    parts = compute(client, *[dask.delayed(_chunk_bracket)(v, w, lo, hi, np.inf) for v, w in zip(v_blocks, w_blocks)])
+    candidates = np.concatenate([p[1] for p in parts])
+    return _select(candidates, np.concatenate([p[2] for p in parts]), below, target)
+
+
+def _select(candidates, weights, below, target):
+    """The first candidate whose weight at or below it, plus ``below``, reaches ``target``."""
+    order = np.argsort(candidates, kind="stable")
+    cumulative = below + np.cumsum(weights[order])
+    return float(candidates[order[min(np.searchsorted(cumulative, target), order.shape[0] - 1)]])
+
+
+def data_scale(y, sample_weight, uniform, client=None):
+    """:func:`mgsk._irls.data_scale` of dask arrays: the same value, from exact selections."""
+    weights = None if uniform else sample_weight
+    center = exact_quantile(y, weights, 0.5, client)
+    s = MAD_FACTOR * exact_quantile(abs(y - center), weights, 0.5, client)
+    if not s > 0:
+        dev = y - center
+        total, mean_dev = compute(client, sample_weight.sum(), sample_weight @ dev)
+        dev = dev - mean_dev / total
+        top = float(compute(client, abs(dev).max())[0])
+        if top > 0:
+            s = top * float(np.sqrt(compute(client, sample_weight @ (dev / top) ** 2)[0] / total))
+    return s if s > 0 and np.isfinite(s) else 1.0
+
+
+def start_arrays(Z, y, sample_weight, X=None):
+    """The start rows of the dask arrays (lazy), as :func:`mgsk._rows.start_rows` picks them."""
+    rows = start_rows(y.shape[0])
+    return Z[rows], y[rows], sample_weight[rows], None if X is None else X[rows]
