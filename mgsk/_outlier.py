@@ -308,7 +308,7 @@ class GnosticOutlierDetector(OutlierMixin, BaseEstimator):
         if self.contamination == "auto":
             self.offset_ = 0.0
         else:
-            self.offset_ = _weighted_quantile(self.score_samples(X), w, self.contamination)
+            self.offset_ = _weighted_quantile(self._scores(X), w, self.contamination)
         return self
 
     def _fit_distances(self, X, w, tail):
@@ -366,7 +366,9 @@ class GnosticOutlierDetector(OutlierMixin, BaseEstimator):
             Scores.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._scores(validate_data(self, X, dtype=np.float64, reset=False))
+
+    def _scores(self, X):
         lo, hi = self._finite_intervals()
         half = np.maximum(0.5 * (hi - lo), np.finfo(float).tiny)
         score = (np.minimum(X - lo, hi - X) / half).min(axis=1)
