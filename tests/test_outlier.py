@@ -41,6 +41,18 @@ def test_contamination_float_flags_that_fraction():
     np.testing.assert_allclose(det.decision_function(X), det.score_samples(X) - det.offset_)
 
 
+def test_a_float_contamination_on_named_columns_fits_without_a_feature_name_warning():
+    pd = pytest.importorskip("pandas")
+    X, _ = contaminated(fraction=0.1, k=2)
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        det = GnosticOutlierDetector(contamination=0.1).fit(frame)
+    assert (det.predict(frame) == -1).sum() == 30
+
+
 def test_scores_order_by_distance_from_the_core():
     X = np.r_[np.random.default_rng(0).normal(size=200), 10.0, 20.0, 40.0].reshape(-1, 1)
     det = GnosticOutlierDetector().fit(X)
