@@ -21,11 +21,11 @@ MIN_ROWS_PER_FEATURE = 5
 UNBOUNDED_REACH = 20.0
 #: Tail probability, summed over the analyses, of a clean value outside its column's
 #: decision interval (Bonferroni): a clean sample gets a false alarm about once in 20.
-COLUMN_TAIL = 0.05
-#: The same for the squared robust distances: 10 times more lenient, since outliers that no
-#: single column shows are seldom gross; scikit-learn's estimator checks expect some of the
-#: rows of three overlapping normal blobs flagged, which only this rate gives (see the docs).
-DISTANCE_TAIL = 0.5
+STRICT_TAIL = 0.05
+#: Ten times more lenient: the cut that concentrates each core, and the decision on the
+#: squared robust distances, where scikit-learn's estimator checks expect some rows of three
+#: overlapping normal blobs flagged, which only this rate gives (see the docs).
+LENIENT_TAIL = 0.5
 
 
 def homogeneous_core(z, w, max_iter=20):
@@ -121,14 +121,17 @@ def probable_interval(fit, alpha):
     return tuple(from_gnostic(np.array(ends), (-np.inf, np.inf), fit["center"], fit["spread"]))
 
 
-def decision_core(z, w, tail, max_iter=20):
+def decision_core(z, w, tail, max_iter=20, final_tail=None):
     """Concentrate one column on the data inside its own decision interval.
 
     The homogeneous core (:func:`homogeneous_core`) gives a decision
     interval: its membership interval cut to its probable interval at
     ``alpha = tail / N`` (``N`` the core's weight). The data outside are
     set aside and the analysis repeats on the rest, until no datum moves
-    (a fixed point: clean data stop at once).
+    (a fixed point: clean data stop at once). With ``final_tail`` the
+    interval returned is cut at that tail probability instead, from the
+    same final core: the core is estimated leniently, the decision is
+    strict (as reweighted robust estimators do).
 
     Parameters
     ----------
@@ -140,6 +143,8 @@ def decision_core(z, w, tail, max_iter=20):
         Tail probability times the core's weight.
     max_iter : int, default=20
         Most concentration steps (and EGDF refits per homogeneous core).
+    final_tail : float, default=None
+        The tail of the decision interval returned (``tail`` when None).
 
     Returns
     -------
@@ -173,6 +178,9 @@ def decision_core(z, w, tail, max_iter=20):
         if np.array_equal(inside, active) or not inside.any():
             break
         active = inside
+    if final_tail is not None:
+        lo, hi = probable_interval(fit, final_tail / w[core].sum())
+        interval = (float(np.fmax(lo, member_lo)), float(np.fmin(hi, member_hi)))
     return fit, core, total_iter, interval
 
 
@@ -184,16 +192,17 @@ class GnosticOutlierDetector(OutlierMixin, BaseEstimator):
     negative somewhere) the data outside the main cluster are set aside
     and the EGDF is fitted again; the membership interval of the resulting
     homogeneous core -- the values a new datum may take without making the
-    core inhomogeneous -- decides. A row is an outlier when a value lies
-    outside the decision interval of its column: the membership interval,
-    cut to the values whose EGDF tail probability under the core is at
-    least ``1 / (20 N m)`` on each side (``N`` rows in the core, ``m`` the
-    number of analyses: the columns, and the distances below), and
-    the analysis repeats on the data inside until no datum moves. With more
+    core inhomogeneous -- decides. The data outside the membership
+    interval, cut to the values whose EGDF tail probability under the core
+    is at least ``1 / (2 N m)`` on each side (``N`` rows in the core, ``m``
+    the number of analyses: the columns, and the distances below), are set
+    aside and the analysis repeats on the rest until no datum moves. A row
+    is an outlier when a value lies outside the decision interval of its
+    column: the same cut of the final core at ``1 / (20 N m)``. With more
     than one column (and at least 5 rows per column) the squared robust
     distances of the rows (Minimum Covariance Determinant, deterministic)
-    are analysed the same way (with a tail probability ten times larger),
-    so outliers that no single column shows are found too. See
+    are analysed the same way (deciding at ``1 / (2 N m)``), so outliers
+    that no single column shows are found too. See
     :ref:`distributions` for the theory.
 
     Parameters
@@ -302,7 +311,9 @@ class GnosticOutlierDetector(OutlierMixin, BaseEstimator):
         self.decision_interval_ = np.empty((n_features, 2))
         analyses = n_features + (n_features > 1)
         for j in range(n_features):
-            fit, core, n_iter, interval = decision_core(X[:, j], w, COLUMN_TAIL / analyses, self.max_iter)
+            fit, core, n_iter, interval = decision_core(
+                X[:, j], w, LENIENT_TAIL / analyses, self.max_iter, final_tail=STRICT_TAIL / analyses
+            )
             self.decision_interval_[j] = interval
             self.membership_interval_[j] = fit["membership"]
             self.tolerance_interval_[j] = fit["tolerance"]
@@ -313,7 +324,7 @@ class GnosticOutlierDetector(OutlierMixin, BaseEstimator):
             self.n_iter_[j] = n_iter
         self.covariance_ = None
         if n_features > 1 and w.sum() >= MIN_ROWS_PER_FEATURE * n_features:
-            self._fit_distances(X, w, DISTANCE_TAIL / analyses)
+            self._fit_distances(X, w, LENIENT_TAIL / analyses)
         if self.contamination == "auto":
             self.offset_ = 0.0
         else:
