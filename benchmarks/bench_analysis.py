@@ -121,7 +121,8 @@ def false_alarms(ks, seeds, n):
     print(f"\n## False alarms of GnosticOutlierDetector() on clean N(0, I) data, n={n} (no target)\n")
     print(f"{'features':>9}  rows flagged per seed")
     for k in ks:
-        counts = [int(np.sum(GnosticOutlierDetector().fit_predict(np.random.default_rng(s).normal(size=(n, k))) == -1)) for s in seeds]
+        samples = [np.random.default_rng(seed).normal(size=(n, k)) for seed in seeds]
+        counts = [int(np.sum(GnosticOutlierDetector().fit_predict(X) == -1)) for X in samples]
         print(f"{k:>9}  {counts}")
 
 

@@ -209,4 +209,5 @@ def store(tmp_path, migrated_sqlite_store, monkeypatch):
 
 def test_table_csv_keeps_non_finite_values():
     rows = analysis.table_csv(["a"], {"location": np.array([1.5]), "membership_lower": np.array([-np.inf])})
-    assert list(csv.reader(io.StringIO(rows.decode()))) == [["feature", "location", "membership_lower"], ["a", "1.5", "-inf"]]
+    expected = [["feature", "location", "membership_lower"], ["a", "1.5", "-inf"]]
+    assert list(csv.reader(io.StringIO(rows.decode()))) == expected

@@ -1,5 +1,7 @@
 """GnosticOutlierDetector: the gnostic decision, the OutlierMixin contract, Pipeline and GridSearchCV."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score, make_scorer
@@ -45,8 +47,6 @@ def test_a_float_contamination_on_named_columns_fits_without_a_feature_name_warn
     pd = pytest.importorskip("pandas")
     X, _ = contaminated(fraction=0.1, k=2)
     frame = pd.DataFrame(X, columns=["a", "b"])
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         det = GnosticOutlierDetector(contamination=0.1).fit(frame)
