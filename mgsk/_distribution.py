@@ -253,7 +253,10 @@ class GnosticDistribution(BaseEstimator):
             The fitted estimator.
         """
         X = validate_data(self, X, dtype=np.float64)
-        w = fit_sample_weight(sample_weight, X)
+        return self._fit_columns(X, fit_sample_weight(sample_weight, X))
+
+    def _fit_columns(self, X, w):
+        """Fit validated ``X`` with weights ``w`` (what ``fit`` does after validation)."""
         bounds = self._column_bounds(X.shape[1])
         fits = []
         for j in range(X.shape[1]):
@@ -279,13 +282,16 @@ class GnosticDistribution(BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         cdf, pdf = np.empty_like(X), np.empty_like(X)
         for j in range(X.shape[1]):
-            bounds = tuple(self.bounds_[j])
-            u = to_gnostic(X[:, j], bounds, self.center_[j], self.spread_[j])
-            F, p = distribution(u, self.data_[j][:, 0], self.data_[j][:, 1], self.scale_[j], self.kind)
-            cdf[:, j] = F
-            with np.errstate(invalid="ignore"):
-                pdf[:, j] = p * jacobian(X[:, j], bounds, self.spread_[j])
+            cdf[:, j], pdf[:, j] = self._column_functions(j, X[:, j])
         return cdf, pdf
+
+    def _column_functions(self, j, z):
+        """The distribution function and density of column ``j`` at the values ``z``."""
+        bounds = tuple(self.bounds_[j])
+        u = to_gnostic(z, bounds, self.center_[j], self.spread_[j])
+        F, p = distribution(u, self.data_[j][:, 0], self.data_[j][:, 1], self.scale_[j], self.kind)
+        with np.errstate(invalid="ignore"):
+            return F, p * jacobian(z, bounds, self.spread_[j])
 
     def cdf(self, X):
         """The fitted distribution function of each column at ``X``.
@@ -388,9 +394,7 @@ def plot_distribution(estimator, X=None, feature=0, ax=None):
     hi = np.nanmax([np.max(data) if data is not None else z0 + 4 * spread, z0 + 4 * spread])
     pad = 0.05 * (hi - lo)
     grid = np.linspace(max(lo - pad, lb), min(hi + pad, ub), 801)[1:-1]
-    points = np.tile(estimator.location_, (grid.shape[0], 1))
-    points[:, feature] = grid
-    cdf, pdf = estimator.cdf(points)[:, feature], estimator.pdf(points)[:, feature]
+    cdf, pdf = estimator._column_functions(feature, grid)
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     else:
@@ -405,7 +409,9 @@ def plot_distribution(estimator, X=None, feature=0, ax=None):
     lsb, usb = estimator.membership_interval_[feature]
     if np.isfinite(lsb) and np.isfinite(usb):
         ax.axvspan(lsb, usb, color="tab:green", alpha=0.08, label="membership")
-    ax.set(xlabel=f"feature {feature}", ylabel="distribution function", ylim=(-0.02, 1.02))
+    names = getattr(estimator, "feature_names_in_", None)
+    label = f"feature {feature}" if names is None else str(names[feature])
+    ax.set(xlabel=label, ylabel="distribution function", ylim=(-0.02, 1.02))
     density = ax.twinx()
     density.plot(grid, pdf, color="tab:orange", label="density")
     density.set_ylabel("density")

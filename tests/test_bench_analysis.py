@@ -13,4 +13,5 @@ def test_analysis_benchmark_quick_targets_are_met():
     assert done.returncode == 0, out[-4000:] + done.stderr[-3000:]
     for section in ("## Outlier detection", "## Location", "## Speed"):
         assert section in out
-    assert out.count("PASS") >= 9 and "MISS" not in out
+    # 2 marginal F1 cases (medium ones print "n/a"), 3 location shares, 2 speed targets
+    assert out.count("PASS") >= 7 and "MISS" not in out and "n/a (not marginal)" in out

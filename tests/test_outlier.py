@@ -1,5 +1,7 @@
 """GnosticOutlierDetector: the gnostic decision, the OutlierMixin contract, Pipeline and GridSearchCV."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score, make_scorer
@@ -39,6 +41,16 @@ def test_contamination_float_flags_that_fraction():
     det = GnosticOutlierDetector(contamination=0.2).fit(X)
     assert (det.predict(X) == -1).sum() == 60
     np.testing.assert_allclose(det.decision_function(X), det.score_samples(X) - det.offset_)
+
+
+def test_a_float_contamination_on_named_columns_fits_without_a_feature_name_warning():
+    pd = pytest.importorskip("pandas")
+    X, _ = contaminated(fraction=0.1, k=2)
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        det = GnosticOutlierDetector(contamination=0.1).fit(frame)
+    assert (det.predict(frame) == -1).sum() == 30
 
 
 def test_scores_order_by_distance_from_the_core():

@@ -6,6 +6,7 @@ package only calls its public functions. Modules:
 - :mod:`.integration`: ``autolog()`` and the patches of the fit methods;
 - :mod:`.context`: where a fit happens (alone, in a Pipeline, in a search);
 - :mod:`.record`: what one fit records (settings, data, scores, metrics);
+- :mod:`.analysis`: what a fit of a distribution or outlier detector records;
 - :mod:`.log_fit`: the requests that log one fit;
 - :mod:`.post_training`: metrics computed after the fit;
 - :mod:`.search`: parent and child runs of parameter searches;

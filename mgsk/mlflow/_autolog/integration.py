@@ -33,6 +33,7 @@ from mlflow.utils.autologging_utils import INPUT_EXAMPLE_SAMPLE_ROWS, autologgin
 
 from .._serialization import FORMATS
 from . import post_training
+from .analysis import analysis_classes
 from .context import caller_frame, fit_place
 from .faults import LoggingSteps, quick_requests
 from .log_fit import log_fitted_model, log_gnostic_extras, run_for_fit
@@ -66,7 +67,10 @@ def autolog(
     the tags ``estimator_name`` and ``estimator_class``, the training dataset,
     two plots (``gnostic_convergence.png`` and ``gnostic_weights.png``, the
     weight of every training row against its residual) and the model in the
-    mgsk flavor with its signature and an input example. Logging never
+    mgsk flavor with its signature and an input example.
+    :class:`~mgsk.GnosticDistribution` and :class:`~mgsk.GnosticOutlierDetector`
+    log their numbers per feature, a table and a plot per feature instead
+    of the gnostic metrics and plots (see :ref:`distributions-autolog`). Logging never
     changes or breaks the fit: when the tracking or artifact store fails,
     ``fit`` returns the same model and one warning says what was not logged.
     When the store does not answer, what it did not take is written to a
@@ -192,13 +196,14 @@ def _patch_all(config):
         safe_patch(FLAVOR_NAME, destination, name, function, manage_run=False)
 
     _patch_dask_estimators(config, patch)
-    for cls in (mgsk.LinearRegressor, mgsk.PolynomialRegressor, mgsk.LogisticRegressor):
+    for cls in (mgsk.LinearRegressor, mgsk.PolynomialRegressor, mgsk.LogisticRegressor, *analysis_classes()):
         patch(cls, "fit", functools.partial(_patched_fit, config))
         if config.log_post_training_metrics:
             for method in post_training.PREDICT_METHODS:
                 if hasattr(cls, method):
                     patch(cls, method, post_training.patched_predict)
-            patch(cls, "score", post_training.patched_score)
+            if hasattr(cls, "score"):
+                patch(cls, "score", post_training.patched_score)
     patch(BaseSearchCV, "fit", functools.partial(patched_search_fit, config))
     post_training.ensure_metric_patches()
 

@@ -30,6 +30,7 @@ from mlflow.utils.validation import (
     MAX_TAG_VAL_LENGTH,
 )
 
+from .analysis import analysis_summary
 from .faults import quick_requests, store_known_down
 from .record import (
     FLAVOR_NAME,
@@ -227,16 +228,24 @@ def log_dataset(client, run_id, dataset, context="train"):
     client.log_inputs(run_id, datasets=[DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags)])
 
 
+def pyfunc_method(model):
+    """The method the pyfunc flavor serves by default: ``predict``, else ``score_samples`` (distributions)."""
+    from .._pyfunc import available_methods
+
+    return available_methods(model)[0]
+
+
 def _signature(model, example):
-    """The signature of ``model.predict`` on ``example``, declaring the flavor's predict_method."""
+    """The signature of the pyfunc method on ``example``, declaring the flavor's predict_method."""
     from mlflow.models import infer_signature
     from mlflow.types.schema import ParamSchema, ParamSpec
 
     from .._pyfunc import PREDICT_METHOD_PARAM, available_methods
 
-    signature = infer_signature(example, model.predict(deepcopy(example)))
+    method = pyfunc_method(model)
+    signature = infer_signature(example, getattr(model, method)(deepcopy(example)))
     if len(available_methods(model)) > 1:
-        signature.params = ParamSchema([ParamSpec(PREDICT_METHOD_PARAM, "string", "predict")])
+        signature.params = ParamSchema([ParamSpec(PREDICT_METHOD_PARAM, "string", method)])
     return signature
 
 
@@ -270,6 +279,7 @@ def log_model(client, fit_run, record, config):
         input_example=record.example,
         registered_model_name=config.registered_model_name,
         serialization_format=config.serialization_format,
+        pyfunc_predict_fn=pyfunc_method(record.model),
         model_id=record.model_id,
         run_id=run_id,
         # MLflow would reload the model and predict on the example: the
@@ -279,13 +289,17 @@ def log_model(client, fit_run, record, config):
     return record.model_id
 
 
-def render_plots(step, residuals, residual_label):
-    """Start drawing the two plots in a worker thread; the result maps file names to PNG bytes."""
+def submit_drawing(draw):
+    """Run ``draw()`` (which returns file names and PNG bytes) in autolog's plot thread; its future."""
     global _plot_executor
-    from .plots import convergence_png, weights_png
-
     if _plot_executor[0] != os.getpid():
         _plot_executor = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="mgsk-autolog-plots"))
+    return _plot_executor[1].submit(draw)
+
+
+def render_plots(step, residuals, residual_label):
+    """Start drawing the two plots in a worker thread; the result maps file names to PNG bytes."""
+    from .plots import convergence_png, weights_png
 
     def draw():
         if residuals is None:
@@ -295,7 +309,7 @@ def render_plots(step, residuals, residual_label):
             WEIGHTS_PLOT: weights_png(residuals, step.weights_, step.outliers_, residual_label),
         }
 
-    return _plot_executor[1].submit(draw)
+    return submit_drawing(draw)
 
 
 def log_files(client, run_id, files):
@@ -381,10 +395,14 @@ def log_fitted_model(client, fit_run, model, scored, data, config, steps, *, par
         The ``model_id`` of the logged model.
     """
     step = gnostic_step(model)
-    scores, residuals, residual_label = {}, None, None  # no training data held (a Dask fit's)
-    if data.X is not None:
-        scores, residuals, residual_label = training_scores(scored, data.X, data.y, data.sample_weight)
-    images = render_plots(step, residuals, residual_label) if config.log_plots and step is not None else None
+    analysis = analysis_summary(model, data, config.log_plots)
+    if analysis is not None:  # a distribution or an outlier detector: its numbers per feature
+        scores, images, files = analysis.metrics, analysis.images, {**analysis.files, **(files or {})}
+    else:
+        scores, residuals, residual_label = {}, None, None  # no training data held (a Dask fit's)
+        if data.X is not None:
+            scores, residuals, residual_label = training_scores(scored, data.X, data.y, data.sample_weight)
+        images = render_plots(step, residuals, residual_label) if config.log_plots and step is not None else None
     example = signature = None
     if config.log_models:
         example, signature = model_inputs(model, data, config)
@@ -411,17 +429,24 @@ def log_fitted_model(client, fit_run, model, scored, data, config, steps, *, par
 
 def log_gnostic_extras(client, fit_run, step, data, config, steps):
     """Add the metrics and plots of an mgsk step to a run another integration logs."""
-    images = None
-    if config.log_plots:
-        _, residuals, residual_label = training_scores(step, data.X, data.y, data.sample_weight)
-        images = render_plots(step, residuals, residual_label)
     now = get_current_time_millis()
-    record = FitRecord(params={}, tags=None, metrics=lambda model_id: gnostic_metrics(step, now), images=images)
+    analysis = analysis_summary(step, data, config.log_plots)
+    if analysis is not None:
+        record = FitRecord(
+            params={}, tags=None, metrics=lambda model_id: metric_entities(analysis.metrics, now),
+            images=analysis.images, files=analysis.files,
+        )  # fmt: skip
+    else:
+        images = None
+        if config.log_plots:
+            _, residuals, residual_label = training_scores(step, data.X, data.y, data.sample_weight)
+            images = render_plots(step, residuals, residual_label)
+        record = FitRecord(params={}, tags=None, metrics=lambda model_id: gnostic_metrics(step, now), images=images)
     if not fit_run.sending:
         fit_run.unsent.append(record)
         return
     steps("the gnostic metrics", log_batch, client, fit_run.run_id, record.metrics(None))
-    if images is not None:
+    if record.images is not None or record.files:
         steps("the plots", log_files, client, fit_run.run_id, record.artifacts())
     if steps.store_down:
         fit_run.unsent.append(record)
@@ -477,7 +502,7 @@ def spool_fit(spool, fit_run, end, records):
         if model is not None:
             save_model(
                 model.model, folder / MODEL_FOLDER, signature=model.signature, input_example=model.example,
-                serialization_format=config.serialization_format,
+                serialization_format=config.serialization_format, pyfunc_predict_fn=pyfunc_method(model.model),
             )  # fmt: skip
 
     record = {

@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator
 
 from ..._base import GnosticMixin
 from . import post_training
+from .analysis import analysis_classes
 from .context import caller_frame, search_is_nested
 from .faults import LoggingSteps, quick_requests
 from .log_fit import FIT_ID_TAG, FitRecord, log_batch, log_fitted_model, run_for_fit, run_tags, send
@@ -38,7 +39,7 @@ CHILD_THREADS = 4
 
 def contains_mgsk(obj):
     """Whether an mgsk estimator is in ``obj`` (an estimator, its parameters, a grid)."""
-    if isinstance(obj, GnosticMixin):
+    if isinstance(obj, (GnosticMixin, *analysis_classes())):
         return True
     if isinstance(obj, BaseEstimator):
         return contains_mgsk(list(obj.get_params(deep=False).values()))
