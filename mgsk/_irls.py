@@ -134,6 +134,10 @@ MAX_SCALE_STEPS = 200
 #: fixed residuals (one-dimensional sums, no pass over X).
 MAX_UNIT_STEPS = 4
 UNIT_TOL = 1e-10
+#: Largest relative change of the unit in a joint Newton step: farther from
+#: the fixed point the step holds the unit (a redescending map has other
+#: fixed points, and the linearised scale equation is a poor guide there).
+MAX_UNIT_CHANGE = 0.1
 #: Steps with Newton and Anderson acceleration at most; plain reweighting after.
 ACCELERATED_STEPS = 50
 #: Map evaluations the Anderson acceleration combines.
@@ -573,15 +577,70 @@ def solve_gram(gram, fit_intercept):
     return coef, intercept, (mean[:k], factor, const)
 
 
-def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit):
-    """A Newton step on the estimating equation at fixed unit, or None.
+def scale_coupling(sweep, unit, new_unit, sigma, fidelity_sigma, solved):
+    """How the unit moves with the step: ``(g_c, u, c')`` for :func:`newton_step`.
 
-    The equation is ``g(θ) = Σ s w r z̃ = 0`` (``z̃ = (z, 1)``), its
-    Jacobian ``Σ s ψ'(x) z̃ z̃ᵀ`` (:attr:`mgsk._rows.Sweep.newton_gram`).
-    A redescending weight makes the Jacobian indefinite where many rows have
-    ``|x| > 1.2``: then, or when the step would move the fitted values by
-    more than the unit (root mean square over the weighted rows), None is
-    returned and the caller takes the reweighting step instead.
+    The unit of the fixed point solves the scale equation ``c = U(θ, c)``
+    (:func:`_scale`); ``c'`` is its root at the swept coefficients. Along
+    that root ``dc/dθ = u = ∂U/∂θ / (1 - ∂U/∂c)``, with ``U = κησS(F)/2``,
+    ``S'(F)`` from ``sin s = F s`` and the derivatives of the mean fidelity
+    ``F`` from the sweep's sums (taken at the unit of the sweep and the
+    previous ``σ``: an approximate Jacobian, exact at the fixed point, so
+    the convergence stays superlinear). ``σ`` is held for the step. ``g_c``
+    is the derivative of the estimating equation with respect to the unit.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The sums at the swept point (with ``fidelity_unit``).
+    unit : float
+        The unit of the sweep.
+    new_unit : float
+        ``c'``, the settled unit at the swept residuals.
+    sigma : float
+        The MAD ``σ`` of the swept residuals (positive).
+    fidelity_sigma : float
+        The ``σ`` whose ``κσ`` was the sweep's ``fidelity_unit``.
+    solved : bool
+        Whether ``c'`` solves the scale equation (``scale="auto"`` and ``S``
+        above its floor); else the unit does not depend on ``θ`` (``u = 0``).
+
+    Returns
+    -------
+    tuple (g_c, u, c') of ndarray (k + 2,), ndarray (k + 2,), float, or None
+        None when the sweep has no such sums.
+    """
+    if sweep.unit_gradient is None:
+        return None
+    u = np.zeros_like(sweep.unit_gradient)
+    N, D, N_c, D_c = sweep.scale_sums
+    s = 0.5 * np.pi * 2.0 * new_unit / (KAPPA * ETA * sigma)  # S = 2s/π
+    if solved and D > 0 and 0.0 < s < np.pi:
+        F = N / D
+        dU_dF = KAPPA * ETA * sigma / 2.0 * (2.0 / np.pi) * s / (np.cos(s) - np.sin(s) / s)
+        F_c = (N_c - F * D_c) / (unit * D)
+        V1, V2, V3 = sweep.fidelity_gradient.T
+        F_theta = ((V1 - F * V2) / unit + V3 * 2.0 / (KAPPA * fidelity_sigma)) / D
+        h_c = dU_dF * F_c - 1.0
+        if h_c < 0 and np.isfinite(dU_dF):
+            u = -dU_dF * F_theta / h_c
+    return sweep.unit_gradient, u, new_unit
+
+
+def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, coupling=None):
+    """A Newton step on the estimating equation, or None.
+
+    The equation is ``g(θ, c) = Σ s w r z̃ = 0`` (``z̃ = (z, 1)``,
+    ``w = sech(r/c)``), its Jacobian ``-Σ s ψ'(x) z̃ z̃ᵀ``
+    (:attr:`mgsk._rows.Sweep.newton_gram`). With ``coupling`` (from
+    :func:`scale_coupling`) the step is the joint one on ``(θ, c)``: ``c``
+    follows the scale equation's root, ``c = c' + uᵀΔθ``, so the equation
+    solved is ``g(θ_0, c) + g_c (c' - c) + (g_θ + g_c uᵀ) Δθ = 0``, and the
+    new unit is returned with the coefficients; without it the step holds
+    the unit. A redescending weight makes the Jacobian indefinite where many
+    rows have ``|x| > 1.2``: then, or when the step would move the fitted
+    values by more than the unit (root mean square over the weighted rows),
+    None is returned and the caller takes the reweighting step instead.
 
     Parameters
     ----------
@@ -596,10 +655,13 @@ def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit):
     fit_intercept : bool
     unit : float
         The unit of the weights.
+    coupling : tuple (g_c, u, c') or None, default=None
+        See :func:`scale_coupling`.
 
     Returns
     -------
-    tuple (coef, intercept) or None
+    tuple (coef, intercept, unit) or None
+        ``unit`` is None without ``coupling``.
     """
     k = coef.shape[0]
     m = k + 1 if fit_intercept else k
@@ -616,14 +678,24 @@ def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit):
     eig = np.linalg.eigvalsh(scaled)
     if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
         return None
-    delta = np.linalg.solve(scaled, grad / d) / d
+    new_unit = None
+    if coupling is None:
+        delta = np.linalg.solve(scaled, grad / d) / d
+    else:
+        g_c, u, c_next = coupling
+        g_c, u = g_c[idx], u[idx]
+        with np.errstate(all="ignore"):
+            delta = np.linalg.solve(scaled - np.outer(g_c / d, u / d), (grad + g_c * (c_next - unit)) / d) / d
+            new_unit = c_next + float(u @ delta)
+        if not (np.all(np.isfinite(delta)) and abs(new_unit - c_next) <= MAX_UNIT_CHANGE * c_next):
+            return None
     moved = float(delta @ G[np.ix_(idx, idx)] @ delta) / G[k, k]
     if not moved <= unit**2:
         return None
     new = theta + delta
     new_coef = new[:k]
     new_intercept = float(new[k]) - float(shift @ new_coef) + y_shift if fit_intercept else 0.0
-    return new_coef, new_intercept
+    return new_coef, new_intercept, new_unit
 
 
 @dataclass
@@ -639,6 +711,7 @@ class Iterate:
     next_intercept: float
     next_unit: float
     leverage: tuple
+    joint: bool = False  # whether the image is a joint Newton step on (θ, c)
 
 
 def gnostic_irls(
@@ -656,6 +729,7 @@ def gnostic_irls(
     adjust_leverage=False,
     rows=None,
     start=None,
+    joint_scale=False,
 ):
     """Fit a linear model by gnostic IRLS (stages 2 and 3).
 
@@ -688,6 +762,11 @@ def gnostic_irls(
         :class:`~mgsk._rows.InMemoryRows` of ``Z, y, sample_weight``.
     start : tuple (coef, intercept) or None, default=None
         Start from these coefficients instead of the robust start.
+    joint_scale : bool, default=False
+        Whether the Newton steps are joint steps on the coefficients and
+        the unit (:func:`scale_coupling`), which converge quadratically;
+        False holds the unit for the step (and the robust start's
+        candidates are compared after such steps).
 
     Returns
     -------
@@ -736,10 +815,15 @@ def gnostic_irls(
     start_sigma = mad_scale(start_residuals, ws)
     unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
 
+    fidelity_sigma = [start_sigma]  # σ of the last step: the unit of the sweep's scale sums
+
     def reweight(coef, intercept, unit, leverage, newton=True):
         """The map: one sweep at (coef, unit), the new coefficients and unit."""
-        sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton)
+        fidelity_unit = KAPPA * fidelity_sigma[0] if joint_scale and fidelity_sigma[0] > 0 else None
+        sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton, fidelity_unit=fidelity_unit)
+        sigma, new_unit, floored = _scale(rows, scale, start_sigma, unit)
         solved = solve_gram(sweep.gram, fit_intercept)
+        joint = False
         if solved is None:
             weights = rows.sample_weight * rows.weights
             new_coef, new_intercept = weighted_least_squares(Z, y, weights, fit_intercept)
@@ -747,11 +831,15 @@ def gnostic_irls(
         else:
             new_coef, new_intercept, new_leverage = solved
             new_intercept += rows.y_shift - float(rows.shift @ new_coef) if fit_intercept else 0.0
-            stepped = newton and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit)
-            if stepped:
-                new_coef, new_intercept = stepped
-        sigma, new_unit = _scale(rows, scale, start_sigma, unit)
-        return Iterate(coef, intercept, unit, sigma, sweep, new_coef, new_intercept, new_unit, new_leverage)
+            if newton and sigma > 0:
+                coupling = scale_coupling(sweep, unit, new_unit, sigma, fidelity_sigma[0], scale == "auto" and not floored) if joint_scale else None
+                stepped = newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling)
+                if stepped:
+                    new_coef, new_intercept, stepped_unit = stepped
+                    joint = stepped_unit is not None
+                    new_unit = stepped_unit if joint else new_unit
+        fidelity_sigma[0] = sigma
+        return Iterate(coef, intercept, unit, sigma, sweep, new_coef, new_intercept, new_unit, new_leverage, joint)
 
     history = []
     accelerator = Anderson(y_scale, rows.shift)
@@ -785,7 +873,12 @@ def _iterate(reweight, accelerator, start, scale, tol, max_iter, history, callba
             converged = True
             break
         leverage = current.leverage
-        if accelerated:
+        if current.joint:
+            # A joint Newton step converges quadratically by itself; the
+            # accelerator's memory is of the other map.
+            accelerator.points, accelerator.residuals = [], []
+            coef, intercept, unit = current.next_coef, current.next_intercept, current.next_unit
+        elif accelerated:
             coef, intercept, unit = accelerator.next(current)
         else:
             coef, intercept, unit = current.next_coef, current.next_intercept, current.next_unit
@@ -845,7 +938,7 @@ def settled_unit(residuals, sample_weight, first_weights, scale, min_sigma):
 
 
 def _scale(rows, scale, min_sigma, unit):
-    """``σ`` (MAD of the residuals about 0) and the settled unit of the last sweep.
+    """``σ`` (MAD of the residuals about 0), the settled unit of the last sweep, and whether ``S`` is at its floor.
 
     At fixed residuals the unit is the root of ``U(c) = c``, ``U`` the unit
     the scale equation gives when it is weighted by ``sech(r*/c)``; secant
@@ -856,9 +949,9 @@ def _scale(rows, scale, min_sigma, unit):
     if not sigma > 0:
         sigma = rows.abs_mean()
     if not sigma > 0:
-        return 0.0, _unit(0.0, 1.0)
+        return 0.0, _unit(0.0, 1.0), False
     if scale != "auto":
-        return sigma, _unit(sigma, float(scale))
+        return sigma, _unit(sigma, float(scale)), False
     floor = max(sigma, min_sigma) / (KAPPA * ETA * sigma)
 
     def image(weight_unit):
@@ -879,7 +972,7 @@ def _scale(rows, scale, min_sigma, unit):
         if not 0.5 * c1 < c2 < 2.0 * c1:
             c2 = c1 + f1
         c0, f0, c1 = c1, f1, c2
-    return sigma, c1
+    return sigma, c1, c1 <= _unit(sigma, floor) * (1.0 + UNIT_TOL)
 
 
 def _unit(sigma, S):

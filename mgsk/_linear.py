@@ -182,6 +182,7 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
             y_scale=y_scale,
             callback=self._report,
             adjust_leverage=is_wide(*Z.shape, self.fit_intercept),
+            joint_scale=True,
         )
         self.coef_ = result.coef
         self.intercept_ = float(result.intercept)

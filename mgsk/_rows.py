@@ -11,7 +11,7 @@ stay with the rows object.
 ``start_sample()``
     The rows of the robust start: evenly spaced, at most about
     :data:`START_ROWS` of them, as numpy arrays ``(Z, y, sample_weight)``.
-``sweep(coef, intercept, unit, leverage)``
+``sweep(coef, intercept, unit, leverage, newton=False, fidelity_unit=None)``
     **One pass over X.** For each block of rows: the residuals
     ``r = y - Z coef - intercept``, their leverage-adjusted form
     ``r* = r / sqrt(1 - h)`` with ``h_i = w_i (c + ‖(z_i - m) F‖²)`` and
@@ -21,7 +21,12 @@ stay with the rows object.
     ``Σ s w a aᵀ`` of ``a = (z - shift, 1, y - y_shift)``, ``Σ s e_I(r*/unit)``
     and ``Σ s re(r / y_scale)`` for the history, and on request the
     Jacobian ``Σ s ψ'(x) a aᵀ`` of the estimating equation at fixed unit
-    (``newton=True``). Returns a :class:`Sweep`.
+    (``newton=True``) and, with ``fidelity_unit`` too, the sums of the
+    derivatives of the estimating and scale equations with respect to the
+    unit and the coefficients (:class:`Sweep`'s ``unit_gradient``,
+    ``fidelity_gradient`` and ``scale_sums``). Returns a :class:`Sweep`,
+    every field of which is a sum over row blocks (divided by ``Σ s`` for
+    ``loss`` and ``re``): chunked backends add the fields of their chunks.
 ``quantile(q, center=None)``
     The lower ``q``-quantile of ``r*`` (or of ``|r* - center|``), weighted
     by the sample weights: a selection, exact, O(n).
@@ -86,6 +91,10 @@ def start_rows(n):
 class Sweep:
     """The sums of one pass over the rows (see :meth:`InMemoryRows.sweep`).
 
+    With ``x = r*/unit``, ``w = sech x``, ``ρ = r/unit`` (``= x`` without the
+    leverage adjustment, ``λ = r*/r``), ``f = sech(2 r*/fidelity_unit)`` and
+    ``t = tanh(2 r*/fidelity_unit)``:
+
     Attributes
     ----------
     gram : ndarray of shape (k + 2, k + 2)
@@ -98,12 +107,25 @@ class Sweep:
         ``Σ s ψ'(x) a aᵀ`` with ``ψ'(x) = sech x (1 - x tanh x)``, the
         derivative of the weighted residual ``sech(x) x`` (``x = r*/unit``):
         the Jacobian of the estimating equation at fixed unit.
+    unit_gradient : ndarray of shape (k + 2,) or None
+        ``Σ s w tanh(x) x ρ a``: the derivative of the estimating equation
+        ``Σ s w r a`` with respect to the unit (``fidelity_unit`` given).
+    fidelity_gradient : ndarray of shape (k + 2, 3) or None
+        The columns ``Σ s λ w tanh(x) f a``, ``Σ s λ w tanh(x) a`` and
+        ``Σ s λ w f t a``: with ``scale_sums``, the derivative of the
+        scale equation's mean fidelity with respect to the coefficients.
+    scale_sums : ndarray of shape (4,) or None
+        ``(Σ s w f, Σ s w, Σ s w f x tanh x, Σ s w x tanh x)``: the mean
+        fidelity and its derivative with respect to the unit.
     """
 
     gram: np.ndarray
     loss: float
     re: float
     newton_gram: np.ndarray = None
+    unit_gradient: np.ndarray = None
+    fidelity_gradient: np.ndarray = None
+    scale_sums: np.ndarray = None
 
 
 def single_blas_thread():
@@ -166,7 +188,7 @@ class InMemoryRows:
         rows = start_rows(self.y.shape[0])
         return np.ascontiguousarray(self.Z[rows]), self.y[rows].copy(), self.sample_weight[rows].copy()
 
-    def sweep(self, coef, intercept, unit, leverage=None, newton=False):
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None):
         """One pass over the rows; see the module docstring.
 
         Parameters
@@ -184,15 +206,23 @@ class InMemoryRows:
             adjustment.
         newton : bool, default=False
             Whether to sum the Jacobian ``newton_gram`` too.
+        fidelity_unit : float or None, default=None
+            With ``newton``: the unit ``κσ`` of the scale equation's
+            fidelities ``sech(2 r*/fidelity_unit)``, at which the sums of
+            the derivatives with respect to the unit are taken.
 
         Returns
         -------
         Sweep
         """
         n, k = self.Z.shape
-        gram = np.zeros((k + 2, k + 2))
-        jac = np.zeros((k + 2, k + 2)) if newton else None
-        loss = re = 0.0
+        out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0)
+        if newton:
+            out.newton_gram = np.zeros((k + 2, k + 2))
+            if fidelity_unit is not None:
+                out.unit_gradient = np.zeros(k + 2)
+                out.fidelity_gradient = np.zeros((k + 2, 3))
+                out.scale_sums = np.zeros(4)
         # Fitted values are taken about the shifts: a = (z - shift, 1, y - y_shift).
         offset = intercept + float(self.shift @ coef) - self.y_shift
         theta = np.r_[-coef, -offset, 1.0]  # r = a @ theta
@@ -201,39 +231,56 @@ class InMemoryRows:
         with single_blas_thread():
             for start in range(0, n, self.block_rows):
                 stop = min(start + self.block_rows, n)
-                loss_b, re_b = self._sweep_block(buffer[: stop - start], slice(start, stop), theta, unit, leverage, gram, jac)
-                loss += loss_b
-                re += re_b
-        return Sweep(gram, loss / self.total_weight, re / self.total_weight, jac)
+                self._sweep_block(buffer[: stop - start], slice(start, stop), theta, unit, leverage, fidelity_unit, out)
+        out.loss /= self.total_weight
+        out.re /= self.total_weight
+        return out
 
-    def _sweep_block(self, a, rows, theta, unit, leverage, gram, jac):
-        """One block of :meth:`sweep`: adds to ``gram`` (and ``jac``), returns its loss and re sums."""
+    def _sweep_block(self, a, rows, theta, unit, leverage, fidelity_unit, out):
+        """One block of :meth:`sweep`: adds its sums to ``out``."""
         k = self.Z.shape[1]
         np.subtract(self.Z[rows], self.shift, out=a[:, :k])
         a[:, k] = 1.0
         np.subtract(self.y[rows], self.y_shift, out=a[:, k + 1])
         r = a @ theta
         s = self.sample_weight[rows]
-        re = float(s @ residual_entropy_values(r, self.y_scale))
+        out.re += float(s @ residual_entropy_values(r, self.y_scale))
         x = _ratio(r, unit)
+        rho = x
+        lam = 1.0
         if leverage is not None:
             # The leverages need the weights at the unadjusted residuals.
             center, factor, const = leverage
             projected = (a[:, :k] - center) @ factor
             lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(x)
-            r = r / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
+            lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
+            r = r * lam
             x = _ratio(r, unit)
         e = np.exp(-np.abs(x))
         w = 2.0 * e / (1.0 + e * e)
-        loss = float(s @ ((1.0 - e) ** 2 / (1.0 + e * e)))
+        out.loss += float(s @ ((1.0 - e) ** 2 / (1.0 + e * e)))
         self.residuals[rows] = r
         self.weights[rows] = w
         sw = s * w
-        gram += (a * sw[:, None]).T @ a
-        if jac is not None:
-            x_tanh_x = np.abs(x) * (1.0 - e * e) / (1.0 + e * e)
-            jac += (a * (sw * (1.0 - x_tanh_x))[:, None]).T @ a
-        return loss, re
+        out.gram += (a * sw[:, None]).T @ a
+        if out.newton_gram is None:
+            return
+        tanh_x = np.copysign((1.0 - e * e) / (1.0 + e * e), x)
+        x_tanh_x = x * tanh_x
+        out.newton_gram += (a * (sw * (1.0 - x_tanh_x))[:, None]).T @ a
+        if out.scale_sums is None:
+            return
+        f_e = np.exp(-np.abs(_ratio(r, fidelity_unit / 2.0)))
+        f = 2.0 * f_e / (1.0 + f_e * f_e)
+        t = np.copysign((1.0 - f_e * f_e) / (1.0 + f_e * f_e), r)
+        sw_x_tanh_x = sw * x_tanh_x
+        swf = sw * f
+        out.scale_sums += [swf.sum(), sw.sum(), swf @ x_tanh_x, sw_x_tanh_x.sum()]
+        lam_sw_tanh = sw * tanh_x * lam
+        columns = np.column_stack([sw_x_tanh_x * rho, lam_sw_tanh * f, lam_sw_tanh, swf * t * lam])
+        sums = a.T @ columns
+        out.unit_gradient += sums[:, 0]
+        out.fidelity_gradient += sums[:, 1:]
 
     def quantile(self, q, center=None):
         """Weighted lower ``q``-quantile of ``r*``, or of ``|r* - center|``.
