@@ -98,7 +98,7 @@ from ._gnostic import (
     standardized_log_ratio,
 )
 from ._detstart import robust_standardization, starting_subsets
-from ._rows import MAX_LEVERAGE, START_ROWS, InMemoryRows, _ratio, single_blas_thread, start_rows
+from ._rows import MAX_LEVERAGE, START_ROWS, InMemoryRows, _ratio, _sech_abs, single_blas_thread, start_rows
 from ._weighted import (
     mad_scale,
     trimmed_weights,
@@ -128,8 +128,8 @@ MAD_FACTOR = 1.482602218505602
 #: solved by Cholesky: the normal equations then lose at most about 8 of
 #: 16 digits; worse-conditioned steps are solved by QR.
 MAX_GRAM_CONDITION = 1e8
-#: Iterations at most of the start's scale (one-dimensional, no pass over X).
-MAX_SCALE_STEPS = 200
+#: Secant steps at most of the start's scale (one-dimensional, no pass over X).
+MAX_SCALE_STEPS = 50
 #: Secant steps at most, and their relative tolerance, of the unit at
 #: fixed residuals (one-dimensional sums, no pass over X).
 MAX_UNIT_STEPS = 4
@@ -896,9 +896,10 @@ def settled_unit(residuals, sample_weight, first_weights, scale, min_sigma):
     """The unit ``κ η σ S / 2`` at its fixed point for fixed residuals.
 
     The scale equation is weighted by the filtering weights, which depend on
-    the unit: at the start the coefficients are held and only this
-    one-dimensional iteration runs (on the start's rows, no pass over X),
-    so the gnostic iteration starts with a scale that has settled.
+    the unit: at the start the coefficients are held and the root of the
+    one-dimensional equation ``c = U(c)`` is found by secant steps (on the
+    start's rows, no pass over X), so the gnostic iteration starts with a
+    scale that has settled.
 
     Parameters
     ----------
@@ -926,15 +927,43 @@ def settled_unit(residuals, sample_weight, first_weights, scale, min_sigma):
     >>> round(settled_unit(r, np.ones(2000), np.ones(2000), "auto", 0.0), 1)
     1.4
     """
-    weights = first_weights
-    unit = None
-    for _ in range(MAX_SCALE_STEPS):
-        weights, _, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale, min_sigma)
-        new_unit = _unit(sigma, S)
-        if scale != "auto" or sigma == 0 or (unit is not None and abs(new_unit - unit) <= 1e-10 * unit):
-            return new_unit
-        unit = new_unit
-    return unit
+    _, _, S, sigma = gnostic_weights(residuals, sample_weight, first_weights, scale, min_sigma)
+    first = _unit(sigma, S)
+    if scale != "auto" or sigma == 0:
+        return first
+    floor = max(sigma, min_sigma) / (KAPPA * ETA * sigma)
+    abs_residuals = np.abs(residuals)
+    weighted_fidelity = sample_weight * _sech_abs(abs_residuals, KAPPA * sigma / 2.0)
+
+    def image(weight_unit):
+        w = _sech_abs(abs_residuals, weight_unit)
+        total = float(w @ sample_weight)
+        S = scale_from_fidelity(float(w @ weighted_fidelity) / total) if total > 0 else 2.0
+        return _unit(sigma, max(S, floor))
+
+    return _root_of_unit(image, first, image(first), MAX_SCALE_STEPS)
+
+
+def _root_of_unit(image, c0, image_c0, steps):
+    """Secant steps towards the root of ``image(c) = c`` from ``c0``.
+
+    A step that would leave ``(c/2, 2c)`` is replaced by the plain step
+    ``c → image(c)``; at most ``steps`` more evaluations of ``image``.
+    """
+    c1 = image_c0
+    f0 = c1 - c0
+    for _ in range(steps):
+        if abs(f0) <= UNIT_TOL * c1:
+            break
+        f1 = image(c1) - c1
+        if abs(f1) <= UNIT_TOL * c1 or f1 == f0:
+            c1 += f1
+            break
+        c2 = c1 - f1 * (c1 - c0) / (f1 - f0)
+        if not 0.5 * c1 < c2 < 2.0 * c1:
+            c2 = c1 + f1
+        c0, f0, c1 = c1, f1, c2
+    return c1
 
 
 def _scale(rows, scale, min_sigma, unit):
@@ -959,19 +988,7 @@ def _scale(rows, scale, min_sigma, unit):
         S = scale_from_fidelity(fidelity / total) if total > 0 else 2.0
         return _unit(sigma, max(S, floor))
 
-    c0, c1 = unit, image(None)
-    f0 = c1 - c0
-    for _ in range(MAX_UNIT_STEPS):
-        if abs(f0) <= UNIT_TOL * c1:
-            break
-        f1 = image(c1) - c1
-        if abs(f1) <= UNIT_TOL * c1 or f1 == f0:
-            c1 += f1
-            break
-        c2 = c1 - f1 * (c1 - c0) / (f1 - f0)
-        if not 0.5 * c1 < c2 < 2.0 * c1:
-            c2 = c1 + f1
-        c0, f0, c1 = c1, f1, c2
+    c1 = _root_of_unit(image, unit, image(None), MAX_UNIT_STEPS)
     return sigma, c1, c1 <= _unit(sigma, floor) * (1.0 + UNIT_TOL)
 
 

@@ -42,7 +42,8 @@ solving the normal equations loses no more digits than the data's own
 conditioning costs (see :func:`mgsk._irls.solve_gram`).
 """
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -57,8 +58,15 @@ START_ROWS = 20000
 #: Largest leverage used in ``r / sqrt(1 - h)``.
 MAX_LEVERAGE = 0.99
 #: Rows per block of a sweep: the block, its weighted copy and the per-row
-#: vectors stay in the L2 cache.
-SWEEP_ROWS = 2048
+#: vectors stay in the cache, and the per-block overhead of the numpy calls
+#: stays small against their work.
+SWEEP_ROWS = 8192
+#: Rows from which a sweep (and the scale's one-dimensional sums) runs in
+#: two threads, on the first and second half of the rows: numpy releases
+#: the GIL in its loops and products. The halves are fixed by ``n`` alone
+#: and their sums are added in order, so the result does not depend on the
+#: threads' timing or on the number of cores.
+THREADED_ROWS = 4 * SWEEP_ROWS
 #: The block products are (k+2) x b x (k+2): one BLAS thread does them
 #: faster than several, which spin for each tiny product (much slower still
 #: when other processes load the cores).
@@ -128,6 +136,31 @@ class Sweep:
     scale_sums: np.ndarray = None
 
 
+def in_halves(fn, n):
+    """``[fn(rows)]`` for all rows, or for their two halves in two threads.
+
+    Parameters
+    ----------
+    fn : callable
+        Takes a slice of rows and returns their partial result.
+    n : int
+        Number of rows.
+
+    Returns
+    -------
+    list
+        One result per part, in the order of the rows.
+    """
+    if n < THREADED_ROWS:
+        return [fn(slice(0, n))]
+    # Halves on a block boundary, so that the blocks are those of one thread.
+    middle = -(-(n // 2) // SWEEP_ROWS) * SWEEP_ROWS
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        second = pool.submit(fn, slice(middle, n))
+        first = fn(slice(0, middle))
+        return [first, second.result()]
+
+
 def single_blas_thread():
     """Context in which BLAS runs on one thread (see ``_BLAS``)."""
     return _BLAS.limit(limits=1, user_api="blas")
@@ -175,6 +208,7 @@ class InMemoryRows:
             self.shift = weighted_mean(Z[sample], sample_weight[sample])
             self.y_shift = float(weighted_mean(y[sample], sample_weight[sample]))
         self.residuals = np.zeros(n)  # r* of the last sweep
+        self.abs_residuals = np.zeros(n)  # |r*|
         self.weights = np.ones(n)  # w of the last sweep
         self._fidelity = None
 
@@ -216,22 +250,33 @@ class InMemoryRows:
         Sweep
         """
         n, k = self.Z.shape
-        out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0)
-        if newton:
-            out.newton_gram = np.zeros((k + 2, k + 2))
-            if fidelity_unit is not None:
-                out.unit_gradient = np.zeros(k + 2)
-                out.fidelity_gradient = np.zeros((k + 2, 3))
-                out.scale_sums = np.zeros(4)
         # Fitted values are taken about the shifts: a = (z - shift, 1, y - y_shift).
         offset = intercept + float(self.shift @ coef) - self.y_shift
         theta = np.r_[-coef, -offset, 1.0]  # r = a @ theta
-        buffer = np.empty((min(self.block_rows, n), k + 2))
         self._fidelity = None
-        with single_blas_thread():
-            for start in range(0, n, self.block_rows):
-                stop = min(start + self.block_rows, n)
+
+        def part(rows):
+            out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0)
+            if newton:
+                out.newton_gram = np.zeros((k + 2, k + 2))
+                if fidelity_unit is not None:
+                    out.unit_gradient = np.zeros(k + 2)
+                    out.fidelity_gradient = np.zeros((k + 2, 3))
+                    out.scale_sums = np.zeros(4)
+            buffer = np.empty((min(self.block_rows, rows.stop - rows.start), k + 2))
+            for start in range(rows.start, rows.stop, self.block_rows):
+                stop = min(start + self.block_rows, rows.stop)
                 self._sweep_block(buffer[: stop - start], slice(start, stop), theta, unit, leverage, fidelity_unit, out)
+            return out
+
+        with single_blas_thread():
+            parts = in_halves(part, n)
+        out = parts[0]
+        for other in parts[1:]:
+            for name in (f.name for f in fields(Sweep)):
+                value = getattr(other, name)
+                if value is not None:
+                    setattr(out, name, getattr(out, name) + value)
         out.loss /= self.total_weight
         out.re /= self.total_weight
         return out
@@ -260,6 +305,7 @@ class InMemoryRows:
         w = 2.0 * e / (1.0 + e * e)
         out.loss += float(s @ ((1.0 - e) ** 2 / (1.0 + e * e)))
         self.residuals[rows] = r
+        np.abs(r, out=self.abs_residuals[rows])
         self.weights[rows] = w
         sw = s * w
         out.gram += (a * sw[:, None]).T @ a
@@ -296,7 +342,12 @@ class InMemoryRows:
         -------
         float
         """
-        values = self.residuals if center is None else np.abs(self.residuals - center)
+        if center is None:
+            values = self.residuals
+        elif center == 0:
+            values = self.abs_residuals
+        else:
+            values = np.abs(self.residuals - center)
         return weighted_quantile(values, self.sample_weight, q)
 
     def abs_mean(self):
@@ -306,7 +357,7 @@ class InMemoryRows:
         -------
         float
         """
-        return float(self.sample_weight @ np.abs(self.residuals)) / self.total_weight
+        return float(self.sample_weight @ self.abs_residuals) / self.total_weight
 
     def fidelity_sums(self, unit, weight_unit=None):
         """``(Σ s w sech(2 r*/unit), Σ s w)``: the sums of the scale equation.
@@ -323,17 +374,39 @@ class InMemoryRows:
         -------
         tuple of float
         """
-        w = self.weights if weight_unit is None else _sech(_ratio(self.residuals, weight_unit))
-        sw = self.sample_weight * w
-        if self._fidelity is None or self._fidelity[0] != unit:
-            # The secant steps of one scale vary only the weights: keep sech(2 r*/unit).
-            self._fidelity = (unit, _sech(_ratio(self.residuals, unit / 2.0)))
-        return float(sw @ self._fidelity[1]), float(sw.sum())
+        fresh = self._fidelity is None or self._fidelity[0] != unit
+        if fresh:
+            # The secant steps of one scale vary only the weights: keep s sech(2 r*/unit).
+            self._fidelity = (unit, np.empty_like(self.residuals))
+        weighted_fidelity = self._fidelity[1]
+
+        def part(rows):
+            s = self.sample_weight[rows]
+            if fresh:
+                np.multiply(s, _sech_abs(self.abs_residuals[rows], unit / 2.0), out=weighted_fidelity[rows])
+            w = self.weights[rows] if weight_unit is None else _sech_abs(self.abs_residuals[rows], weight_unit)
+            return float(w @ weighted_fidelity[rows]), float(w @ s)
+
+        parts = in_halves(part, self.residuals.shape[0])
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
 def _sech(x):
     e = np.exp(-np.abs(x))
     return 2.0 * e / (1.0 + e * e)
+
+
+def _sech_abs(abs_r, unit):
+    """``sech(|r| / unit)`` from ``|r|``, in place on one new array (no overflow:
+    ``exp`` of a large negative number is 0)."""
+    with np.errstate(over="ignore", under="ignore"):
+        e = np.multiply(abs_r, -1.0 / unit)
+    np.exp(e, out=e)
+    w = e * e
+    w += 1.0
+    np.divide(e, w, out=w)
+    w *= 2.0
+    return w
 
 
 def _ratio(r, unit):
