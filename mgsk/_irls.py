@@ -87,7 +87,7 @@ Every step costs O(n·k²) time and O(n·k) memory; no n×n matrix is formed.
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import cho_solve, cholesky, solve_triangular
+from scipy.linalg.lapack import dpotrf, dpotrs, dtrtri
 
 from ._gnostic import (
     gnostic_scale,
@@ -563,68 +563,121 @@ def solve_gram(gram, fit_intercept):
         if not np.all(d > 0) or not np.all(np.isfinite(A)):
             return None
         scaled = A / np.outer(d, d)
-        try:
-            L = cholesky(scaled, lower=True)
-        except np.linalg.LinAlgError:
+        factors = well_conditioned_cholesky(scaled)
+        if factors is None:
             return None
-        # diag(L)² brackets the eigenvalues loosely; the exact check is cheap at k ≤ a few hundred.
-        eig = np.linalg.eigvalsh(scaled)
-        if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
-            return None
-        coef = cho_solve((L, True), b / d) / d
-        factor = solve_triangular(L, np.eye(k), lower=True).T / d[:, None]
+        L, L_inv = factors
+        coef = cho_solve_lower(L, b / d) / d
+        factor = L_inv.T / d[:, None]
     intercept = float(mean[k + 1] - mean[:k] @ coef) if fit_intercept else 0.0
     return coef, intercept, (mean[:k], factor, const)
 
 
-def scale_coupling(sweep, unit, new_unit, sigma, fidelity_sigma, solved):
+def cho_solve_lower(L, b):
+    """``x`` with ``L Lᵀ x = b`` for a lower Cholesky factor ``L``."""
+    return dpotrs(L, b, lower=1)[0]
+
+
+def well_conditioned_cholesky(A):
+    """``(L, L⁻¹)`` of a symmetric positive definite ``A = L Lᵀ`` whose
+    condition number is below :data:`MAX_GRAM_CONDITION`, else None.
+
+    ``λ_max ≤ trace A`` and ``1/λ_min ≤ trace A⁻¹ = ‖L⁻¹‖²_F`` bound the
+    condition number from above at the cost of the factorisation; only
+    when that bound is not below the limit are the eigenvalues computed.
+
+    Parameters
+    ----------
+    A : ndarray of shape (m, m)
+        Symmetric, best scaled to unit diagonal.
+
+    Returns
+    -------
+    tuple of ndarray (L, L_inv) or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._irls import well_conditioned_cholesky
+    >>> L, L_inv = well_conditioned_cholesky(np.array([[4.0, 2.0], [2.0, 2.0]]))
+    >>> L.round(6).tolist(), well_conditioned_cholesky(np.diag([1.0, 1e-9]))
+    ([[2.0, 0.0], [1.0, 1.0]], None)
+    """
+    # LAPACK directly: the scipy.linalg wrappers' checks cost more than the
+    # factorisation at small k, and this runs in every step.
+    L, info = dpotrf(A, lower=1, clean=1)
+    if info != 0 or not np.all(np.isfinite(L)):
+        return None
+    L_inv, info = dtrtri(L, lower=1)
+    if info != 0:
+        return None
+    bound = float(np.trace(A)) * float(np.einsum("ij,ij->", L_inv, L_inv))
+    if not bound < MAX_GRAM_CONDITION:
+        eig = np.linalg.eigvalsh(A)
+        if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
+            return None
+    return L, L_inv
+
+
+def scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma, solved):
     """How the unit moves with the step: ``(g_c, u, c')`` for :func:`newton_step`.
 
     The unit of the fixed point solves the scale equation ``c = U(θ, c)``
-    (:func:`_scale`); ``c'`` is its root at the swept coefficients. Along
-    that root ``dc/dθ = u = ∂U/∂θ / (1 - ∂U/∂c)``, with ``U = κησS(F)/2``,
-    ``S'(F)`` from ``sin s = F s`` and the derivatives of the mean fidelity
-    ``F`` from the sweep's sums (taken at the unit of the sweep and the
-    previous ``σ``: an approximate Jacobian, exact at the fixed point, so
-    the convergence stays superlinear). ``σ`` is held for the step. ``g_c``
-    is the derivative of the estimating equation with respect to the unit.
+    (:func:`_scale`), ``U = κησS(F)/2`` with ``S'(F)`` from ``sin s = F s``.
+    At the swept coefficients its root is ``c' = c + (U - c) / (1 - ∂U/∂c)``
+    (one Newton step from the swept unit ``c``, whose image ``U(c)`` is
+    ``image_unit``), and along the root ``dc/dθ = u = ∂U/∂θ / (1 - ∂U/∂c)``.
+    The derivatives of the mean fidelity ``F`` come from the sweep's sums
+    (taken at the previous ``σ``: an approximate Jacobian, exact at the
+    fixed point, so the convergence stays superlinear); ``σ`` is held for
+    the step. ``g_c`` is the derivative of the estimating equation with
+    respect to the unit.
 
     Parameters
     ----------
     sweep : Sweep
         The sums at the swept point (with ``fidelity_unit``).
     unit : float
-        The unit of the sweep.
-    new_unit : float
-        ``c'``, the settled unit at the swept residuals.
+        The unit ``c`` of the sweep.
+    image_unit : float
+        ``U(c)``, the unit the scale equation gives at the swept residuals
+        and weights.
     sigma : float
         The MAD ``σ`` of the swept residuals (positive).
     fidelity_sigma : float
         The ``σ`` whose ``κσ`` was the sweep's ``fidelity_unit``.
     solved : bool
-        Whether ``c'`` solves the scale equation (``scale="auto"`` and ``S``
-        above its floor); else the unit does not depend on ``θ`` (``u = 0``).
+        Whether ``U`` solves the scale equation (``scale="auto"`` and ``S``
+        above its floor); else it does not depend on ``θ`` or ``c``.
 
     Returns
     -------
     tuple (g_c, u, c') of ndarray (k + 2,), ndarray (k + 2,), float, or None
-        None when the sweep has no such sums.
+        None when the sweep has no such sums or the root is not bracketed
+        near ``U(c)``.
     """
     if sweep.unit_gradient is None:
         return None
     u = np.zeros_like(sweep.unit_gradient)
+    root = image_unit
     N, D, N_c, D_c = sweep.scale_sums
-    s = 0.5 * np.pi * 2.0 * new_unit / (KAPPA * ETA * sigma)  # S = 2s/π
-    if solved and D > 0 and 0.0 < s < np.pi:
+    s = 0.5 * np.pi * 2.0 * image_unit / (KAPPA * ETA * sigma)  # S = 2s/π
+    if solved:
+        if not (D > 0 and 0.0 < s < np.pi):
+            return None
         F = N / D
         dU_dF = KAPPA * ETA * sigma / 2.0 * (2.0 / np.pi) * s / (np.cos(s) - np.sin(s) / s)
         F_c = (N_c - F * D_c) / (unit * D)
         V1, V2, V3 = sweep.fidelity_gradient.T
         F_theta = ((V1 - F * V2) / unit + V3 * 2.0 / (KAPPA * fidelity_sigma)) / D
         h_c = dU_dF * F_c - 1.0
-        if h_c < 0 and np.isfinite(dU_dF):
-            u = -dU_dF * F_theta / h_c
-    return sweep.unit_gradient, u, new_unit
+        if not (h_c < 0 and np.isfinite(dU_dF)):
+            return None
+        root = unit - (image_unit - unit) / h_c
+        u = -dU_dF * F_theta / h_c
+        if not abs(root - image_unit) <= MAX_UNIT_CHANGE * image_unit:
+            return None
+    return sweep.unit_gradient, u, root
 
 
 def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, coupling=None):
@@ -674,18 +727,21 @@ def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, cou
     d = np.sqrt(np.abs(np.diag(G[np.ix_(idx, idx)])))
     if m == 0 or not np.all(d > 0):
         return None
-    scaled = J / np.outer(d, d)
-    eig = np.linalg.eigvalsh(scaled)
-    if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
+    factors = well_conditioned_cholesky(J / np.outer(d, d))
+    if factors is None:
         return None
+    L = factors[0]
     new_unit = None
     if coupling is None:
-        delta = np.linalg.solve(scaled, grad / d) / d
+        delta = cho_solve_lower(L, grad / d) / d
     else:
+        # (J - g_c uᵀ)⁻¹ by Sherman-Morrison on the Cholesky factor of J.
         g_c, u, c_next = coupling
         g_c, u = g_c[idx], u[idx]
         with np.errstate(all="ignore"):
-            delta = np.linalg.solve(scaled - np.outer(g_c / d, u / d), (grad + g_c * (c_next - unit)) / d) / d
+            p = cho_solve_lower(L, (grad + g_c * (c_next - unit)) / d) / d
+            q = cho_solve_lower(L, g_c / d) / d
+            delta = p + q * (float(u @ p) / (1.0 - float(u @ q)))
             new_unit = c_next + float(u @ delta)
         if not (np.all(np.isfinite(delta)) and abs(new_unit - c_next) <= MAX_UNIT_CHANGE * c_next):
             return None
@@ -813,7 +869,8 @@ def gnostic_irls(
         start_residuals = start_residuals / np.sqrt(1.0 - np.minimum(h, MAX_LEVERAGE))
     half = (half_weight_subset(start_residuals, ws, 0.5 * ws.sum(), fit_intercept) > 0).astype(float)
     start_sigma = mad_scale(start_residuals, ws)
-    unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
+    with single_blas_thread(Zs.shape[1]):  # its dot products are short: threads only spin
+        unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
 
     fidelity_sigma = [start_sigma]  # σ of the last step: the unit of the sweep's scale sums
 
@@ -821,9 +878,9 @@ def gnostic_irls(
         """The map: one sweep at (coef, unit), the new coefficients and unit."""
         fidelity_unit = KAPPA * fidelity_sigma[0] if joint_scale and fidelity_sigma[0] > 0 else None
         sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton, fidelity_unit=fidelity_unit)
-        sigma, new_unit, floored = _scale(rows, scale, start_sigma, unit)
+        sigma, image_unit, floored, image = _scale(rows, scale, start_sigma, unit)
         solved = solve_gram(sweep.gram, fit_intercept)
-        joint = False
+        stepped = None
         if solved is None:
             weights = rows.sample_weight * rows.weights
             new_coef, new_intercept = weighted_least_squares(Z, y, weights, fit_intercept)
@@ -832,18 +889,24 @@ def gnostic_irls(
             new_coef, new_intercept, new_leverage = solved
             new_intercept += rows.y_shift - float(rows.shift @ new_coef) if fit_intercept else 0.0
             if newton and sigma > 0:
-                coupling = scale_coupling(sweep, unit, new_unit, sigma, fidelity_sigma[0], scale == "auto" and not floored) if joint_scale else None
+                auto = scale == "auto" and not floored
+                coupling = scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma[0], auto) if joint_scale else None
                 stepped = newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling)
                 if stepped:
-                    new_coef, new_intercept, stepped_unit = stepped
-                    joint = stepped_unit is not None
-                    new_unit = stepped_unit if joint else new_unit
+                    new_coef, new_intercept = stepped[:2]
+        joint = bool(stepped) and stepped[2] is not None
+        if joint:
+            new_unit = stepped[2]
+        elif image is None:
+            new_unit = image_unit
+        else:  # the map's unit: the root of the scale equation at these residuals
+            new_unit = _root_of_unit(image, unit, image_unit, MAX_UNIT_STEPS)
         fidelity_sigma[0] = sigma
         return Iterate(coef, intercept, unit, sigma, sweep, new_coef, new_intercept, new_unit, new_leverage, joint)
 
     history = []
     accelerator = Anderson(y_scale, rows.shift)
-    with single_blas_thread():  # every product of a step is small or blocked
+    with single_blas_thread(Zs.shape[1]):  # every product of a step is small or blocked, unless k is large
         n_iter, current, S, converged = _iterate(
             reweight, accelerator, (coef, intercept, unit, leverage), scale, tol, max_iter, history, callback
         )
@@ -967,20 +1030,34 @@ def _root_of_unit(image, c0, image_c0, steps):
 
 
 def _scale(rows, scale, min_sigma, unit):
-    """``σ`` (MAD of the residuals about 0), the settled unit of the last sweep, and whether ``S`` is at its floor.
+    """``σ`` and the scale equation's unit at the last sweep.
 
-    At fixed residuals the unit is the root of ``U(c) = c``, ``U`` the unit
-    the scale equation gives when it is weighted by ``sech(r*/c)``; secant
-    steps from the unit of the sweep find it in a few one-dimensional sums,
-    so that the reweighting map's scale does not lag behind its coefficients.
+    At fixed residuals the unit of the fixed point is the root of
+    ``U(c) = c``, ``U`` the unit the scale equation gives when it is
+    weighted by ``sech(r*/c)``; secant steps (:func:`_root_of_unit`) from
+    the unit of the sweep find it in a few one-dimensional sums, or the
+    joint Newton step (:func:`scale_coupling`) takes one Newton step.
+
+    Returns
+    -------
+    sigma : float
+        MAD of the residuals about 0 (their mean absolute value when that
+        is 0).
+    image_unit : float
+        ``U(c)`` at the sweep's unit and weights.
+    floored : bool
+        Whether ``S`` is at its floor there.
+    image : callable or None
+        ``c → U(c)`` at these residuals; None when ``U`` does not depend on
+        ``c`` (a fixed ``scale``, or ``σ = 0``).
     """
     sigma = MAD_FACTOR * rows.quantile(0.5, center=0.0)
     if not sigma > 0:
         sigma = rows.abs_mean()
     if not sigma > 0:
-        return 0.0, _unit(0.0, 1.0), False
+        return 0.0, _unit(0.0, 1.0), False, None
     if scale != "auto":
-        return sigma, _unit(sigma, float(scale)), False
+        return sigma, _unit(sigma, float(scale)), False, None
     floor = max(sigma, min_sigma) / (KAPPA * ETA * sigma)
 
     def image(weight_unit):
@@ -988,8 +1065,8 @@ def _scale(rows, scale, min_sigma, unit):
         S = scale_from_fidelity(fidelity / total) if total > 0 else 2.0
         return _unit(sigma, max(S, floor))
 
-    c1 = _root_of_unit(image, unit, image(None), MAX_UNIT_STEPS)
-    return sigma, c1, c1 <= _unit(sigma, floor) * (1.0 + UNIT_TOL)
+    image_unit = image(None)
+    return sigma, image_unit, image_unit <= _unit(sigma, floor) * (1.0 + UNIT_TOL), image
 
 
 def _unit(sigma, S):
