@@ -273,10 +273,10 @@ class InMemoryRows:
                     out.unit_gradient = np.zeros(k + 2)
                     out.fidelity_gradient = np.zeros((k + 2, 3))
                     out.scale_sums = np.zeros(4)
-            buffer = np.empty((min(self.block_rows, rows.stop - rows.start), k + 2))
+            buffer = np.empty((k + 2, min(self.block_rows, rows.stop - rows.start)))
             for start in range(rows.start, rows.stop, self.block_rows):
                 stop = min(start + self.block_rows, rows.stop)
-                self._sweep_block(buffer[: stop - start], slice(start, stop), theta, unit, leverage, fidelity_unit, out)
+                self._sweep_block(buffer[:, : stop - start], slice(start, stop), theta, unit, leverage, fidelity_unit, out)
             return out
 
         with single_blas_thread(k):
@@ -291,13 +291,18 @@ class InMemoryRows:
         out.re /= self.total_weight
         return out
 
-    def _sweep_block(self, a, rows, theta, unit, leverage, fidelity_unit, out):
-        """One block of :meth:`sweep`: adds its sums to ``out``."""
+    def _sweep_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out):
+        """One block of :meth:`sweep`: adds its sums to ``out``.
+
+        ``aT`` holds the block's ``a`` transposed, ``(k + 2, b)``: the row
+        weights then scale contiguous rows of it, and the products are
+        ``(k + 2) x b x (k + 2)``.
+        """
         k = self.Z.shape[1]
-        np.subtract(self.Z[rows], self.shift, out=a[:, :k])
-        a[:, k] = 1.0
-        np.subtract(self.y[rows], self.y_shift, out=a[:, k + 1])
-        r = a @ theta
+        np.subtract(self.Z[rows].T, self.shift[:, None], out=aT[:k])
+        aT[k] = 1.0
+        np.subtract(self.y[rows], self.y_shift, out=aT[k + 1])
+        r = theta @ aT
         s = self.sample_weight[rows]
         out.re += float(s @ residual_entropy_values(r, self.y_scale))
         x = _ratio(r, unit)
@@ -306,35 +311,43 @@ class InMemoryRows:
         if leverage is not None:
             # The leverages need the weights at the unadjusted residuals.
             center, factor, const = leverage
-            projected = (a[:, :k] - center) @ factor
+            projected = (aT[:k].T - center) @ factor
             lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(x)
             lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
             r = r * lam
             x = _ratio(r, unit)
-        e = np.exp(-np.abs(x))
-        w = 2.0 * e / (1.0 + e * e)
-        out.loss += float(s @ ((1.0 - e) ** 2 / (1.0 + e * e)))
+        abs_x = np.abs(x)
+        e = np.exp(-abs_x)
+        e2 = e * e
+        denominator = 1.0 + e2
+        w = 2.0 * e / denominator
+        out.loss += float(s @ ((1.0 - e) ** 2 / denominator))
         self.residuals[rows] = r
         np.abs(r, out=self.abs_residuals[rows])
         self.weights[rows] = w
         sw = s * w
-        out.gram += (a * sw[:, None]).T @ a
+        out.gram += (aT * sw) @ aT.T
         if out.newton_gram is None:
             return
-        tanh_x = np.copysign((1.0 - e * e) / (1.0 + e * e), x)
-        x_tanh_x = x * tanh_x
-        out.newton_gram += (a * (sw * (1.0 - x_tanh_x))[:, None]).T @ a
+        tanh_abs_x = (1.0 - e2) / denominator
+        x_tanh_x = abs_x * tanh_abs_x
+        out.newton_gram += (aT * (sw * (1.0 - x_tanh_x))) @ aT.T
         if out.scale_sums is None:
             return
         f_e = np.exp(-np.abs(_ratio(r, fidelity_unit / 2.0)))
-        f = 2.0 * f_e / (1.0 + f_e * f_e)
-        t = np.copysign((1.0 - f_e * f_e) / (1.0 + f_e * f_e), r)
+        f_e2 = f_e * f_e
+        f = 2.0 * f_e / (1.0 + f_e2)
+        t = np.copysign((1.0 - f_e2) / (1.0 + f_e2), r)
         sw_x_tanh_x = sw * x_tanh_x
         swf = sw * f
         out.scale_sums += [swf.sum(), sw.sum(), swf @ x_tanh_x, sw_x_tanh_x.sum()]
-        lam_sw_tanh = sw * tanh_x * lam
-        columns = np.column_stack([sw_x_tanh_x * rho, lam_sw_tanh * f, lam_sw_tanh, swf * t * lam])
-        sums = a.T @ columns
+        lam_sw_tanh = np.copysign(sw * tanh_abs_x, x) * lam
+        columns = np.empty((4, r.shape[0]))
+        np.multiply(sw_x_tanh_x, rho, out=columns[0])
+        np.multiply(lam_sw_tanh, f, out=columns[1])
+        columns[2] = lam_sw_tanh
+        np.multiply(swf * t, lam, out=columns[3])
+        sums = aT @ columns.T
         out.unit_gradient += sums[:, 0]
         out.fidelity_gradient += sums[:, 1:]
 
