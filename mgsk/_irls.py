@@ -64,16 +64,21 @@ The fit has three stages, all deterministic and weight-aware.
    only pass over ``X`` of a step) gives at ``θ`` the residuals, the
    weights ``sech(r/c)``, the weighted Gram matrix and the Jacobian
    ``Σ s ψ'(x) z̃ z̃ᵀ`` of the estimating equation ``Σ s w r z̃ = 0``
-   (``ψ(x) = x sech x``); ``θ'`` is the Newton step at fixed ``c`` when that
-   Jacobian is positive definite and the step moves the fitted values by
-   less than ``c`` (else the reweighting step, the weighted least squares
-   solution, by Cholesky of the Gram matrix or by QR when it is
-   ill-conditioned); ``c'`` is the unit at which the scale equation,
-   weighted by ``sech(r/c')``, is consistent for these residuals (a few
-   secant steps over one-dimensional sums). Safeguarded Anderson
-   acceleration (:class:`Anderson`) combines the last evaluations. All
-   of this changes how fast the iteration reaches the fixed point, not the
-   fixed point: the equations above define it.
+   (``ψ(x) = x sech x``), and for the estimators the sums of the
+   derivatives of the estimating and the scale equations with respect to
+   the unit and ``θ``. ``θ'`` and ``c'`` are then the *joint* Newton step
+   on both equations (:func:`scale_coupling`, :func:`newton_step`), which
+   converges quadratically, when that Jacobian is positive definite and the
+   step moves the fitted values by less than ``c`` and the unit by less
+   than :data:`MAX_UNIT_CHANGE`; else ``θ'`` is the Newton step at fixed
+   ``c`` or the reweighting step (the weighted least squares solution, by
+   Cholesky of the Gram matrix or by QR when it is ill-conditioned), ``c'``
+   the unit at which the scale equation, weighted by ``sech(r/c')``, is
+   consistent for these residuals (a few secant steps over one-dimensional
+   sums), and safeguarded Anderson acceleration (:class:`Anderson`)
+   combines the last evaluations. All of this changes how fast the
+   iteration reaches the fixed point, not the fixed point: the equations
+   above define it.
 
    The iteration stops when a step would change the coefficients by at most
    ``tol · ‖θ'‖₂`` (``θ = (intercept, coef)``), or after ``max_iter``
@@ -869,7 +874,7 @@ def gnostic_irls(
         start_residuals = start_residuals / np.sqrt(1.0 - np.minimum(h, MAX_LEVERAGE))
     half = (half_weight_subset(start_residuals, ws, 0.5 * ws.sum(), fit_intercept) > 0).astype(float)
     start_sigma = mad_scale(start_residuals, ws)
-    with single_blas_thread(Zs.shape[1]):  # its dot products are short: threads only spin
+    with single_blas_thread():  # its dot products are short: more threads only spin
         unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
 
     fidelity_sigma = [start_sigma]  # σ of the last step: the unit of the sweep's scale sums
@@ -906,7 +911,7 @@ def gnostic_irls(
 
     history = []
     accelerator = Anderson(y_scale, rows.shift)
-    with single_blas_thread(Zs.shape[1]):  # every product of a step is small or blocked, unless k is large
+    with single_blas_thread():  # every product of a step is small or blocked
         n_iter, current, S, converged = _iterate(
             reweight, accelerator, (coef, intercept, unit, leverage), scale, tol, max_iter, history, callback
         )

@@ -43,7 +43,6 @@ conditioning costs (see :func:`mgsk._irls.solve_gram`).
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -72,9 +71,6 @@ THREADED_ROWS = 4 * SWEEP_ROWS
 #: faster than several, which spin for each tiny product (much slower still
 #: when other processes load the cores).
 _BLAS = ThreadpoolController()
-#: From this many columns a block's products (and the k x k factorisations)
-#: are large enough for several BLAS threads.
-THREADED_BLAS_COLUMNS = 10**9
 
 
 def start_rows(n):
@@ -165,14 +161,8 @@ def in_halves(fn, n):
         return [first, second.result()]
 
 
-def single_blas_thread(n_columns=0):
-    """Context in which BLAS runs on one thread (see ``_BLAS``).
-
-    With ``n_columns`` of at least :data:`THREADED_BLAS_COLUMNS` the products
-    are large enough for BLAS's own threads, and nothing is limited.
-    """
-    if n_columns >= THREADED_BLAS_COLUMNS:
-        return nullcontext()
+def single_blas_thread():
+    """Context in which BLAS runs on one thread (see ``_BLAS``)."""
     return _BLAS.limit(limits=1, user_api="blas")
 
 
@@ -279,7 +269,7 @@ class InMemoryRows:
                 self._sweep_block(buffer[:, : stop - start], slice(start, stop), theta, unit, leverage, fidelity_unit, out)
             return out
 
-        with single_blas_thread(k):
+        with single_blas_thread():
             parts = in_halves(part, n)
         out = parts[0]
         for other in parts[1:]:
