@@ -864,6 +864,13 @@ def gnostic_irls(
     else:
         with single_blas_thread():  # the start's products are small too
             coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
+        if joint_scale and y is not None and ys.shape[0] < y.shape[0]:
+            # Tall data: the fixed point of the start's rows is within their
+            # sampling error of that of all rows, a few cheap steps away;
+            # from it the steps over all rows converge in one step fewer.
+            sample = gnostic_irls(Zs, ys, ws, fit_intercept=fit_intercept, scale=scale, max_iter=max_iter, tol=tol, start=(coef, intercept), joint_scale=True)
+            if sample.converged:
+                coef, intercept = sample.coef, sample.intercept
     # The first scale equation is weighted by the half of the (start) rows
     # that fit the start best, so gross outliers cannot inflate it.
     start_residuals = ys - Zs @ coef - intercept
