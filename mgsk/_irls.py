@@ -722,14 +722,14 @@ def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, cou
         ``unit`` is None without ``coupling``.
     """
     k = coef.shape[0]
-    m = k + 1 if fit_intercept else k
-    idx = np.r_[np.arange(k), [k] if fit_intercept else []].astype(int)
+    m = k + 1 if fit_intercept else k  # the parameters: the leading rows of the sums
     offset = intercept + float(shift @ coef) - y_shift
-    theta = np.r_[coef, offset][idx] if fit_intercept else coef
+    theta = np.append(coef, offset) if fit_intercept else coef
     G = sweep.gram
-    grad = G[idx, k + 1] - G[np.ix_(idx, idx)] @ theta
-    J = sweep.newton_gram[np.ix_(idx, idx)]
-    d = np.sqrt(np.abs(np.diag(G[np.ix_(idx, idx)])))
+    Gm = G[:m, :m]
+    grad = G[:m, k + 1] - Gm @ theta
+    J = sweep.newton_gram[:m, :m]
+    d = np.sqrt(np.abs(np.diag(Gm)))
     if m == 0 or not np.all(d > 0):
         return None
     factors = well_conditioned_cholesky(J / np.outer(d, d))
@@ -742,7 +742,7 @@ def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, cou
     else:
         # (J - g_c uᵀ)⁻¹ by Sherman-Morrison on the Cholesky factor of J.
         g_c, u, c_next = coupling
-        g_c, u = g_c[idx], u[idx]
+        g_c, u = g_c[:m], u[:m]
         with np.errstate(all="ignore"):
             p = cho_solve_lower(L, (grad + g_c * (c_next - unit)) / d) / d
             q = cho_solve_lower(L, g_c / d) / d
@@ -750,7 +750,7 @@ def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, cou
             new_unit = c_next + float(u @ delta)
         if not (np.all(np.isfinite(delta)) and abs(new_unit - c_next) <= MAX_UNIT_CHANGE * c_next):
             return None
-    moved = float(delta @ G[np.ix_(idx, idx)] @ delta) / G[k, k]
+    moved = float(delta @ Gm @ delta) / G[k, k]
     if not moved <= unit**2:
         return None
     new = theta + delta
