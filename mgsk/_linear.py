@@ -43,8 +43,10 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
     degree : int, default=1
         Degree of the polynomial in the features; 1 fits a linear model.
     max_iter : int, default=300
-        Maximum number of gnostic steps (Newton or reweighting steps with
-        Anderson acceleration: about 4 on large data, 5-20 on small data).
+        Maximum number of gnostic steps, each one pass over the data (joint
+        Newton steps on the coefficients and the scale; reweighting steps
+        with Anderson acceleration where those are not safe): 3-4 on large
+        data, 4-20 on small data.
     tol : float, default=1e-6
         The iteration stops when the relative change of the coefficients
         (intercept included) falls below ``tol``.
@@ -219,8 +221,10 @@ class PolynomialRegressor(LinearRegressor):
     degree : int, default=2
         Degree of the polynomial in the features.
     max_iter : int, default=300
-        Maximum number of gnostic steps (Newton or reweighting steps with
-        Anderson acceleration: about 4 on large data, 5-20 on small data).
+        Maximum number of gnostic steps, each one pass over the data (joint
+        Newton steps on the coefficients and the scale; reweighting steps
+        with Anderson acceleration where those are not safe): 3-4 on large
+        data, 4-20 on small data.
     tol : float, default=1e-6
         Relative tolerance of the fixed point on the coefficients.
     scale : "auto" or float, default="auto"
