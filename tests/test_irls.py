@@ -148,3 +148,19 @@ def test_threaded_sweep_is_deterministic_and_equals_one_thread(monkeypatch):
     for name in ("gram", "loss", "re", "newton_gram", "unit_gradient", "fidelity_gradient", "scale_sums"):
         np.testing.assert_allclose(getattr(first, name), getattr(one, name), rtol=1e-12, atol=1e-9)
     assert rows.fidelity_sums(8.0, 1.1) == pytest.approx(rows.fidelity_sums(8.0), rel=1e-12)
+
+
+def test_label_scale_is_settled_at_its_residuals():
+    # The classifier's scale: the S at which the scale equation, weighted by
+    # the filtering weights at S itself, is consistent.
+    from mgsk._gnostic import gnostic_scale, sech, standardized_log_ratio
+    from mgsk._newton import MODEL_SCALE, label_scale
+
+    r = np.abs(np.random.default_rng(6).standard_cauchy(size=2000))
+    s = np.ones(2000)
+    S = label_scale(r, s, np.ones(2000))
+    weights = sech(standardized_log_ratio(r, KAPPA, 1.5372852505831547 * S))
+    again = max(gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), s * weights), MODEL_SCALE)
+    lagged = max(gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), s), MODEL_SCALE)
+    assert S > MODEL_SCALE and abs(lagged - S) > 1e-2 * S  # from far: four secant steps
+    assert again == pytest.approx(S, rel=1e-6)
