@@ -21,7 +21,10 @@ The fit has three stages, all deterministic and weight-aware.
    weights settle at the smallest residual scale (the unit below) wins.
    Stages 1 and 2 use at most about 20,000 evenly spaced rows
    (``START_ROWS``): they only have to find the right basin, and all rows
-   decide the fixed point. The first scale of stage 3 is solved on the
+   decide the fixed point. On taller data the estimators' iteration then
+   runs to its fixed point on those rows first (cheap steps, no pass over
+   all of X), which is within their sampling error of the fixed point of
+   all rows. The first scale of stage 3 is solved on the
    start's residuals, weighted first by the half of the rows closest to the
    start, so gross outliers cannot inflate it.
 
@@ -864,7 +867,7 @@ def gnostic_irls(
     else:
         with single_blas_thread():  # the start's products are small too
             coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
-        if joint_scale and y is not None and ys.shape[0] < y.shape[0]:
+        if joint_scale and y is not None and ys.shape[0] < y.shape[0] and ws.sum() > 0:
             # Tall data: the fixed point of the start's rows is within their
             # sampling error of that of all rows, a few cheap steps away;
             # from it the steps over all rows converge in one step fewer.
