@@ -146,6 +146,11 @@ UNIT_TOL = 1e-10
 #: the fixed point the step holds the unit (a redescending map has other
 #: fixed points, and the linearised scale equation is a poor guide there).
 MAX_UNIT_CHANGE = 0.1
+#: Rows per parameter from which the estimators take joint Newton steps
+#: (and on wide data). With fewer, the redescending map wanders among its
+#: fixed points for tens of steps whatever the steps, and the held-unit
+#: steps keep it on the path that picks today's.
+JOINT_ROWS_PER_PARAMETER = 5
 #: Steps with Newton and Anderson acceleration at most; plain reweighting after.
 ACCELERATED_STEPS = 50
 #: Map evaluations the Anderson acceleration combines.

@@ -5,7 +5,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import COMMON_CONSTRAINTS, GnosticMixin, fit_sample_weight
-from ._irls import data_scale, gnostic_irls
+from ._irls import JOINT_ROWS_PER_PARAMETER, data_scale, gnostic_irls
 
 #: From MIN_WIDE_ROWS_PER_COLUMN to WIDE_ROWS_PER_COLUMN rows per parameter,
 #: with more than MIN_WIDE_PARAMETERS parameters, is "wide" data: the fit
@@ -172,6 +172,7 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
         with np.errstate(over="ignore"):
             Z = self._check_design(self._polynomial_design(X, fit=True))
         y_scale = data_scale(y, sample_weight)
+        wide = is_wide(*Z.shape, self.fit_intercept)
         result = gnostic_irls(
             Z,
             y,
@@ -183,8 +184,8 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
             tol=self.tol,
             y_scale=y_scale,
             callback=self._report,
-            adjust_leverage=is_wide(*Z.shape, self.fit_intercept),
-            joint_scale=True,
+            adjust_leverage=wide,
+            joint_scale=wide or Z.shape[0] >= JOINT_ROWS_PER_PARAMETER * (Z.shape[1] + self.fit_intercept),
         )
         self.coef_ = result.coef
         self.intercept_ = float(result.intercept)
