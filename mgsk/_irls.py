@@ -21,7 +21,10 @@ The fit has three stages, all deterministic and weight-aware.
    weights settle at the smallest residual scale (the unit below) wins.
    Stages 1 and 2 use at most about 20,000 evenly spaced rows
    (``START_ROWS``): they only have to find the right basin, and all rows
-   decide the fixed point. The first scale of stage 3 is solved on the
+   decide the fixed point. On taller data the estimators' iteration then
+   runs to its fixed point on those rows first (cheap steps, no pass over
+   all of X), which is within their sampling error of the fixed point of
+   all rows. The first scale of stage 3 is solved on the
    start's residuals, weighted first by the half of the rows closest to the
    start, so gross outliers cannot inflate it.
 
@@ -70,16 +73,21 @@ The fit has three stages, all deterministic and weight-aware.
    only pass over ``X`` of a step) gives at ``θ`` the residuals, the
    weights ``sech(r/c)``, the weighted Gram matrix and the Jacobian
    ``Σ s ψ'(x) z̃ z̃ᵀ`` of the estimating equation ``Σ s w r z̃ = 0``
-   (``ψ(x) = x sech x``); ``θ'`` is the Newton step at fixed ``c`` when that
-   Jacobian is positive definite and the step moves the fitted values by
-   less than ``c`` (else the reweighting step, the weighted least squares
-   solution, by Cholesky of the Gram matrix or by QR when it is
-   ill-conditioned); ``c'`` is the unit at which the scale equation,
-   weighted by ``sech(r/c')``, is consistent for these residuals (a few
-   secant steps over one-dimensional sums). Safeguarded Anderson
-   acceleration (:class:`Anderson`) combines the last evaluations. All
-   of this changes how fast the iteration reaches the fixed point, not the
-   fixed point: the equations above define it.
+   (``ψ(x) = x sech x``), and for the estimators the sums of the
+   derivatives of the estimating and the scale equations with respect to
+   the unit and ``θ``. ``θ'`` and ``c'`` are then the *joint* Newton step
+   on both equations (:func:`scale_coupling`, :func:`newton_step`), which
+   converges quadratically, when that Jacobian is positive definite and the
+   step moves the fitted values by less than ``c`` and the unit by less
+   than :data:`MAX_UNIT_CHANGE`; else ``θ'`` is the Newton step at fixed
+   ``c`` or the reweighting step (the weighted least squares solution, by
+   Cholesky of the Gram matrix or by QR when it is ill-conditioned), ``c'``
+   the unit at which the scale equation, weighted by ``sech(r/c')``, is
+   consistent for these residuals (a few secant steps over one-dimensional
+   sums), and safeguarded Anderson acceleration (:class:`Anderson`)
+   combines the last evaluations. All of this changes how fast the
+   iteration reaches the fixed point, not the fixed point: the equations
+   above define it.
 
    The iteration stops when a step would change the coefficients by at most
    ``tol · ‖θ'‖₂`` (``θ = (intercept, coef)``), or after ``max_iter``
@@ -93,7 +101,7 @@ Every step costs O(n·k²) time and O(n·k) memory; no n×n matrix is formed.
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import cho_solve, cholesky, solve_triangular
+from scipy.linalg.lapack import dpotrf, dpotrs, dtrtri
 
 from ._gnostic import (
     gnostic_scale,
@@ -104,7 +112,7 @@ from ._gnostic import (
     standardized_log_ratio,
 )
 from ._detstart import robust_standardization, starting_subsets
-from ._rows import MAX_LEVERAGE, START_ROWS, InMemoryRows, _ratio, single_blas_thread, start_rows
+from ._rows import MAX_LEVERAGE, START_ROWS, InMemoryRows, _ratio, _sech_abs, single_blas_thread, start_rows
 from ._weighted import (
     mad_scale,
     trimmed_weights,
@@ -134,12 +142,21 @@ MAD_FACTOR = 1.482602218505602
 #: solved by Cholesky: the normal equations then lose at most about 8 of
 #: 16 digits; worse-conditioned steps are solved by QR.
 MAX_GRAM_CONDITION = 1e8
-#: Iterations at most of the start's scale (one-dimensional, no pass over X).
-MAX_SCALE_STEPS = 200
+#: Secant steps at most of the start's scale (one-dimensional, no pass over X).
+MAX_SCALE_STEPS = 50
 #: Secant steps at most, and their relative tolerance, of the unit at
 #: fixed residuals (one-dimensional sums, no pass over X).
 MAX_UNIT_STEPS = 4
 UNIT_TOL = 1e-10
+#: Largest relative change of the unit in a joint Newton step: farther from
+#: the fixed point the step holds the unit (a redescending map has other
+#: fixed points, and the linearised scale equation is a poor guide there).
+MAX_UNIT_CHANGE = 0.1
+#: Rows per parameter from which the estimators take joint Newton steps
+#: (and on wide data). With fewer, the redescending map wanders among its
+#: fixed points for tens of steps whatever the steps, and the held-unit
+#: steps keep it on the path that picks today's.
+JOINT_ROWS_PER_PARAMETER = 5
 #: Steps with Newton and Anderson acceleration at most; plain reweighting after.
 ACCELERATED_STEPS = 50
 #: Map evaluations the Anderson acceleration combines.
@@ -734,29 +751,137 @@ def solve_gram(gram, fit_intercept):
         if not np.all(d > 0) or not np.all(np.isfinite(A)):
             return None
         scaled = A / np.outer(d, d)
-        try:
-            L = cholesky(scaled, lower=True)
-        except np.linalg.LinAlgError:
+        factors = well_conditioned_cholesky(scaled)
+        if factors is None:
             return None
-        # diag(L)² brackets the eigenvalues loosely; the exact check is cheap at k ≤ a few hundred.
-        eig = np.linalg.eigvalsh(scaled)
-        if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
-            return None
-        coef = cho_solve((L, True), b / d) / d
-        factor = solve_triangular(L, np.eye(k), lower=True).T / d[:, None]
+        L, L_inv = factors
+        coef = cho_solve_lower(L, b / d) / d
+        factor = L_inv.T / d[:, None]
     intercept = float(mean[k + 1] - mean[:k] @ coef) if fit_intercept else 0.0
     return coef, intercept, (mean[:k], factor, const)
 
 
-def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit):
-    """A Newton step on the estimating equation at fixed unit, or None.
+def cho_solve_lower(L, b):
+    """``x`` with ``L Lᵀ x = b`` for a lower Cholesky factor ``L``."""
+    return dpotrs(L, b, lower=1)[0]
 
-    The equation is ``g(θ) = Σ s w r z̃ = 0`` (``z̃ = (z, 1)``), its
-    Jacobian ``Σ s ψ'(x) z̃ z̃ᵀ`` (:attr:`mgsk._rows.Sweep.newton_gram`).
-    A redescending weight makes the Jacobian indefinite where many rows have
-    ``|x| > 1.2``: then, or when the step would move the fitted values by
-    more than the unit (root mean square over the weighted rows), None is
-    returned and the caller takes the reweighting step instead.
+
+def well_conditioned_cholesky(A):
+    """``(L, L⁻¹)`` of a symmetric positive definite ``A = L Lᵀ`` whose
+    condition number is below :data:`MAX_GRAM_CONDITION`, else None.
+
+    ``λ_max ≤ trace A`` and ``1/λ_min ≤ trace A⁻¹ = ‖L⁻¹‖²_F`` bound the
+    condition number from above at the cost of the factorisation; only
+    when that bound is not below the limit are the eigenvalues computed.
+
+    Parameters
+    ----------
+    A : ndarray of shape (m, m)
+        Symmetric, best scaled to unit diagonal.
+
+    Returns
+    -------
+    tuple of ndarray (L, L_inv) or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._irls import well_conditioned_cholesky
+    >>> L, L_inv = well_conditioned_cholesky(np.array([[4.0, 2.0], [2.0, 2.0]]))
+    >>> L.round(6).tolist(), well_conditioned_cholesky(np.diag([1.0, 1e-9]))
+    ([[2.0, 0.0], [1.0, 1.0]], None)
+    """
+    # LAPACK directly: the scipy.linalg wrappers' checks cost more than the
+    # factorisation at small k, and this runs in every step.
+    L, info = dpotrf(A, lower=1, clean=1)
+    if info != 0 or not np.all(np.isfinite(L)):
+        return None
+    L_inv, info = dtrtri(L, lower=1)
+    if info != 0:
+        return None
+    bound = float(np.trace(A)) * float(np.einsum("ij,ij->", L_inv, L_inv))
+    if not bound < MAX_GRAM_CONDITION:
+        eig = np.linalg.eigvalsh(A)
+        if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
+            return None
+    return L, L_inv
+
+
+def scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma, solved):
+    """How the unit moves with the step: ``(g_c, u, c')`` for :func:`newton_step`.
+
+    The unit of the fixed point solves the scale equation ``c = U(θ, c)``
+    (:func:`_scale`), ``U = κησS(F)/2`` with ``S'(F)`` from ``sin s = F s``.
+    At the swept coefficients its root is ``c' = c + (U - c) / (1 - ∂U/∂c)``
+    (one Newton step from the swept unit ``c``, whose image ``U(c)`` is
+    ``image_unit``), and along the root ``dc/dθ = u = ∂U/∂θ / (1 - ∂U/∂c)``.
+    The derivatives of the mean fidelity ``F`` come from the sweep's sums
+    (taken at the previous ``σ``: an approximate Jacobian, exact at the
+    fixed point, so the convergence stays superlinear); ``σ`` is held for
+    the step. ``g_c`` is the derivative of the estimating equation with
+    respect to the unit.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The sums at the swept point (with ``fidelity_unit``).
+    unit : float
+        The unit ``c`` of the sweep.
+    image_unit : float
+        ``U(c)``, the unit the scale equation gives at the swept residuals
+        and weights.
+    sigma : float
+        The MAD ``σ`` of the swept residuals (positive).
+    fidelity_sigma : float
+        The ``σ`` whose ``κσ`` was the sweep's ``fidelity_unit``.
+    solved : bool
+        Whether ``U`` solves the scale equation (``scale="auto"`` and ``S``
+        above its floor); else it does not depend on ``θ`` or ``c``.
+
+    Returns
+    -------
+    tuple (g_c, u, c') of ndarray (k + 2,), ndarray (k + 2,), float, or None
+        None when the sweep has no such sums or the root is not bracketed
+        near ``U(c)``.
+    """
+    if sweep.unit_gradient is None:
+        return None
+    u = np.zeros_like(sweep.unit_gradient)
+    root = image_unit
+    N, D, N_c, D_c = sweep.scale_sums
+    s = 0.5 * np.pi * 2.0 * image_unit / (KAPPA * ETA * sigma)  # S = 2s/π
+    if solved:
+        if not (D > 0 and 0.0 < s < np.pi):
+            return None
+        F = N / D
+        dU_dF = KAPPA * ETA * sigma / 2.0 * (2.0 / np.pi) * s / (np.cos(s) - np.sin(s) / s)
+        F_c = (N_c - F * D_c) / (unit * D)
+        V1, V2, V3 = sweep.fidelity_gradient.T
+        F_theta = ((V1 - F * V2) / unit + V3 * 2.0 / (KAPPA * fidelity_sigma)) / D
+        h_c = dU_dF * F_c - 1.0
+        if not (h_c < 0 and np.isfinite(dU_dF)):
+            return None
+        root = unit - (image_unit - unit) / h_c
+        u = -dU_dF * F_theta / h_c
+        if not abs(root - image_unit) <= MAX_UNIT_CHANGE * image_unit:
+            return None
+    return sweep.unit_gradient, u, root
+
+
+def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, coupling=None):
+    """A Newton step on the estimating equation, or None.
+
+    The equation is ``g(θ, c) = Σ s w r z̃ = 0`` (``z̃ = (z, 1)``,
+    ``w = sech(r/c)``), its Jacobian ``-Σ s ψ'(x) z̃ z̃ᵀ``
+    (:attr:`mgsk._rows.Sweep.newton_gram`). With ``coupling`` (from
+    :func:`scale_coupling`) the step is the joint one on ``(θ, c)``: ``c``
+    follows the scale equation's root, ``c = c' + uᵀΔθ``, so the equation
+    solved is ``g(θ_0, c) + g_c (c' - c) + (g_θ + g_c uᵀ) Δθ = 0``, and the
+    new unit is returned with the coefficients; without it the step holds
+    the unit. A redescending weight makes the Jacobian indefinite where many
+    rows have ``|x| > 1.2``: then, or when the step would move the fitted
+    values by more than the unit (root mean square over the weighted rows),
+    None is returned and the caller takes the reweighting step instead.
 
     Parameters
     ----------
@@ -771,34 +896,50 @@ def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit):
     fit_intercept : bool
     unit : float
         The unit of the weights.
+    coupling : tuple (g_c, u, c') or None, default=None
+        See :func:`scale_coupling`.
 
     Returns
     -------
-    tuple (coef, intercept) or None
+    tuple (coef, intercept, unit) or None
+        ``unit`` is None without ``coupling``.
     """
     k = coef.shape[0]
-    m = k + 1 if fit_intercept else k
-    idx = np.r_[np.arange(k), [k] if fit_intercept else []].astype(int)
+    m = k + 1 if fit_intercept else k  # the parameters: the leading rows of the sums
     offset = intercept + float(shift @ coef) - y_shift
-    theta = np.r_[coef, offset][idx] if fit_intercept else coef
+    theta = np.append(coef, offset) if fit_intercept else coef
     G = sweep.gram
-    grad = G[idx, k + 1] - G[np.ix_(idx, idx)] @ theta
-    J = sweep.newton_gram[np.ix_(idx, idx)]
-    d = np.sqrt(np.abs(np.diag(G[np.ix_(idx, idx)])))
+    Gm = G[:m, :m]
+    grad = G[:m, k + 1] - Gm @ theta
+    J = sweep.newton_gram[:m, :m]
+    d = np.sqrt(np.abs(np.diag(Gm)))
     if m == 0 or not np.all(d > 0):
         return None
-    scaled = J / np.outer(d, d)
-    eig = np.linalg.eigvalsh(scaled)
-    if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
+    factors = well_conditioned_cholesky(J / np.outer(d, d))
+    if factors is None:
         return None
-    delta = np.linalg.solve(scaled, grad / d) / d
-    moved = float(delta @ G[np.ix_(idx, idx)] @ delta) / G[k, k]
+    L = factors[0]
+    new_unit = None
+    if coupling is None:
+        delta = cho_solve_lower(L, grad / d) / d
+    else:
+        # (J - g_c uᵀ)⁻¹ by Sherman-Morrison on the Cholesky factor of J.
+        g_c, u, c_next = coupling
+        g_c, u = g_c[:m], u[:m]
+        with np.errstate(all="ignore"):
+            p = cho_solve_lower(L, (grad + g_c * (c_next - unit)) / d) / d
+            q = cho_solve_lower(L, g_c / d) / d
+            delta = p + q * (float(u @ p) / (1.0 - float(u @ q)))
+            new_unit = c_next + float(u @ delta)
+        if not (np.all(np.isfinite(delta)) and abs(new_unit - c_next) <= MAX_UNIT_CHANGE * c_next):
+            return None
+    moved = float(delta @ Gm @ delta) / G[k, k]
     if not moved <= unit**2:
         return None
     new = theta + delta
     new_coef = new[:k]
     new_intercept = float(new[k]) - float(shift @ new_coef) + y_shift if fit_intercept else 0.0
-    return new_coef, new_intercept
+    return new_coef, new_intercept, new_unit
 
 
 @dataclass
@@ -814,6 +955,7 @@ class Iterate:
     next_intercept: float
     next_unit: float
     leverage: tuple
+    joint: bool = False  # whether the image is a joint Newton step on (θ, c)
 
 
 def gnostic_irls(
@@ -831,6 +973,7 @@ def gnostic_irls(
     adjust_leverage=False,
     rows=None,
     start=None,
+    joint_scale=False,
 ):
     """Fit a linear model by gnostic IRLS (stages 2 and 3).
 
@@ -863,6 +1006,11 @@ def gnostic_irls(
         :class:`~mgsk._rows.InMemoryRows` of ``Z, y, sample_weight``.
     start : tuple (coef, intercept) or None, default=None
         Start from these coefficients instead of the robust start.
+    joint_scale : bool, default=False
+        Whether the Newton steps are joint steps on the coefficients and
+        the unit (:func:`scale_coupling`), which converge quadratically;
+        False holds the unit for the step (and the robust start's
+        candidates are compared after such steps).
 
     Returns
     -------
@@ -892,6 +1040,13 @@ def gnostic_irls(
                 coef, intercept, leverage, kept = wide_start(Zs, ys, ws, rows.shift, rows.y_shift, fit_intercept)
             else:
                 coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
+        if joint_scale and y is not None and ys.shape[0] < y.shape[0] and ws.sum() > 0:
+            # Tall data: the fixed point of the start's rows is within their
+            # sampling error of that of all rows, a few cheap steps away;
+            # from it the steps over all rows converge in one step fewer.
+            sample = gnostic_irls(Zs, ys, ws, fit_intercept=fit_intercept, scale=scale, max_iter=max_iter, tol=tol, start=(coef, intercept), joint_scale=True)
+            if sample.converged:
+                coef, intercept = sample.coef, sample.intercept
     # The first scale equation is weighted by the half of the (start) rows
     # that fit the start best, so gross outliers cannot inflate it.
     start_residuals = ys - Zs @ coef - intercept
@@ -910,23 +1065,39 @@ def gnostic_irls(
         # the unit stays above its efficient value (not half of the MAD), or
         # the weights, fitted with few rows per parameter, reject good rows.
         start_sigma *= WIDE_UNIT_FLOOR
-    unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
+    with single_blas_thread():  # its dot products are short: more threads only spin
+        unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
+
+    fidelity_sigma = [start_sigma]  # σ of the last step: the unit of the sweep's scale sums
 
     def reweight(coef, intercept, unit, leverage, newton=True):
         """The map: one sweep at (coef, unit), the new coefficients and unit."""
-        sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton)
+        fidelity_unit = KAPPA * fidelity_sigma[0] if joint_scale and fidelity_sigma[0] > 0 else None
+        sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton, fidelity_unit=fidelity_unit)
+        sigma, image_unit, floored, image = _scale(rows, scale, start_sigma, unit)
         solved = solve_gram(sweep.gram, fit_intercept)
+        stepped = None
         if solved is None:
             new_coef, new_intercept = rows.qr_solve(fit_intercept)
             new_leverage = leverage
         else:
             new_coef, new_intercept, new_leverage = solved
             new_intercept += rows.y_shift - float(rows.shift @ new_coef) if fit_intercept else 0.0
-            stepped = newton and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit)
-            if stepped:
-                new_coef, new_intercept = stepped
-        sigma, new_unit = _scale(rows, scale, start_sigma, unit)
-        return Iterate(coef, intercept, unit, sigma, sweep, new_coef, new_intercept, new_unit, new_leverage)
+            if newton and sigma > 0:
+                auto = scale == "auto" and not floored
+                coupling = scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma[0], auto) if joint_scale else None
+                stepped = newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling)
+                if stepped:
+                    new_coef, new_intercept = stepped[:2]
+        joint = bool(stepped) and stepped[2] is not None
+        if joint:
+            new_unit = stepped[2]
+        elif image is None:
+            new_unit = image_unit
+        else:  # the map's unit: the root of the scale equation at these residuals
+            new_unit = _root_of_unit(image, unit, image_unit, MAX_UNIT_STEPS)
+        fidelity_sigma[0] = sigma
+        return Iterate(coef, intercept, unit, sigma, sweep, new_coef, new_intercept, new_unit, new_leverage, joint)
 
     history = []
     accelerator = Anderson(y_scale, rows.shift)
@@ -960,7 +1131,12 @@ def _iterate(reweight, accelerator, start, scale, tol, max_iter, history, callba
             converged = True
             break
         leverage = current.leverage
-        if accelerated:
+        if current.joint:
+            # A joint Newton step converges quadratically by itself; the
+            # accelerator's memory is of the other map.
+            accelerator.points, accelerator.residuals = [], []
+            coef, intercept, unit = current.next_coef, current.next_intercept, current.next_unit
+        elif accelerated:
             coef, intercept, unit = accelerator.next(current)
         else:
             coef, intercept, unit = current.next_coef, current.next_intercept, current.next_unit
@@ -978,9 +1154,10 @@ def settled_unit(residuals, sample_weight, first_weights, scale, min_sigma):
     """The unit ``κ η σ S / 2`` at its fixed point for fixed residuals.
 
     The scale equation is weighted by the filtering weights, which depend on
-    the unit: at the start the coefficients are held and only this
-    one-dimensional iteration runs (on the start's rows, no pass over X),
-    so the gnostic iteration starts with a scale that has settled.
+    the unit: at the start the coefficients are held and the root of the
+    one-dimensional equation ``c = U(c)`` is found by secant steps (on the
+    start's rows, no pass over X), so the gnostic iteration starts with a
+    scale that has settled.
 
     Parameters
     ----------
@@ -1008,42 +1185,32 @@ def settled_unit(residuals, sample_weight, first_weights, scale, min_sigma):
     >>> round(settled_unit(r, np.ones(2000), np.ones(2000), "auto", 0.0), 1)
     1.4
     """
-    weights = first_weights
-    unit = None
-    for _ in range(MAX_SCALE_STEPS):
-        weights, _, S, sigma = gnostic_weights(residuals, sample_weight, weights, scale, min_sigma)
-        new_unit = _unit(sigma, S)
-        if scale != "auto" or sigma == 0 or (unit is not None and abs(new_unit - unit) <= 1e-10 * unit):
-            return new_unit
-        unit = new_unit
-    return unit
-
-
-def _scale(rows, scale, min_sigma, unit):
-    """``σ`` (MAD of the residuals about 0) and the settled unit of the last sweep.
-
-    At fixed residuals the unit is the root of ``U(c) = c``, ``U`` the unit
-    the scale equation gives when it is weighted by ``sech(r*/c)``; secant
-    steps from the unit of the sweep find it in a few one-dimensional sums,
-    so that the reweighting map's scale does not lag behind its coefficients.
-    """
-    sigma = MAD_FACTOR * rows.quantile(0.5, center=0.0)
-    if not sigma > 0:
-        sigma = rows.abs_mean()
-    if not sigma > 0:
-        return 0.0, _unit(0.0, 1.0)
-    if scale != "auto":
-        return sigma, _unit(sigma, float(scale))
+    _, _, S, sigma = gnostic_weights(residuals, sample_weight, first_weights, scale, min_sigma)
+    first = _unit(sigma, S)
+    if scale != "auto" or sigma == 0:
+        return first
     floor = max(sigma, min_sigma) / (KAPPA * ETA * sigma)
+    abs_residuals = np.abs(residuals)
+    weighted_fidelity = sample_weight * _sech_abs(abs_residuals, KAPPA * sigma / 2.0)
 
     def image(weight_unit):
-        fidelity, total = rows.fidelity_sums(KAPPA * sigma, weight_unit)
-        S = scale_from_fidelity(fidelity / total) if total > 0 else 2.0
+        w = _sech_abs(abs_residuals, weight_unit)
+        total = float(w @ sample_weight)
+        S = scale_from_fidelity(float(w @ weighted_fidelity) / total) if total > 0 else 2.0
         return _unit(sigma, max(S, floor))
 
-    c0, c1 = unit, image(None)
+    return _root_of_unit(image, first, image(first), MAX_SCALE_STEPS)
+
+
+def _root_of_unit(image, c0, image_c0, steps):
+    """Secant steps towards the root of ``image(c) = c`` from ``c0``.
+
+    A step that would leave ``(c/2, 2c)`` is replaced by the plain step
+    ``c → image(c)``; at most ``steps`` more evaluations of ``image``.
+    """
+    c1 = image_c0
     f0 = c1 - c0
-    for _ in range(MAX_UNIT_STEPS):
+    for _ in range(steps):
         if abs(f0) <= UNIT_TOL * c1:
             break
         f1 = image(c1) - c1
@@ -1054,7 +1221,47 @@ def _scale(rows, scale, min_sigma, unit):
         if not 0.5 * c1 < c2 < 2.0 * c1:
             c2 = c1 + f1
         c0, f0, c1 = c1, f1, c2
-    return sigma, c1
+    return c1
+
+
+def _scale(rows, scale, min_sigma, unit):
+    """``σ`` and the scale equation's unit at the last sweep.
+
+    At fixed residuals the unit of the fixed point is the root of
+    ``U(c) = c``, ``U`` the unit the scale equation gives when it is
+    weighted by ``sech(r*/c)``; secant steps (:func:`_root_of_unit`) from
+    the unit of the sweep find it in a few one-dimensional sums, or the
+    joint Newton step (:func:`scale_coupling`) takes one Newton step.
+
+    Returns
+    -------
+    sigma : float
+        MAD of the residuals about 0 (their mean absolute value when that
+        is 0).
+    image_unit : float
+        ``U(c)`` at the sweep's unit and weights.
+    floored : bool
+        Whether ``S`` is at its floor there.
+    image : callable or None
+        ``c → U(c)`` at these residuals; None when ``U`` does not depend on
+        ``c`` (a fixed ``scale``, or ``σ = 0``).
+    """
+    sigma = MAD_FACTOR * rows.quantile(0.5, center=0.0)
+    if not sigma > 0:
+        sigma = rows.abs_mean()
+    if not sigma > 0:
+        return 0.0, _unit(0.0, 1.0), False, None
+    if scale != "auto":
+        return sigma, _unit(sigma, float(scale)), False, None
+    floor = max(sigma, min_sigma) / (KAPPA * ETA * sigma)
+
+    def image(weight_unit):
+        fidelity, total = rows.fidelity_sums(KAPPA * sigma, weight_unit)
+        S = scale_from_fidelity(fidelity / total) if total > 0 else 2.0
+        return _unit(sigma, max(S, floor))
+
+    image_unit = image(None)
+    return sigma, image_unit, image_unit <= _unit(sigma, floor) * (1.0 + UNIT_TOL), image
 
 
 def _unit(sigma, S):

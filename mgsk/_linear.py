@@ -5,7 +5,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import COMMON_CONSTRAINTS, GnosticMixin, fit_sample_weight
-from ._irls import data_scale, gnostic_irls
+from ._irls import JOINT_ROWS_PER_PARAMETER, data_scale, gnostic_irls
 
 #: From MIN_WIDE_ROWS_PER_COLUMN to WIDE_ROWS_PER_COLUMN rows per parameter,
 #: with more than MIN_WIDE_PARAMETERS parameters, is "wide" data: the fit
@@ -23,6 +23,18 @@ def is_wide(n_rows, n_columns, fit_intercept):
     """Whether a design is fitted as wide data (see ``WIDE_ROWS_PER_COLUMN``)."""
     parameters = n_columns + fit_intercept
     return parameters > MIN_WIDE_PARAMETERS and MIN_WIDE_ROWS_PER_COLUMN * parameters <= n_rows < WIDE_ROWS_PER_COLUMN * parameters
+
+
+def iteration_options(n_rows, n_columns, fit_intercept):
+    """The keyword arguments of :func:`mgsk._irls.gnostic_irls` that the shape of the design decides.
+
+    Wide data adjust residuals for leverage; wide data and data with at
+    least ``JOINT_ROWS_PER_PARAMETER`` rows per parameter take joint steps
+    on the coefficients and the unit.
+    """
+    wide = is_wide(n_rows, n_columns, fit_intercept)
+    joint = wide or n_rows >= JOINT_ROWS_PER_PARAMETER * (n_columns + fit_intercept)
+    return {"adjust_leverage": wide, "joint_scale": joint}
 
 
 class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
@@ -43,8 +55,10 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
     degree : int, default=1
         Degree of the polynomial in the features; 1 fits a linear model.
     max_iter : int, default=300
-        Maximum number of gnostic steps (Newton or reweighting steps with
-        Anderson acceleration: about 4 on large data, 5-20 on small data).
+        Maximum number of gnostic steps, each one pass over the data (joint
+        Newton steps on the coefficients and the scale; reweighting steps
+        with Anderson acceleration where those are not safe): 3-4 on large
+        data, 4-20 on small data.
     tol : float, default=1e-6
         The iteration stops when the relative change of the coefficients
         (intercept included) falls below ``tol``.
@@ -181,7 +195,7 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
             tol=self.tol,
             y_scale=y_scale,
             callback=self._report,
-            adjust_leverage=is_wide(*Z.shape, self.fit_intercept),
+            **iteration_options(*Z.shape, self.fit_intercept),
         )
         self.coef_ = result.coef
         self.intercept_ = float(result.intercept)
@@ -218,8 +232,10 @@ class PolynomialRegressor(LinearRegressor):
     degree : int, default=2
         Degree of the polynomial in the features.
     max_iter : int, default=300
-        Maximum number of gnostic steps (Newton or reweighting steps with
-        Anderson acceleration: about 4 on large data, 5-20 on small data).
+        Maximum number of gnostic steps, each one pass over the data (joint
+        Newton steps on the coefficients and the scale; reweighting steps
+        with Anderson acceleration where those are not safe): 3-4 on large
+        data, 4-20 on small data.
     tol : float, default=1e-6
         Relative tolerance of the fixed point on the coefficients.
     scale : "auto" or float, default="auto"

@@ -9,12 +9,12 @@ symmetric).
 Pearson residual ``r = sqrt((1 - p) / p)``, ``p`` the predicted probability
 of the label: ``ln R = r / κ`` and ``w = sech(2 ln R / (η S))`` as in
 :mod:`mgsk._irls`, with ``S`` from the scale equation weighted by the
-previous filtering weights. Pearson residuals have unit variance under the
-model, so ``S`` is floored at the scale of unit-variance residuals: data
-that the model fits well (even separable data) cannot make a moderate
-residual look like an outlier. A label that the model finds very
-improbable, such as a flipped label far from the boundary, gets a weight
-near 0.
+filtering weights themselves (settled at the current residuals). Pearson
+residuals have unit variance under the model, so ``S`` is floored at the
+scale of unit-variance residuals: data that the model fits well (even
+separable data) cannot make a moderate residual look like an outlier. A
+label that the model finds very improbable, such as a flipped label far
+from the boundary, gets a weight near 0.
 
 **Estimating equation.** Down-weighting improbable labels alone would bias
 the fit toward over-confidence (misclassified rows near the boundary lose
@@ -54,8 +54,8 @@ import functools
 
 import numpy as np
 
-from ._gnostic import X_MAX, gnostic_scale, residual_entropy_values, sech, standardized_log_ratio
-from ._irls import EFFICIENT_C, ETA, KAPPA
+from ._gnostic import X_MAX, gnostic_scale, residual_entropy_values, scale_from_fidelity, sech, standardized_log_ratio
+from ._irls import EFFICIENT_C, ETA, KAPPA, _root_of_unit
 
 #: The gnostic scale the regressors reach on unit-variance Gaussian
 #: residuals (``x = r / EFFICIENT_C``).
@@ -167,6 +167,11 @@ def pearson_residuals(P):
 def label_scale(r, sample_weight, prev_weights, scale="auto"):
     """The gnostic scale of the Pearson residuals of the observed labels.
 
+    The scale equation is weighted by the filtering weights ``sech(r/(κηS/2))``
+    of the residuals, which depend on ``S``: from the scale it gives at
+    ``prev_weights``, a few secant steps find the ``S`` at which it is
+    consistent (:func:`mgsk._irls._root_of_unit`).
+
     Parameters
     ----------
     r : ndarray of shape (n,)
@@ -174,7 +179,7 @@ def label_scale(r, sample_weight, prev_weights, scale="auto"):
     sample_weight : ndarray of shape (n,)
         Non-negative weights.
     prev_weights : ndarray of shape (n,)
-        Previous filtering weights (they weight the scale equation).
+        Previous filtering weights (they weight the first scale equation).
     scale : "auto" or float, default="auto"
         ``"auto"`` solves the scale equation (floored at ``MODEL_SCALE``);
         a number is returned as it is.
@@ -193,7 +198,19 @@ def label_scale(r, sample_weight, prev_weights, scale="auto"):
     """
     if scale != "auto":
         return float(scale)
-    return max(gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), sample_weight * prev_weights), MODEL_SCALE)
+    u = standardized_log_ratio(r, KAPPA, 2.0)
+    first = max(gnostic_scale(u, sample_weight * prev_weights), MODEL_SCALE)
+    # The weights of the scale equation depend on S: secant steps (over
+    # one-dimensional sums) settle it for these residuals, so that the scale
+    # does not lag a step behind the coefficients.
+    weighted_fidelity = sample_weight * sech(2.0 * u)
+
+    def image(S):
+        w = sech(u * (2.0 / (ETA * S)))
+        total = float(w @ sample_weight)
+        return max(scale_from_fidelity(float(w @ weighted_fidelity) / total), MODEL_SCALE) if total > 0 else 2.0
+
+    return _root_of_unit(image, first, image(first), 4)
 
 
 def weight_derivative(P, W, R, S):

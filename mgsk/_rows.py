@@ -11,7 +11,7 @@ stay with the rows object.
 ``start_sample()``
     The rows of the robust start: evenly spaced, at most about
     :data:`START_ROWS` of them, as numpy arrays ``(Z, y, sample_weight)``.
-``sweep(coef, intercept, unit, leverage)``
+``sweep(coef, intercept, unit, leverage, newton=False, fidelity_unit=None)``
     **One pass over X.** For each block of rows: the residuals
     ``r = y - Z coef - intercept``, their leverage-adjusted form
     ``r* = r / sqrt(1 - h)`` with ``h_i = w_i (c + ‖(z_i - m) F‖²)`` and
@@ -21,7 +21,12 @@ stay with the rows object.
     ``Σ s w a aᵀ`` of ``a = (z - shift, 1, y - y_shift)``, ``Σ s e_I(r*/unit)``
     and ``Σ s re(r / y_scale)`` for the history, and on request the
     Jacobian ``Σ s ψ'(x) a aᵀ`` of the estimating equation at fixed unit
-    (``newton=True``). Returns a :class:`Sweep`.
+    (``newton=True``) and, with ``fidelity_unit`` too, the sums of the
+    derivatives of the estimating and scale equations with respect to the
+    unit and the coefficients (:class:`Sweep`'s ``unit_gradient``,
+    ``fidelity_gradient`` and ``scale_sums``). Returns a :class:`Sweep`,
+    every field of which is a sum over row blocks (divided by ``Σ s`` for
+    ``loss`` and ``re``): chunked backends add the fields of their chunks.
 ``quantile(q, center=None)``
     The lower ``q``-quantile of ``r*`` (or of ``|r* - center|``), weighted
     by the sample weights: a selection, exact, O(n).
@@ -40,7 +45,8 @@ solving the normal equations loses no more digits than the data's own
 conditioning costs (see :func:`mgsk._irls.solve_gram`).
 """
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -55,8 +61,15 @@ START_ROWS = 20000
 #: Largest leverage used in ``r / sqrt(1 - h)``.
 MAX_LEVERAGE = 0.99
 #: Rows per block of a sweep: the block, its weighted copy and the per-row
-#: vectors stay in the L2 cache.
-SWEEP_ROWS = 2048
+#: vectors stay in the cache, and the per-block overhead of the numpy calls
+#: stays small against their work.
+SWEEP_ROWS = 8192
+#: Rows from which a sweep (and the scale's one-dimensional sums) runs in
+#: two threads, on the first and second half of the rows: numpy releases
+#: the GIL in its loops and products. The halves are fixed by ``n`` alone
+#: and their sums are added in order, so the result does not depend on the
+#: threads' timing or on the number of cores.
+THREADED_ROWS = 4 * SWEEP_ROWS
 #: The block products are (k+2) x b x (k+2): one BLAS thread does them
 #: faster than several, which spin for each tiny product (much slower still
 #: when other processes load the cores).
@@ -93,6 +106,10 @@ class Sweep:
     means), or None: the Sweeps of disjoint row blocks add field by field
     (:func:`mgsk.dask._rows.add_sweeps` relies on it).
 
+    With ``x = r*/unit``, ``w = sech x``, ``ρ = r/unit`` (``= x`` without the
+    leverage adjustment, ``λ = r*/r``), ``f = sech(2 r*/fidelity_unit)`` and
+    ``t = tanh(2 r*/fidelity_unit)``:
+
     Attributes
     ----------
     gram : ndarray of shape (k + 2, k + 2)
@@ -105,12 +122,50 @@ class Sweep:
         ``Σ s ψ'(x) a aᵀ`` with ``ψ'(x) = sech x (1 - x tanh x)``, the
         derivative of the weighted residual ``sech(x) x`` (``x = r*/unit``):
         the Jacobian of the estimating equation at fixed unit.
+    unit_gradient : ndarray of shape (k + 2,) or None
+        ``Σ s w tanh(x) x ρ a``: the derivative of the estimating equation
+        ``Σ s w r a`` with respect to the unit (``fidelity_unit`` given).
+    fidelity_gradient : ndarray of shape (k + 2, 3) or None
+        The columns ``Σ s λ w tanh(x) f a``, ``Σ s λ w tanh(x) a`` and
+        ``Σ s λ w f t a``: with ``scale_sums``, the derivative of the
+        scale equation's mean fidelity with respect to the coefficients.
+    scale_sums : ndarray of shape (4,) or None
+        ``(Σ s w f, Σ s w, Σ s w f x tanh x, Σ s w x tanh x)``: the mean
+        fidelity and its derivative with respect to the unit.
     """
 
     gram: np.ndarray
     loss: float
     re: float
     newton_gram: np.ndarray = None
+    unit_gradient: np.ndarray = None
+    fidelity_gradient: np.ndarray = None
+    scale_sums: np.ndarray = None
+
+
+def in_halves(fn, n):
+    """``[fn(rows)]`` for all rows, or for their two halves in two threads.
+
+    Parameters
+    ----------
+    fn : callable
+        Takes a slice of rows and returns their partial result.
+    n : int
+        Number of rows.
+
+    Returns
+    -------
+    list
+        One result per part, in the order of the rows.
+    """
+    if n < THREADED_ROWS:
+        return [fn(slice(0, n))]
+    # Halves on a block boundary, so that the blocks are those of one thread.
+    middle = -(-(n // 2) // SWEEP_ROWS) * SWEEP_ROWS
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        second = pool.submit(fn, slice(middle, n))
+        first = fn(slice(0, middle))
+        return [first, second.result()]
 
 
 def single_blas_thread():
@@ -160,6 +215,7 @@ class InMemoryRows:
             self.shift = weighted_mean(Z[sample], sample_weight[sample])
             self.y_shift = float(weighted_mean(y[sample], sample_weight[sample]))
         self.residuals = np.zeros(n)  # r* of the last sweep
+        self.abs_residuals = np.zeros(n)  # |r*|
         self.weights = np.ones(n)  # w of the last sweep
         self._fidelity = None
 
@@ -173,7 +229,7 @@ class InMemoryRows:
         rows = start_rows(self.y.shape[0])
         return np.ascontiguousarray(self.Z[rows]), self.y[rows].copy(), self.sample_weight[rows].copy()
 
-    def sweep(self, coef, intercept, unit, leverage=None, newton=False):
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None):
         """One pass over the rows; see the module docstring.
 
         Parameters
@@ -191,56 +247,106 @@ class InMemoryRows:
             adjustment.
         newton : bool, default=False
             Whether to sum the Jacobian ``newton_gram`` too.
+        fidelity_unit : float or None, default=None
+            With ``newton``: the unit ``κσ`` of the scale equation's
+            fidelities ``sech(2 r*/fidelity_unit)``, at which the sums of
+            the derivatives with respect to the unit are taken.
 
         Returns
         -------
         Sweep
         """
         n, k = self.Z.shape
-        gram = np.zeros((k + 2, k + 2))
-        jac = np.zeros((k + 2, k + 2)) if newton else None
-        loss = re = 0.0
         # Fitted values are taken about the shifts: a = (z - shift, 1, y - y_shift).
         offset = intercept + float(self.shift @ coef) - self.y_shift
         theta = np.r_[-coef, -offset, 1.0]  # r = a @ theta
-        buffer = np.empty((min(self.block_rows, n), k + 2))
         self._fidelity = None
-        with single_blas_thread():
-            for start in range(0, n, self.block_rows):
-                stop = min(start + self.block_rows, n)
-                loss_b, re_b = self._sweep_block(buffer[: stop - start], slice(start, stop), theta, unit, leverage, gram, jac)
-                loss += loss_b
-                re += re_b
-        return Sweep(gram, loss / self.total_weight, re / self.total_weight, jac)
 
-    def _sweep_block(self, a, rows, theta, unit, leverage, gram, jac):
-        """One block of :meth:`sweep`: adds to ``gram`` (and ``jac``), returns its loss and re sums."""
+        def part(rows):
+            out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0)
+            if newton:
+                out.newton_gram = np.zeros((k + 2, k + 2))
+                if fidelity_unit is not None:
+                    out.unit_gradient = np.zeros(k + 2)
+                    out.fidelity_gradient = np.zeros((k + 2, 3))
+                    out.scale_sums = np.zeros(4)
+            buffer = np.empty((k + 2, min(self.block_rows, rows.stop - rows.start)))
+            for start in range(rows.start, rows.stop, self.block_rows):
+                stop = min(start + self.block_rows, rows.stop)
+                self._sweep_block(buffer[:, : stop - start], slice(start, stop), theta, unit, leverage, fidelity_unit, out)
+            return out
+
+        with single_blas_thread():
+            parts = in_halves(part, n)
+        out = parts[0]
+        for other in parts[1:]:
+            for name in (f.name for f in fields(Sweep)):
+                value = getattr(other, name)
+                if value is not None:
+                    setattr(out, name, getattr(out, name) + value)
+        out.loss /= self.total_weight
+        out.re /= self.total_weight
+        return out
+
+    def _sweep_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out):
+        """One block of :meth:`sweep`: adds its sums to ``out``.
+
+        ``aT`` holds the block's ``a`` transposed, ``(k + 2, b)``: the row
+        weights then scale contiguous rows of it, and the products are
+        ``(k + 2) x b x (k + 2)``.
+        """
         k = self.Z.shape[1]
-        np.subtract(self.Z[rows], self.shift, out=a[:, :k])
-        a[:, k] = 1.0
-        np.subtract(self.y[rows], self.y_shift, out=a[:, k + 1])
-        r = a @ theta
+        np.subtract(self.Z[rows].T, self.shift[:, None], out=aT[:k])
+        aT[k] = 1.0
+        np.subtract(self.y[rows], self.y_shift, out=aT[k + 1])
+        r = theta @ aT
         s = self.sample_weight[rows]
-        re = float(s @ residual_entropy_values(r, self.y_scale))
+        out.re += float(s @ residual_entropy_values(r, self.y_scale))
         x = _ratio(r, unit)
+        rho = x
+        lam = 1.0
         if leverage is not None:
             # The leverages need the weights at the unadjusted residuals.
             center, factor, const = leverage
-            projected = (a[:, :k] - center) @ factor
+            projected = (aT[:k].T - center) @ factor
             lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(x)
-            r = r / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
+            lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
+            r = r * lam
             x = _ratio(r, unit)
-        e = np.exp(-np.abs(x))
-        w = 2.0 * e / (1.0 + e * e)
-        loss = float(s @ ((1.0 - e) ** 2 / (1.0 + e * e)))
+        abs_x = np.abs(x)
+        e = np.exp(-abs_x)
+        e2 = e * e
+        denominator = 1.0 + e2
+        w = 2.0 * e / denominator
+        out.loss += float(s @ ((1.0 - e) ** 2 / denominator))
         self.residuals[rows] = r
+        np.abs(r, out=self.abs_residuals[rows])
         self.weights[rows] = w
         sw = s * w
-        gram += (a * sw[:, None]).T @ a
-        if jac is not None:
-            x_tanh_x = np.abs(x) * (1.0 - e * e) / (1.0 + e * e)
-            jac += (a * (sw * (1.0 - x_tanh_x))[:, None]).T @ a
-        return loss, re
+        out.gram += (aT * sw) @ aT.T
+        if out.newton_gram is None:
+            return
+        tanh_abs_x = (1.0 - e2) / denominator
+        x_tanh_x = abs_x * tanh_abs_x
+        out.newton_gram += (aT * (sw * (1.0 - x_tanh_x))) @ aT.T
+        if out.scale_sums is None:
+            return
+        f_e = np.exp(-np.abs(_ratio(r, fidelity_unit / 2.0)))
+        f_e2 = f_e * f_e
+        f = 2.0 * f_e / (1.0 + f_e2)
+        t = np.copysign((1.0 - f_e2) / (1.0 + f_e2), r)
+        sw_x_tanh_x = sw * x_tanh_x
+        swf = sw * f
+        out.scale_sums += [swf.sum(), sw.sum(), swf @ x_tanh_x, sw_x_tanh_x.sum()]
+        lam_sw_tanh = np.copysign(sw * tanh_abs_x, x) * lam
+        columns = np.empty((4, r.shape[0]))
+        np.multiply(sw_x_tanh_x, rho, out=columns[0])
+        np.multiply(lam_sw_tanh, f, out=columns[1])
+        columns[2] = lam_sw_tanh
+        np.multiply(swf * t, lam, out=columns[3])
+        sums = aT @ columns.T
+        out.unit_gradient += sums[:, 0]
+        out.fidelity_gradient += sums[:, 1:]
 
     def qr_solve(self, fit_intercept):
         """Weighted least squares at the weights of the last sweep, by QR.
@@ -274,7 +380,12 @@ class InMemoryRows:
         -------
         float
         """
-        values = self.residuals if center is None else np.abs(self.residuals - center)
+        if center is None:
+            values = self.residuals
+        elif center == 0:
+            values = self.abs_residuals
+        else:
+            values = np.abs(self.residuals - center)
         return weighted_quantile(values, self.sample_weight, q)
 
     def abs_mean(self):
@@ -284,7 +395,7 @@ class InMemoryRows:
         -------
         float
         """
-        return float(self.sample_weight @ np.abs(self.residuals)) / self.total_weight
+        return float(self.sample_weight @ self.abs_residuals) / self.total_weight
 
     def fidelity_sums(self, unit, weight_unit=None):
         """``(Σ s w sech(2 r*/unit), Σ s w)``: the sums of the scale equation.
@@ -301,17 +412,39 @@ class InMemoryRows:
         -------
         tuple of float
         """
-        w = self.weights if weight_unit is None else _sech(_ratio(self.residuals, weight_unit))
-        sw = self.sample_weight * w
-        if self._fidelity is None or self._fidelity[0] != unit:
-            # The secant steps of one scale vary only the weights: keep sech(2 r*/unit).
-            self._fidelity = (unit, _sech(_ratio(self.residuals, unit / 2.0)))
-        return float(sw @ self._fidelity[1]), float(sw.sum())
+        fresh = self._fidelity is None or self._fidelity[0] != unit
+        if fresh:
+            # The secant steps of one scale vary only the weights: keep s sech(2 r*/unit).
+            self._fidelity = (unit, np.empty_like(self.residuals))
+        weighted_fidelity = self._fidelity[1]
+
+        def part(rows):
+            s = self.sample_weight[rows]
+            if fresh:
+                np.multiply(s, _sech_abs(self.abs_residuals[rows], unit / 2.0), out=weighted_fidelity[rows])
+            w = self.weights[rows] if weight_unit is None else _sech_abs(self.abs_residuals[rows], weight_unit)
+            return float(w @ weighted_fidelity[rows]), float(w @ s)
+
+        parts = in_halves(part, self.residuals.shape[0])
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
 def _sech(x):
     e = np.exp(-np.abs(x))
     return 2.0 * e / (1.0 + e * e)
+
+
+def _sech_abs(abs_r, unit):
+    """``sech(|r| / unit)`` from ``|r|``, in place on one new array (no overflow:
+    ``exp`` of a large negative number is 0)."""
+    with np.errstate(over="ignore", under="ignore"):
+        e = np.multiply(abs_r, -1.0 / unit)
+    np.exp(e, out=e)
+    w = e * e
+    w += 1.0
+    np.divide(e, w, out=w)
+    w *= 2.0
+    return w
 
 
 def _ratio(r, unit):

@@ -236,7 +236,7 @@ class LinearRegressor(DaskGnosticMixin, GnosticMixin, RegressorMixin, BaseEstima
             tol=self.tol,
             y_scale=y_scale,
             callback=self._report,
-            adjust_leverage=_linear.is_wide(*Z.shape, self.fit_intercept),
+            **_linear.iteration_options(*Z.shape, self.fit_intercept),
             rows=rows,
         )
         self.coef_ = result.coef

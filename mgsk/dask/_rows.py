@@ -93,7 +93,7 @@ def _vector_method(residuals, sample_weight, total_weight, name, args):
     """``InMemoryRows.<name>(*args)`` of a chunk's ``r*``: no design is needed."""
     m = residuals.shape[0]
     rows = InMemoryRows(np.empty((m, 0)), np.zeros(m), sample_weight, fit_intercept=False)
-    rows.residuals, rows.total_weight = residuals, total_weight
+    rows.residuals, rows.abs_residuals, rows.total_weight = residuals, np.abs(residuals), total_weight
     return getattr(rows, name)(*args)
 
 
@@ -159,10 +159,10 @@ class DaskRows:
         Zs, ys, ws = self._start
         return Zs.copy(), ys.copy(), ws.copy()
 
-    def sweep(self, coef, intercept, unit, leverage=None, newton=False):
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None):
         """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers."""
         state = dask.delayed(self._state(), traverse=False)
-        args = (coef, intercept, unit, leverage, newton)
+        args = (coef, intercept, unit, leverage, newton, fidelity_unit)
         parts, residuals, summaries = [], [], []
         n = self.y.shape[0]
         chunks = zip(blocks(self.Z), blocks(self.y), blocks(self.sample_weight), self.y.chunks[0], _offsets(self.y))

@@ -1,0 +1,166 @@
+"""The iteration machinery of the regressors (mgsk._irls, mgsk._rows), tested on its own."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mgsk._rows as rows_module
+from mgsk._gnostic import scale_from_fidelity
+from mgsk._irls import (
+    KAPPA,
+    MAX_GRAM_CONDITION,
+    _unit,
+    gnostic_irls,
+    scale_coupling,
+    settled_unit,
+    well_conditioned_cholesky,
+)
+from mgsk._rows import InMemoryRows
+
+
+def _data(seed, n=300, k=3, outliers=0.1):
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, k)) + 2.0
+    y = Z @ rng.normal(size=k) + 1.0 + rng.normal(size=n)
+    y[: int(outliers * n)] += rng.uniform(20, 50, size=int(outliers * n))
+    return Z, y, rng.uniform(0.5, 2.0, size=n)
+
+
+def _equation(rows, coef, intercept, unit):
+    """``Σ s w r (z - shift, 1)`` and the mean fidelity ``F`` at ``κσ = 8``."""
+    k = coef.shape[0]
+    sweep = rows.sweep(coef, intercept, unit)
+    offset = intercept + rows.shift @ coef - rows.y_shift
+    G = sweep.gram
+    g = G[: k + 1, k + 1] - G[: k + 1, : k + 1] @ np.r_[coef, offset]
+    fidelity, total = rows.fidelity_sums(8.0)
+    return g, fidelity / total
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sweep_derivative_sums_match_finite_differences(seed):
+    # The joint Newton step rests on these sums: dg/dc, and dF/dc, dF/dθ
+    # of the scale equation's mean fidelity (σ held), in the shifted
+    # coordinates θ = (coef, offset) of the sweep.
+    Z, y, s = _data(seed)
+    rows = InMemoryRows(Z, y, s)
+    coef, intercept, unit = np.array([0.3, -0.2, 0.5]), 0.7, 1.3
+    sweep = rows.sweep(coef, intercept, unit, newton=True, fidelity_unit=8.0)
+    N, D, N_c, D_c = sweep.scale_sums
+    F = N / D
+    g0, F0 = _equation(rows, coef, intercept, unit)
+    assert F == pytest.approx(F0, rel=1e-12)
+    h = 1e-6
+    g1, F1 = _equation(rows, coef, intercept, unit + h)
+    np.testing.assert_allclose((g1 - g0) / h, sweep.unit_gradient[:4], rtol=1e-4, atol=1e-6 * np.abs(g0).max())
+    assert (F1 - F0) / h == pytest.approx((N_c - F * D_c) / (unit * D), rel=1e-4)
+    V1, V2, V3 = sweep.fidelity_gradient.T
+    F_theta = ((V1 - F * V2) / unit + V3 * 2.0 / 8.0) / D
+    for j in range(4):
+        step = np.zeros(3)
+        if j < 3:
+            step[j] = h  # holding the offset: the intercept moves by -shift_j h
+        new_coef = coef + step
+        new_intercept = intercept - rows.shift @ step + (h if j == 3 else 0.0)
+        _, Fj = _equation(rows, new_coef, new_intercept, unit)
+        assert (Fj - F0) / h == pytest.approx(F_theta[j], rel=1e-4, abs=1e-9)
+
+
+def test_scale_coupling_root_solves_the_scale_equation():
+    # One Newton step from c: close to the secant root of U(c) = c when c is near it.
+    Z, y, s = _data(2)
+    rows = InMemoryRows(Z, y, s)
+    beta = np.linalg.lstsq(np.c_[Z, np.ones(len(y))][30:], y[30:], rcond=None)[0]  # the clean rows
+    coef, intercept = beta[:3], float(beta[3])
+    rows.sweep(coef, intercept, 1.0)
+    sigma = 1.4826 * rows.quantile(0.5, center=0.0)
+
+    def image(c):
+        fidelity, total = rows.fidelity_sums(KAPPA * sigma, c)
+        return _unit(sigma, scale_from_fidelity(fidelity / total))
+
+    c = 1.0
+    for _ in range(200):  # the root by fixed-point steps
+        c = image(c)
+    start = 1.05 * c
+    sweep = rows.sweep(coef, intercept, start, newton=True, fidelity_unit=KAPPA * sigma)
+    _, _, root = scale_coupling(sweep, start, image(start), sigma, sigma, True)
+    assert abs(root - c) < 0.05 * abs(start - c)  # quadratic, not linear, approach
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 8), st.floats(0.0, 12.0), st.integers(0, 2**16))
+def test_well_conditioned_cholesky_agrees_with_the_eigenvalues(m, log_condition, seed):
+    rng = np.random.default_rng(seed)
+    Q = np.linalg.qr(rng.normal(size=(m, m)))[0]
+    eig = np.logspace(0, -log_condition, m)
+    A = (Q * eig) @ Q.T
+    A = (A + A.T) / 2
+    result = well_conditioned_cholesky(A)
+    exact = np.linalg.eigvalsh(A)
+    if exact[0] > exact[-1] / MAX_GRAM_CONDITION * 1.01:
+        assert result is not None
+        L, L_inv = result
+        np.testing.assert_allclose(L @ L.T, A, atol=1e-12)
+        np.testing.assert_allclose(L_inv @ L, np.eye(m), atol=1e-6)
+    elif exact[0] < exact[-1] / MAX_GRAM_CONDITION * 0.99:
+        assert result is None
+
+
+def test_settled_unit_is_the_root_of_the_scale_equation():
+    r = np.random.default_rng(3).normal(size=3000)
+    r[:300] += 40
+    w = np.ones(3000)
+    c = settled_unit(r, w, (np.abs(r) < 1).astype(float), "auto", 0.0)
+    sigma = 1.482602218505602 * np.sort(np.abs(r))[1499]  # the lower median of |r|
+    weights = 1.0 / np.cosh(r / c)
+    F = weights @ (1.0 / np.cosh(2 * r / (KAPPA * sigma))) / weights.sum()
+    assert _unit(sigma, scale_from_fidelity(F)) == pytest.approx(c, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_joint_steps_reach_the_same_fixed_point_in_fewer_steps(seed):
+    Z, y, s = _data(seed, n=500, outliers=0.2)
+    held = gnostic_irls(Z, y, s, tol=1e-12, max_iter=500)
+    joint = gnostic_irls(Z, y, s, tol=1e-12, max_iter=500, joint_scale=True)
+    assert held.converged and joint.converged and joint.n_iter < held.n_iter
+    np.testing.assert_allclose(joint.coef, held.coef, rtol=1e-9)
+    assert joint.intercept == pytest.approx(held.intercept, rel=1e-9)
+    np.testing.assert_allclose(joint.weights, held.weights, atol=1e-9)
+    assert joint.scale == pytest.approx(held.scale, rel=1e-9)
+    assert joint.history[-1]["re"] == pytest.approx(held.history[-1]["re"], rel=1e-9)
+    assert [h["iteration"] for h in joint.history] == list(range(1, joint.n_iter + 1))
+
+
+def test_threaded_sweep_is_deterministic_and_equals_one_thread(monkeypatch):
+    Z, y, s = _data(5, n=5000, k=4)
+    coef = np.array([0.1, 0.2, -0.3, 0.4])
+    monkeypatch.setattr(rows_module, "SWEEP_ROWS", 256)
+    one = InMemoryRows(Z, y, s, block_rows=256).sweep(coef, 0.5, 1.1, newton=True, fidelity_unit=8.0)
+    monkeypatch.setattr(rows_module, "THREADED_ROWS", 1024)
+    rows = InMemoryRows(Z, y, s, block_rows=256)
+    first = rows.sweep(coef, 0.5, 1.1, newton=True, fidelity_unit=8.0)
+    for _ in range(3):
+        again = rows.sweep(coef, 0.5, 1.1, newton=True, fidelity_unit=8.0)
+        for name in ("gram", "loss", "re", "newton_gram", "unit_gradient", "fidelity_gradient", "scale_sums"):
+            assert np.array_equal(getattr(first, name), getattr(again, name))  # bit for bit
+    for name in ("gram", "loss", "re", "newton_gram", "unit_gradient", "fidelity_gradient", "scale_sums"):
+        np.testing.assert_allclose(getattr(first, name), getattr(one, name), rtol=1e-12, atol=1e-9)
+    assert rows.fidelity_sums(8.0, 1.1) == pytest.approx(rows.fidelity_sums(8.0), rel=1e-12)
+
+
+def test_label_scale_is_settled_at_its_residuals():
+    # The classifier's scale: the S at which the scale equation, weighted by
+    # the filtering weights at S itself, is consistent.
+    from mgsk._gnostic import gnostic_scale, sech, standardized_log_ratio
+    from mgsk._newton import MODEL_SCALE, label_scale
+
+    r = np.abs(np.random.default_rng(6).standard_cauchy(size=2000))
+    s = np.ones(2000)
+    S = label_scale(r, s, np.ones(2000))
+    weights = sech(standardized_log_ratio(r, KAPPA, 1.5372852505831547 * S))
+    again = max(gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), s * weights), MODEL_SCALE)
+    lagged = max(gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), s), MODEL_SCALE)
+    assert S > MODEL_SCALE and abs(lagged - S) > 1e-2 * S  # from far: four secant steps
+    assert again == pytest.approx(S, rel=1e-6)
