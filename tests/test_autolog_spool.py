@@ -284,6 +284,7 @@ def test_a_search_during_an_outage_is_replayed_with_its_child_runs(store, data, 
     parent, children, model = tracked_search(store.client, store.experiment_id)
     assert (parent, children, model) == expected
     assert parent[1]["best_degree"] == str(search.best_params_["degree"]) and len(children) == 2
+    assert {"mlflow.user", "mlflow.source.name"} <= set(parent[3])  # as mlflow.start_run would have set
     assert (model is not None) == refit and all(child[0] == "FINISHED" for child in children)
     assert mgsk.mlflow.sync().replayed == [] and tracked_search(store.client, store.experiment_id) == expected
 
