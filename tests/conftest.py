@@ -350,6 +350,8 @@ def postgresql():
 SEARCH_TIMINGS = ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time")
 #: Tags that name one run or one replay rather than what was tracked.
 _RUN_IDENTITY_TAGS = ("mgsk.autolog.fit_id", "mgsk.spool_entry")
+#: MLflow's tags that say who tracked what from where (not the run's name, which MLflow draws at random).
+_CONTEXT_TAGS = ("mlflow.autologging", "mlflow.user", "mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit")
 
 
 def tracked_search(client, experiment_id):
@@ -371,7 +373,7 @@ def tracked_search(client, experiment_id):
     def view(run, metrics):
         tags = {
             key: value for key, value in run.data.tags.items()
-            if key not in _RUN_IDENTITY_TAGS and (not key.startswith("mlflow.") or key == "mlflow.autologging")
+            if key not in _RUN_IDENTITY_TAGS and (not key.startswith("mlflow.") or key in _CONTEXT_TAGS)
         }  # fmt: skip
         return run.info.status, run.data.params, metrics, tags
 

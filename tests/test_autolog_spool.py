@@ -226,6 +226,22 @@ def test_a_run_whose_process_died_is_ended_by_the_next_replay(mlflow_tracking, t
     assert mgsk.mlflow.sync().orphans_ended == {}
 
 
+def test_child_runs_a_dead_search_left_running_are_ended_with_its_run(mlflow_tracking):
+    client = mlflow.MlflowClient()
+    experiment_id = mlflow.get_experiment_by_name("mgsk-tests").experiment_id
+    parent = client.create_run(experiment_id)
+    child_tags = {"mlflow.parentRunId": parent.info.run_id, "mgsk.autolog.fit_id": "search-0"}
+    running, finished = (client.create_run(experiment_id, tags=child_tags) for _ in range(2))
+    client.set_terminated(finished.info.run_id)
+    # The search's process died while logging its child runs: its open-run marker is no longer locked.
+    Spool(mlflow_tracking).open_run(parent.info.run_id, {"experiment_id": experiment_id}).close()
+
+    assert mgsk.mlflow.sync().orphans_ended == {parent.info.run_id: "KILLED"}
+    ended = client.get_run(running.info.run_id)
+    assert ended.info.status == "KILLED" and "died" in ended.data.tags["mgsk.autolog.end_reason"]
+    assert client.get_run(finished.info.run_id).info.status == "FINISHED"
+
+
 def grid_search(data, refit=True):
     from sklearn.model_selection import GridSearchCV
 
@@ -268,6 +284,7 @@ def test_a_search_during_an_outage_is_replayed_with_its_child_runs(store, data, 
     parent, children, model = tracked_search(store.client, store.experiment_id)
     assert (parent, children, model) == expected
     assert parent[1]["best_degree"] == str(search.best_params_["degree"]) and len(children) == 2
+    assert {"mlflow.user", "mlflow.source.name"} <= set(parent[3])  # as mlflow.start_run would have set
     assert (model is not None) == refit and all(child[0] == "FINISHED" for child in children)
     assert mgsk.mlflow.sync().replayed == [] and tracked_search(store.client, store.experiment_id) == expected
 

@@ -473,6 +473,16 @@ def _dataset_dict(dataset, context):
     }  # fmt: skip
 
 
+def _context_tags(fit_run):
+    """The tags the replay creates the run with: those ``mlflow.start_run`` would have added too
+    (user, source, git commit), resolved now, in the process that fitted."""
+    if fit_run.run is not None:
+        return fit_run.tags
+    from mlflow.tracking.context import registry
+
+    return registry.resolve_tags(fit_run.tags)
+
+
 def spool_fit(spool, fit_run, end, records):
     """Write the fit's unsent records (and its run's end) as one spool entry; return its path."""
     from .._flavor import save_model
@@ -515,7 +525,7 @@ def spool_fit(spool, fit_run, end, records):
         "experiment_id": fit_run.experiment_id,
         "experiment_name": fit_run.experiment_name,
         "run": {
-            "run_id": fit_run.run_id, "start_time": fit_run.start_time, "tags": fit_run.tags,
+            "run_id": fit_run.run_id, "start_time": fit_run.start_time, "tags": _context_tags(fit_run),
             "owned": fit_run.is_new or fit_run.run is None, **end,
         },
         "params": params,
