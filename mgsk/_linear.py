@@ -28,12 +28,14 @@ def is_wide(n_rows, n_columns, fit_intercept):
 def iteration_options(n_rows, n_columns, fit_intercept):
     """The keyword arguments of :func:`mgsk._irls.gnostic_irls` that the shape of the design decides.
 
-    Wide data adjust residuals for leverage; wide data and data with at
-    least ``JOINT_ROWS_PER_PARAMETER`` rows per parameter take joint steps
-    on the coefficients and the unit.
+    Wide data adjust residuals for leverage. Data with at least
+    ``JOINT_ROWS_PER_PARAMETER`` rows per parameter take joint steps on the
+    coefficients and the unit; wide data do not: from the wide start, with
+    its unit floor, held-unit steps reach the same fixed point in a fifth
+    of the steps (13 instead of 75 at 1000 x 400).
     """
     wide = is_wide(n_rows, n_columns, fit_intercept)
-    joint = wide or n_rows >= JOINT_ROWS_PER_PARAMETER * (n_columns + fit_intercept)
+    joint = not wide and n_rows >= JOINT_ROWS_PER_PARAMETER * (n_columns + fit_intercept)
     return {"adjust_leverage": wide, "joint_scale": joint}
 
 
