@@ -10,6 +10,7 @@ source checkout, a local or editable install), no index can satisfy
 ``mlflow.models.add_libraries_to_model`` does for every dependency.
 """
 
+import atexit
 import base64
 import configparser
 import functools
@@ -209,11 +210,19 @@ def _build_mgsk_wheel():
     files[f"{dist_info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: mgsk.mlflow\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     record = [f"{name},sha256={_urlsafe_digest(data)},{len(data)}" for name, data in files.items()]
     files[f"{dist_info}/RECORD"] = ("\n".join([*record, f"{dist_info}/RECORD,,"]) + "\n").encode()
-    wheel = pathlib.Path(tempfile.mkdtemp(prefix="mgsk-wheel-")) / f"mgsk-{version}-py3-none-any.whl"
+    folder = tempfile.mkdtemp(prefix="mgsk-wheel-")
+    atexit.register(_remove_folder, folder, os.getpid())
+    wheel = pathlib.Path(folder) / f"mgsk-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
             archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
     return str(wheel)
+
+
+def _remove_folder(folder, owner):
+    # A forked child inherits the exit handler; only the process that made the folder removes it.
+    if os.getpid() == owner:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _urlsafe_digest(data):
