@@ -153,7 +153,7 @@ UNIT_TOL = 1e-10
 #: fixed points, and the linearised scale equation is a poor guide there).
 MAX_UNIT_CHANGE = 0.1
 #: Rows per parameter from which the estimators take joint Newton steps
-#: (not on wide data: see mgsk._linear.iteration_options). With fewer, the
+#: (and on wide data: see mgsk._linear.iteration_options). With fewer, the
 #: redescending map wanders among its fixed points for tens of steps
 #: whatever the steps, and the held-unit steps keep it on the path that
 #: picks today's.
