@@ -141,6 +141,23 @@ def test_wide_data_converge_and_beat_huber_on_outliers_in_y(n, k):
     assert np.mean(errors) < 0.85 * np.mean(huber_errors)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_wide_polynomial_design_converges_without_warning(dtype):
+    """scikit-learn's regression check data through PolynomialRegressor: 200 rows, 65 columns.
+
+    Held-unit steps cycle on its float32 copy (never converging); the joint steps converge.
+    """
+    from sklearn.preprocessing import scale
+    from sklearn.utils.estimator_checks import _regression_dataset
+
+    X, y = _regression_dataset()  # X is scaled
+    X, y = X.astype(dtype), scale(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = PolynomialRegressor().fit(X, y)
+    assert model.converged_ and model.n_features_in_ == 10
+
+
 def test_fit_intercept_false_goes_through_the_origin():
     X, y, beta = contaminated(7, n=500, k=2)
     model = LinearRegressor(fit_intercept=False).fit(X, y - 1.0)
