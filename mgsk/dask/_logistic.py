@@ -25,8 +25,16 @@ class ChunkResults:
         self.parts = parts
 
 
+#: The methods of :class:`mgsk._newton.LabelRows` that read the design; the
+#: others (the scale equation's sums, the diagnostics) need only the kept
+#: per-row results, the labels and the weights, so X is not read for them.
+DESIGN_METHODS = frozenset({"probabilities", "weighted_score", "jacobian", "fisher"})
+
+
 def _chunk_call(Z1, y_idx, sample_weight, diagnostic_weight, n_classes, block_class, name, args):
-    """``LabelRows.<name>(*args)`` on one chunk."""
+    """``LabelRows.<name>(*args)`` on one chunk (``Z1`` None: a method that does not read it)."""
+    if Z1 is None:
+        Z1 = np.empty((y_idx.shape[0], 0))
     block = block_class(Z1, y_idx, n_classes, sample_weight, diagnostic_weight)
     return getattr(block, name)(*args)
 
@@ -37,8 +45,8 @@ class DaskLabelRows:
     Each chunk runs the in-memory arithmetic of :class:`mgsk._newton.LabelRows`
     (``block_class``) on its rows; per-row results stay persisted on the
     workers (:class:`ChunkResults`), sums are added over the chunks in their
-    order on the client. X is read once per call, chunk by chunk, and never
-    gathered.
+    order on the client. X is never gathered: the methods that need the
+    design (:data:`DESIGN_METHODS`) read it chunk by chunk.
 
     Parameters
     ----------
@@ -66,6 +74,7 @@ class DaskLabelRows:
         for i, (z, y, s, d) in enumerate(self.chunks):
             chunk_args = tuple(a.parts[i] if isinstance(a, ChunkResults) else a for a in args)
             call = dask.delayed(_chunk_call, nout=nout, pure=False)
+            z = z if name in DESIGN_METHODS else None
             calls.append(call(z, y, s, d, self.n_classes, self.block_class, name, chunk_args))
         return calls
 
