@@ -274,17 +274,40 @@ def leverage_weights(X, sample_weight=None, sample=None):
     >>> bool(v[-1] < 1e-5 and np.median(v) == 1.0)
     True
     """
-    n, k = X.shape
-    ones = np.ones(n)
     full = X
     if sample is not None:
         X = X[sample]
         sample_weight = None if sample_weight is None else sample_weight[sample]
-    sw = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    v, rule = leverage_rule(X, sample_weight)
+    if sample is None:
+        return v
+    return np.ones(full.shape[0]) if rule is None else rule(full)
+
+
+def leverage_rule(X, sample_weight=None):
+    """The robust distances of :func:`leverage_weights`, estimated on the rows of ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, k)
+        Features of the rows that estimate location, scatter and scale.
+    sample_weight : ndarray of shape (n,) or None
+        Non-negative weights.
+
+    Returns
+    -------
+    v : ndarray of shape (n,)
+        The weights of these rows.
+    rule : callable or None
+        Maps any rows of features to their weights (a chunk at a time, on
+        data too large to hold); None when every row gets 1.
+    """
+    ones = np.ones(X.shape[0])
+    sw = ones if sample_weight is None else sample_weight
     centers, spreads, varying = robust_standardization(X, sample_weight)
     k_eff = int(varying.sum())
     if k_eff == 0 or X.shape[0] <= 2 * k_eff + 1:
-        return ones
+        return ones, None
     Xs = (X[:, varying] - centers[varying]) / spreads[varying]
     mu = np.zeros(k_eff)
     cov = np.eye(k_eff)
@@ -310,14 +333,16 @@ def leverage_weights(X, sample_weight=None, sample=None):
         centered *= np.sqrt(weights)[:, None]
         cov = centered.T @ centered / weights.sum()
         del centered
-    if sample is None:
-        return v
     if d0 is None:
-        return ones
-    dist = _mahalanobis((full[:, varying] - centers[varying]) / spreads[varying], mu, cov)
-    with np.errstate(divide="ignore"):
-        log_ratio = np.log(dist / d0)
-    return np.where(log_ratio > 0, sech(gnostic_x(log_ratio, S)) ** 2, 1.0)
+        return v, None
+
+    def rule(rows):
+        dist = _mahalanobis((rows[:, varying] - centers[varying]) / spreads[varying], mu, cov)
+        with np.errstate(divide="ignore"):
+            log_ratio = np.log(dist / d0)
+        return np.where(log_ratio > 0, sech(gnostic_x(log_ratio, S)) ** 2, 1.0)
+
+    return v, rule
 
 
 def _mahalanobis(Xs, mu, cov):

@@ -9,8 +9,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import COMMON_CONSTRAINTS, GnosticMixin, fit_sample_weight
-from ._gnostic import residual_entropy_values, standardized_log_ratio
-from ._irls import ETA, KAPPA, leverage_weights
+from ._gnostic import residual_entropy_values
+from ._irls import leverage_weights
 from ._newton import BinaryProblem, Problem, log_softmax
 from ._rows import start_rows
 
@@ -26,6 +26,68 @@ def classification_entropy_values(log_p_true):
     is the probability against certainty (``S = 2``).
     """
     return residual_entropy_values(log_p_true, 1.0)
+
+
+def newton_fit(problem, max_iter, tol, fit_intercept, report):
+    """The classifier's iteration: damped Newton steps with gnostic reweighting.
+
+    Parameters
+    ----------
+    problem : mgsk._newton.Problem
+        The fit, on rows held anywhere.
+    max_iter : int
+        Maximum number of steps.
+    tol : float
+        Relative tolerance of the fixed point on the coefficients.
+    fit_intercept : bool
+        Whether the last row of the coefficients holds intercepts.
+    report : callable
+        Called with each iteration's record.
+
+    Returns
+    -------
+    tuple
+        ``(problem, state, history, n_iter, converged)``.
+    """
+    state = problem.state(problem.probabilities(problem.initial_theta()), None)
+    history = []
+    converged = False
+    n_iter = 0
+    near = False
+    for n_iter in range(1, max_iter + 1):
+        probs = problem.step(state, near)
+        new_theta = probs["theta"]
+        if not problem.reference and fit_intercept:
+            # A common shift of all intercepts leaves the probabilities as they are.
+            new_theta = new_theta.copy()
+            new_theta[-1] -= new_theta[-1].mean()
+            probs = {**probs, "theta": new_theta, "state": None}  # the cached state has the old theta
+        step = float(np.linalg.norm(new_theta - state["theta"]))
+        near = step <= NEWTON_SWITCH * float(np.linalg.norm(new_theta))
+        state = problem.state(probs, state)
+        re, loss = problem.diagnostics(state)
+        record = {"iteration": n_iter, "re": re, "loss": loss, "scale": state["S"], "step": step}
+        history.append(record)
+        report(record)
+        if step <= tol * float(np.linalg.norm(new_theta)):
+            converged = True
+            break
+    return problem, state, history, n_iter, converged
+
+
+def store_fit(estimator, problem, state, history, n_iter, converged):
+    """Set the fitted attributes of ``estimator`` from the result of :func:`newton_fit`."""
+    theta = state["theta"]
+    weights, x = problem.final(state)
+    if estimator.fit_intercept:
+        estimator.coef_, estimator.intercept_ = theta[:-1].T.copy(), theta[-1].copy()
+    else:
+        estimator.coef_, estimator.intercept_ = theta.T.copy(), np.zeros(theta.shape[1])
+    estimator.scale_ = float(state["S"])
+    estimator.weights_ = weights
+    estimator.history_ = history
+    estimator.re_ = history[-1]["re"]  # max_iter >= 1: there is a record
+    estimator._store_diagnostics(x, n_iter, converged)
 
 
 class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
@@ -204,41 +266,7 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
             self.scale,
             diagnostic_weight=sample_weight,
         )
-        state = problem.state(problem.probabilities(problem.initial_theta()), np.ones(X.shape[0]))
-        history = []
-        converged = False
-        n_iter = 0
-        near = False
-        for n_iter in range(1, self.max_iter + 1):
-            probs = problem.step(state, near)
-            new_theta = probs["theta"]
-            if not problem.reference and self.fit_intercept:
-                # A common shift of all intercepts leaves the probabilities as they are.
-                new_theta = new_theta.copy()
-                new_theta[-1] -= new_theta[-1].mean()
-                probs = {**probs, "theta": new_theta, "state": None}  # the cached state has the old theta
-            step = float(np.linalg.norm(new_theta - state["theta"]))
-            near = step <= NEWTON_SWITCH * float(np.linalg.norm(new_theta))
-            state = problem.state(probs, state["weights"])
-            re, loss = problem.diagnostics(state)
-            record = {"iteration": n_iter, "re": re, "loss": loss, "scale": state["S"], "step": step}
-            history.append(record)
-            self._report(record)
-            if step <= self.tol * float(np.linalg.norm(new_theta)):
-                converged = True
-                break
-        theta = state["theta"]
-        weights, S = state["weights"], state["S"]
-        x = standardized_log_ratio(state["r"], KAPPA, ETA * S)
-        if self.fit_intercept:
-            self.coef_, self.intercept_ = theta[:-1].T.copy(), theta[-1].copy()
-        else:
-            self.coef_, self.intercept_ = theta.T.copy(), np.zeros(theta.shape[1])
-        self.scale_ = float(S)
-        self.weights_ = weights
-        self.history_ = history
-        self.re_ = history[-1]["re"]  # max_iter >= 1: there is a record
-        self._store_diagnostics(x, n_iter, converged)
+        store_fit(self, *newton_fit(problem, self.max_iter, self.tol, self.fit_intercept, self._report))
         return self
 
     def _design(self, X, fit):

@@ -46,15 +46,25 @@ squares (which also removes the shift of all intercepts that the
 symmetric model leaves free). ``t`` halves until ``‖g‖`` decreases.
 
 With two classes the same equations reduce to per-row scalars
-(:class:`BinaryProblem`): fewer passes over the rows than with (n, K)
+(:class:`BinaryLabelRows`): fewer passes over the rows than with (n, K)
 arrays.
+
+**Rows.** The iteration (:class:`Problem`) reads the data only through a
+*rows* object: ``keep(name, *args)`` runs a :class:`LabelRows` method on the
+rows and keeps its per-row result (probabilities, residuals, weights) with
+them, ``total`` returns the sum over the rows of a method's sums (gradient,
+Jacobian matrices, the scale equation's sums, the diagnostics),
+``keep_total`` both, and ``column`` gives one kept per-row array.
+:class:`InMemoryLabelRows` holds all rows in one block;
+:class:`mgsk.dask._logistic.DaskLabelRows` runs the same methods on each
+dask chunk and adds the chunks' sums.
 """
 
 import functools
 
 import numpy as np
 
-from ._gnostic import X_MAX, gnostic_scale, residual_entropy_values, scale_from_fidelity, sech, standardized_log_ratio
+from ._gnostic import X_MAX, gnostic_x, residual_entropy_values, scale_from_fidelity, sech, standardized_log_ratio
 from ._irls import EFFICIENT_C, ETA, KAPPA, _root_of_unit
 
 #: The gnostic scale the regressors reach on unit-variance Gaussian
@@ -198,17 +208,43 @@ def label_scale(r, sample_weight, prev_weights, scale="auto"):
     """
     if scale != "auto":
         return float(scale)
+    u, weighted_fidelity, first_sums = scale_terms(r, sample_weight, prev_weights)
+    return settle_scale(first_sums, lambda S: image_sums(u, sample_weight, weighted_fidelity, S))
+
+
+def scale_terms(r, sample_weight, prev_weights):
+    """The per-row terms of the scale equation and the sums of its first solution.
+
+    Returns ``u`` (the log-ratios), ``s sech(2u)`` and ``(Σ f s w', Σ s w')``
+    with ``f`` the fidelities at ``S = 1`` and ``w'`` the previous weights:
+    the sums of :func:`mgsk._gnostic.gnostic_scale`'s weighted mean.
+    """
     u = standardized_log_ratio(r, KAPPA, 2.0)
-    first = max(gnostic_scale(u, sample_weight * prev_weights), MODEL_SCALE)
-    # The weights of the scale equation depend on S: secant steps (over
-    # one-dimensional sums) settle it for these residuals, so that the scale
-    # does not lag a step behind the coefficients.
-    weighted_fidelity = sample_weight * sech(2.0 * u)
+    weights = sample_weight * prev_weights
+    f = sech(gnostic_x(u, 1.0))
+    return u, sample_weight * sech(2.0 * u), np.array([np.multiply(f, weights).sum(), weights.sum()])
+
+
+def image_sums(u, sample_weight, weighted_fidelity, S):
+    """``(Σ s w, Σ w s sech(2u))`` at the filtering weights ``w`` of scale ``S``."""
+    w = sech(u * (2.0 / (ETA * S)))
+    return np.array([w @ sample_weight, w @ weighted_fidelity])
+
+
+def settle_scale(first_sums, image_sums_at):
+    """``S`` from the sums of the scale equation (over all rows, however they are held).
+
+    ``first_sums``: those of :func:`scale_terms`; ``image_sums_at(S)``:
+    those of :func:`image_sums` at ``S``. Secant steps (over these
+    one-dimensional sums) settle ``S`` for the current residuals, so that
+    the scale does not lag a step behind the coefficients.
+    """
+    first = max(scale_from_fidelity(float(first_sums[0] / first_sums[1])), MODEL_SCALE)
 
     def image(S):
-        w = sech(u * (2.0 / (ETA * S)))
-        total = float(w @ sample_weight)
-        return max(scale_from_fidelity(float(w @ weighted_fidelity) / total), MODEL_SCALE) if total > 0 else 2.0
+        total, fidelity = image_sums_at(S)
+        total = float(total)
+        return max(scale_from_fidelity(float(fidelity) / total), MODEL_SCALE) if total > 0 else 2.0
 
     return _root_of_unit(image, first, image(first), 4)
 
@@ -251,8 +287,231 @@ def weight_derivative(P, W, R, S):
     return np.where(x >= X_MAX, 0.0, d)
 
 
+class LabelRows:
+    """The per-row arithmetic of the classifier's iteration on one block of rows.
+
+    Every method works on the rows it holds (all rows in memory, or one
+    chunk on a Dask worker): it returns per-row arrays (a dict that stays
+    with the rows) and/or sums over its rows. The sums of disjoint blocks
+    add, so :class:`Problem` reads any data through :class:`InMemoryLabelRows`
+    or a chunked backend with the same results.
+
+    Parameters
+    ----------
+    Z1 : ndarray of shape (n, k1)
+        Design, with a column of ones last when there is an intercept.
+    y_idx : ndarray of shape (n,)
+        Index of each row's class.
+    n_classes : int
+        Number of classes ``K``.
+    sample_weight : ndarray of shape (n,)
+        Non-negative weights.
+    diagnostic_weight : ndarray of shape (n,) or None
+        Weights of ``re`` and the loss; None for ``sample_weight``.
+    """
+
+    def __init__(self, Z1, y_idx, n_classes, sample_weight, diagnostic_weight=None):
+        self.Z1, self.y_idx, self.sample_weight = Z1, y_idx, sample_weight
+        self.diagnostic_weight = sample_weight if diagnostic_weight is None else diagnostic_weight
+        self.reference = n_classes == 2
+        self.free = slice(1, None) if self.reference else slice(None)
+        self.Y = np.zeros((Z1.shape[0], n_classes))
+        self.Y[np.arange(Z1.shape[0]), y_idx] = 1.0
+        # Flat indices of the observed labels in a C-ordered (n, K) array.
+        self.observed = np.arange(Z1.shape[0]) * n_classes + y_idx
+
+    def probabilities(self, theta):
+        """Probabilities and Pearson residuals of every label at ``theta``."""
+        log_proba = log_softmax(self.Z1 @ theta, self.reference)
+        P = np.exp(log_proba)
+        R = pearson_residuals(P)
+        return {"log_proba": log_proba, "P": P, "R": R, "r": R.take(self.observed)}
+
+    def log_likelihoods(self, probs):
+        """Log-probability of each row's observed label."""
+        return probs["log_proba"].take(self.observed)
+
+    def scale_terms(self, probs, prev):
+        """:func:`scale_terms` of the rows (``prev``: the previous rows' dict, weights, or None)."""
+        prev_weights = prev["weights"] if isinstance(prev, dict) else np.ones(self.Z1.shape[0]) if prev is None else prev
+        u, weighted_fidelity, sums = scale_terms(probs["r"], self.sample_weight, prev_weights)
+        return {"u": u, "weighted_fidelity": weighted_fidelity}, sums
+
+    def image_sums(self, terms, S):
+        """:func:`image_sums` of the rows."""
+        return image_sums(terms["u"], self.sample_weight, terms["weighted_fidelity"], S)
+
+    def weighted_score(self, probs, S):
+        """The rows' weights and score at scale ``S``, and their part of the gradient."""
+        state = {**probs, "S": S, **self._weighted_score(probs, S)}
+        return state, self.Z1.T @ (self.sample_weight[:, None] * state["score"])
+
+    def _weighted_score(self, probs, S):
+        """Filtering weights at scale ``S`` and the per-row ``F`` (free classes)."""
+        P = probs["P"]
+        W = sech(standardized_log_ratio(probs["R"], KAPPA, ETA * S))
+        w = W.take(self.observed)
+        PW = P * W
+        omega = row_sum(PW)
+        f = self.free
+        score = w[:, None] * (P[:, f] - self.Y[:, f]) + PW[:, f] - P[:, f] * omega[:, None]
+        return {"weights": w, "W": W, "expected_weights": omega, "score": score}
+
+    def jacobian(self, state):
+        """The rows' part of the observed Jacobian ``∂g/∂θ`` at fixed ``S`` (flattened).
+
+        Per row, ``F(p) = w_y (p - e_y) + p∘W - p (pᵀW)`` with ``W_j = φ(p_j)``
+        the weight of label ``j``; ``∂F/∂η = ∂F/∂p · (diag p - p pᵀ)``.
+        """
+        P, W, Y = state["P"], state["W"], self.Y
+        dW = weight_derivative(P, W, state["R"], state["S"])
+        n, K = P.shape
+        rows = np.arange(n)
+        w_y, dW_y, omega = W.take(self.observed), dW.take(self.observed), state["expected_weights"]
+        dF = np.zeros((n, K, K))
+        dF[:, np.arange(K), np.arange(K)] = (w_y - omega)[:, None] + W + P * dW
+        dF[rows, :, self.y_idx] += (P - Y) * dW_y[:, None]
+        dF -= P[:, :, None] * (W + P * dW)[:, None, :]
+        dP = -P[:, :, None] * P[:, None, :]
+        dP[:, np.arange(K), np.arange(K)] += P
+        J = np.einsum("iab,ibc->iac", dF[:, self.free, :], dP[:, :, self.free])
+        return self._assemble(lambda a, b: J[:, a, b], J.shape[1])
+
+    def fisher(self, state):
+        """The rows' part of the expected Jacobian of the estimating equation (flattened)."""
+        P, W = state["P"][:, self.free].T.copy(), state["W"][:, self.free].T.copy()
+        omega = state["expected_weights"]
+
+        def block(a, b):
+            J_ab = P[a] * P[b] * (omega - W[a] - W[b])
+            return J_ab + P[a] * W[a] if a == b else J_ab
+
+        return self._assemble(block, P.shape[0], symmetric=True)
+
+    def _assemble(self, block, M, symmetric=False):
+        """``Σ_i s_i J_i[a, b] z_i z_iᵀ`` (the penalty is added by :class:`Problem`).
+
+        ``block(a, b)`` gives the per-row ``J_i[a, b]``; ``symmetric``: every
+        ``J_i`` is symmetric, so ``H_ba = H_ab``.
+        """
+        n, k1 = self.Z1.shape
+        hess = np.zeros((M, k1, M, k1))
+        for a in range(M):
+            for b in range(a if symmetric else 0, M):
+                v = self.sample_weight * block(a, b)
+                H_ab = hess[a, :, b, :]
+                for start in range(0, n, ASSEMBLY_ROWS):
+                    rows = slice(start, start + ASSEMBLY_ROWS)
+                    H_ab += (self.Z1[rows] * v[rows, None]).T @ self.Z1[rows]
+                if symmetric and a != b:
+                    hess[b, :, a, :] = H_ab
+        return hess.reshape(M * k1, M * k1)
+
+    def diagnostic_sums(self, state):
+        """``(Σ s re, Σ s, Σ d ln p, Σ d)`` with ``d = s w``: the sums of ``re`` and the loss."""
+        log_p = self.log_likelihoods(state)
+        s = self.diagnostic_weight
+        d = s * state["weights"]
+        return np.array([s @ residual_entropy_values(log_p, 1.0), s.sum(), d @ log_p, d.sum()])
+
+    def final(self, state):
+        """The rows' filtering weights and gnostic log-ratios ``x``."""
+        return {"weights": state["weights"], "x": standardized_log_ratio(state["r"], KAPPA, ETA * state["S"])}
+
+
+class BinaryLabelRows(LabelRows):
+    """Two classes: the equations of :class:`LabelRows` in per-row scalars.
+
+    With ``m = ±η`` the margin of the observed label (``+`` for class 1),
+    ``p`` its probability, ``q = 1 - p`` and ``w``, ``v`` the weights the
+    observed and the other label get, a row's estimating function reduces to
+    ``F = ∓q A`` with ``A = q w + p v``, its expected Jacobian to ``p q A``
+    and its observed Jacobian to ``p q (A - q (v - w + q w' - p v'))``
+    (``'`` the weight's derivative in its probability). Both Pearson
+    residuals come from one exponential: ``sqrt(q / p) = exp(-m / 2)``.
+    Same results, fewer passes over the rows.
+    """
+
+    def __init__(self, Z1, y_idx, n_classes, sample_weight, diagnostic_weight=None):
+        super().__init__(Z1, y_idx, n_classes, sample_weight, diagnostic_weight)
+        self.sign = 2.0 * y_idx - 1.0
+
+    def probabilities(self, theta):
+        """Probabilities and Pearson residuals of both labels at ``theta``."""
+        margin = self.sign * (self.Z1 @ theta[:, 0])
+        with np.errstate(over="ignore", divide="ignore"):
+            r = np.exp(-0.5 * margin)
+            r_other = 1.0 / r
+            p, q = 1.0 / (1.0 + r * r), 1.0 / (1.0 + r_other * r_other)
+        return {"margin": margin, "p": p, "q": q, "r": r, "r_other": r_other}
+
+    def log_likelihoods(self, probs):
+        """Log-probability of each row's observed label."""
+        margin = probs["margin"]
+        return np.minimum(margin, 0.0) - np.log1p(np.exp(-np.abs(margin)))
+
+    def _weighted_score(self, probs, S):
+        w = sech(standardized_log_ratio(probs["r"], KAPPA, ETA * S))
+        v = sech(standardized_log_ratio(probs["r_other"], KAPPA, ETA * S))
+        p, q = probs["p"], probs["q"]
+        A = q * w + p * v
+        return {"weights": w, "other_weights": v, "A": A, "score": (-self.sign * q * A)[:, None]}
+
+    def fisher(self, state):
+        """The rows' part of the expected Jacobian ``Σ s p q A z zᵀ``."""
+        J = state["p"] * state["q"] * state["A"]
+        return self._assemble(lambda a, b: J, 1)
+
+    def jacobian(self, state):
+        """The rows' part of the observed Jacobian ``∂g/∂θ`` at fixed ``S``."""
+        p, q, w, v, S = state["p"], state["q"], state["weights"], state["other_weights"], state["S"]
+        dw = weight_derivative(p, w, state["r"], S)
+        dv = weight_derivative(q, v, state["r_other"], S)
+        J = p * q * (state["A"] - q * (v - w + q * dw - p * dv))
+        return self._assemble(lambda a, b: J, 1)
+
+
+class InMemoryLabelRows:
+    """The rows interface of :class:`Problem` on numpy arrays: one block, all rows.
+
+    ``keep(name, *args)`` runs ``LabelRows.<name>`` and keeps its per-row
+    result (here: returns it); ``total(name, *args)`` returns its sums;
+    ``keep_total`` both; ``column(kept, key)`` one per-row array of a kept
+    result. A chunked backend runs the same methods on each chunk, keeps
+    the per-row results with the chunks and adds the sums.
+
+    Parameters
+    ----------
+    block : LabelRows
+        The arithmetic on all rows.
+    """
+
+    def __init__(self, block):
+        self.block = block
+
+    def keep(self, name, *args):
+        """The per-row result of ``block.<name>(*args)``."""
+        return getattr(self.block, name)(*args)
+
+    total = keep_total = keep
+
+    def column(self, kept, key):
+        """``kept[key]``: one per-row array."""
+        return kept[key]
+
+
+def _shown(kept):
+    """The per-row arrays of an in-memory result, for inspection (none of a chunked one)."""
+    return kept if isinstance(kept, dict) else {}
+
+
 class Problem:
-    """The data of one fit: design, labels, weights and penalty.
+    """One fit: the classifier's iteration over rows held anywhere.
+
+    The steps, the scale equation and the diagnostics are computed from
+    sums over the rows, which a *rows* object provides (:class:`InMemoryLabelRows`
+    by default, a Dask backend in :mod:`mgsk.dask`); the per-row arithmetic
+    is that of :class:`LabelRows` (:class:`BinaryLabelRows` here).
 
     Parameters
     ----------
@@ -273,117 +532,75 @@ class Problem:
     diagnostic_weight : ndarray of shape (n,) or None
         Weights of ``re`` and the loss in :meth:`diagnostics` (the sample
         weights without leverage weights); None for ``sample_weight``.
+    rows : rows object or None
+        Where the rows are (then ``Z1`` is only used for its number of
+        columns, and the other per-row arguments are ignored); None for
+        ``Z1`` itself in memory.
     """
 
-    def __init__(self, Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale, diagnostic_weight=None):
+    block_class = LabelRows
+
+    def __init__(self, Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale, diagnostic_weight=None, rows=None):
         self.Z1, self.y_idx, self.sample_weight, self.alpha, self.scale = Z1, y_idx, sample_weight, alpha, scale
-        self.diagnostic_weight = sample_weight if diagnostic_weight is None else diagnostic_weight
+        if rows is None:
+            rows = InMemoryLabelRows(self.block_class(Z1, y_idx, n_classes, sample_weight, diagnostic_weight))
+        self.rows, self.n_classes = rows, n_classes
         self.reference = n_classes == 2
-        self.free = slice(1, None) if self.reference else slice(None)
-        self.Y = np.zeros((Z1.shape[0], n_classes))
-        self.Y[np.arange(Z1.shape[0]), y_idx] = 1.0
-        # Flat indices of the observed labels in a C-ordered (n, K) array.
-        self.observed = np.arange(Z1.shape[0]) * n_classes + y_idx
         self.penalized = np.ones(Z1.shape[1])
         if fit_intercept:
             self.penalized[-1] = 0.0
 
     def initial_theta(self):
         """All-zero coefficients: every class equally probable."""
-        return np.zeros((self.Z1.shape[1], self.Y.shape[1] - self.reference))
+        return np.zeros((self.Z1.shape[1], self.n_classes - self.reference))
 
     def probabilities(self, theta):
-        """Probabilities and Pearson residuals of every label at ``theta``."""
-        log_proba = log_softmax(self.Z1 @ theta, self.reference)
-        P = np.exp(log_proba)
-        R = pearson_residuals(P)
-        return {"theta": theta, "log_proba": log_proba, "P": P, "R": R, "r": R.take(self.observed)}
+        """Probabilities and Pearson residuals of every label at ``theta`` (kept with the rows)."""
+        kept = self.rows.keep("probabilities", theta)
+        return {**_shown(kept), "theta": theta, "rows": kept}
 
-    def log_likelihoods(self, probs):
-        """Log-probability of each row's observed label."""
-        return probs["log_proba"].take(self.observed)
-
-    def state(self, probs, prev_weights, S=None):
+    def state(self, probs, prev, S=None):
         """Weights and the estimating equation at ``probs["theta"]``.
 
-        ``S=None`` solves the scale equation (weighted by ``prev_weights``);
-        a number keeps that scale (used while searching along a step). A
-        state the line search already computed at the same ``S`` is reused.
+        ``S=None`` solves the scale equation, weighted by the filtering
+        weights of ``prev`` (a previous state, or None for ones); a number
+        keeps that scale (used while searching along a step). A state the
+        line search already computed at the same ``S`` is reused.
         """
         if S is None:
-            S = label_scale(probs["r"], self.sample_weight, prev_weights, self.scale)
+            S = self._label_scale(probs["rows"], prev["rows"] if isinstance(prev, dict) else prev)
         cached = probs.get("state")
         if cached is not None and cached["S"] == S:
             return cached
-        state = {**probs, "S": S, **self._weighted_score(probs, S)}
-        grad = self.Z1.T @ (self.sample_weight[:, None] * state["score"])
+        kept, grad = self.rows.keep_total("weighted_score", probs["rows"], S)
         grad += self.alpha * self.penalized[:, None] * probs["theta"]
-        state.update(grad=grad, grad_norm=float(np.linalg.norm(grad)))
+        state = {**probs, **_shown(kept), "S": S, "rows": kept, "grad": grad, "grad_norm": float(np.linalg.norm(grad))}
         probs["state"] = state
         return state
 
-    def _weighted_score(self, probs, S):
-        """Filtering weights at scale ``S`` and the per-row ``F`` (free classes)."""
-        P = probs["P"]
-        W = sech(standardized_log_ratio(probs["R"], KAPPA, ETA * S))
-        w = W.take(self.observed)
-        PW = P * W
-        omega = row_sum(PW)
-        f = self.free
-        score = w[:, None] * (P[:, f] - self.Y[:, f]) + PW[:, f] - P[:, f] * omega[:, None]
-        return {"weights": w, "W": W, "expected_weights": omega, "score": score}
+    def _label_scale(self, kept, prev):
+        """:func:`label_scale` from the sums of the rows."""
+        if self.scale != "auto":
+            return float(self.scale)
+        terms, first_sums = self.rows.keep_total("scale_terms", kept, prev)
+        return settle_scale(first_sums, lambda S: self.rows.total("image_sums", terms, S))
 
     def jacobian(self, state):
-        """The observed Jacobian ``∂g/∂θ`` at fixed ``S`` (flattened).
-
-        Per row, ``F(p) = w_y (p - e_y) + p∘W - p (pᵀW)`` with ``W_j = φ(p_j)``
-        the weight of label ``j``; ``∂F/∂η = ∂F/∂p · (diag p - p pᵀ)``.
-        """
-        P, W, Y = state["P"], state["W"], self.Y
-        dW = weight_derivative(P, W, state["R"], state["S"])
-        n, K = P.shape
-        rows = np.arange(n)
-        w_y, dW_y, omega = W.take(self.observed), dW.take(self.observed), state["expected_weights"]
-        dF = np.zeros((n, K, K))
-        dF[:, np.arange(K), np.arange(K)] = (w_y - omega)[:, None] + W + P * dW
-        dF[rows, :, self.y_idx] += (P - Y) * dW_y[:, None]
-        dF -= P[:, :, None] * (W + P * dW)[:, None, :]
-        dP = -P[:, :, None] * P[:, None, :]
-        dP[:, np.arange(K), np.arange(K)] += P
-        J = np.einsum("iab,ibc->iac", dF[:, self.free, :], dP[:, :, self.free])
-        return self._assemble(lambda a, b: J[:, a, b], J.shape[1])
+        """The observed Jacobian ``∂g/∂θ`` at fixed ``S`` (flattened)."""
+        return self._penalized(self.rows.total("jacobian", state["rows"]))
 
     def fisher(self, state):
         """The expected Jacobian of the estimating equation (flattened)."""
-        P, W = state["P"][:, self.free].T.copy(), state["W"][:, self.free].T.copy()
-        omega = state["expected_weights"]
+        return self._penalized(self.rows.total("fisher", state["rows"]))
 
-        def block(a, b):
-            J_ab = P[a] * P[b] * (omega - W[a] - W[b])
-            return J_ab + P[a] * W[a] if a == b else J_ab
-
-        return self._assemble(block, P.shape[0], symmetric=True)
-
-    def _assemble(self, block, M, symmetric=False):
-        """``H_ab = Σ_i s_i J_i[a, b] z_i z_iᵀ + δ_ab α``.
-
-        ``block(a, b)`` gives the per-row ``J_i[a, b]``; ``symmetric``: every
-        ``J_i`` is symmetric, so ``H_ba = H_ab``.
-        """
-        n, k1 = self.Z1.shape
-        hess = np.zeros((M, k1, M, k1))
+    def _penalized(self, hess):
+        """``H + δ_ab α`` on the coefficients (not the intercepts)."""
+        k1 = self.penalized.shape[0]
+        M = hess.shape[0] // k1
+        blocks = hess.reshape(M, k1, M, k1)
         for a in range(M):
-            for b in range(a if symmetric else 0, M):
-                v = self.sample_weight * block(a, b)
-                H_ab = hess[a, :, b, :]
-                for start in range(0, n, ASSEMBLY_ROWS):
-                    rows = slice(start, start + ASSEMBLY_ROWS)
-                    H_ab += (self.Z1[rows] * v[rows, None]).T @ self.Z1[rows]
-                if a == b:
-                    H_ab[np.diag_indices(k1)] += self.alpha * self.penalized
-                elif symmetric:
-                    hess[b, :, a, :] = H_ab
-        return hess.reshape(M * k1, M * k1)
+            blocks[a, :, a, :][np.diag_indices(k1)] += self.alpha * self.penalized
+        return hess
 
     def step(self, state, near):
         """One damped step; returns the probabilities at the new coefficients.
@@ -403,68 +620,25 @@ class Problem:
             t = 1.0
             for _ in range(MAX_HALVINGS):
                 probs = self.probabilities(theta - t * delta)
-                if self.state(probs, state["weights"], S=state["S"])["grad_norm"] <= (1.0 - 1e-4 * t) * state["grad_norm"]:
+                if self.state(probs, state, S=state["S"])["grad_norm"] <= (1.0 - 1e-4 * t) * state["grad_norm"]:
                     return probs
                 t *= 0.5
         return state
 
     def diagnostics(self, state):
         """``re`` and the gnostic-weighted mean log-loss of the labels."""
-        log_p = self.log_likelihoods(state)
-        s = self.diagnostic_weight
-        re = float(s @ residual_entropy_values(log_p, 1.0) / s.sum())
-        d = s * state["weights"]
-        loss = float(-(d @ log_p) / d.sum()) if d.sum() > 0 else 0.0
+        re_sum, s_sum, d_log_p, d_sum = self.rows.total("diagnostic_sums", state["rows"])
+        re = float(re_sum / s_sum)
+        loss = float(-d_log_p / d_sum) if d_sum > 0 else 0.0
         return re, loss
+
+    def final(self, state):
+        """The per-row filtering weights and gnostic log-ratios, where the rows are."""
+        kept = self.rows.keep("final", state["rows"])
+        return self.rows.column(kept, "weights"), self.rows.column(kept, "x")
 
 
 class BinaryProblem(Problem):
-    """Two classes: the equations of :class:`Problem` in per-row scalars.
+    """Two classes: :class:`Problem` on :class:`BinaryLabelRows` (per-row scalars)."""
 
-    With ``m = ±η`` the margin of the observed label (``+`` for class 1),
-    ``p`` its probability, ``q = 1 - p`` and ``w``, ``v`` the weights the
-    observed and the other label get, a row's estimating function reduces to
-    ``F = ∓q A`` with ``A = q w + p v``, its expected Jacobian to ``p q A``
-    and its observed Jacobian to ``p q (A - q (v - w + q w' - p v'))``
-    (``'`` the weight's derivative in its probability). Both Pearson
-    residuals come from one exponential: ``sqrt(q / p) = exp(-m / 2)``.
-    Same results, fewer passes over the rows.
-    """
-
-    def __init__(self, Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale, diagnostic_weight=None):
-        super().__init__(Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale, diagnostic_weight)
-        self.sign = 2.0 * y_idx - 1.0
-
-    def probabilities(self, theta):
-        """Probabilities and Pearson residuals of both labels at ``theta``."""
-        margin = self.sign * (self.Z1 @ theta[:, 0])
-        with np.errstate(over="ignore", divide="ignore"):
-            r = np.exp(-0.5 * margin)
-            r_other = 1.0 / r
-            p, q = 1.0 / (1.0 + r * r), 1.0 / (1.0 + r_other * r_other)
-        return {"theta": theta, "margin": margin, "p": p, "q": q, "r": r, "r_other": r_other}
-
-    def log_likelihoods(self, probs):
-        """Log-probability of each row's observed label."""
-        margin = probs["margin"]
-        return np.minimum(margin, 0.0) - np.log1p(np.exp(-np.abs(margin)))
-
-    def _weighted_score(self, probs, S):
-        w = sech(standardized_log_ratio(probs["r"], KAPPA, ETA * S))
-        v = sech(standardized_log_ratio(probs["r_other"], KAPPA, ETA * S))
-        p, q = probs["p"], probs["q"]
-        A = q * w + p * v
-        return {"weights": w, "other_weights": v, "A": A, "score": (-self.sign * q * A)[:, None]}
-
-    def fisher(self, state):
-        """The expected Jacobian ``Σ s p q A z zᵀ + α``."""
-        J = state["p"] * state["q"] * state["A"]
-        return self._assemble(lambda a, b: J, 1)
-
-    def jacobian(self, state):
-        """The observed Jacobian ``∂g/∂θ`` at fixed ``S``."""
-        p, q, w, v, S = state["p"], state["q"], state["weights"], state["other_weights"], state["S"]
-        dw = weight_derivative(p, w, state["r"], S)
-        dv = weight_derivative(q, v, state["r_other"], S)
-        J = p * q * (state["A"] - q * (v - w + q * dw - p * dv))
-        return self._assemble(lambda a, b: J, 1)
+    block_class = BinaryLabelRows

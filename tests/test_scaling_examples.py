@@ -2,7 +2,7 @@
 
 An example preceded by the comment ``.. scaling-example: <name>`` is run for
 real by a scaling test module (``page_example(name)`` gives its code):
-``dask-search`` in test_scaling_dask.py, ``dask-fit`` in test_dask_fit.py,
+``dask-search`` in test_scaling_dask.py, ``dask-fit`` and ``dask-classify`` in test_dask_fit.py,
 ``spark-udf`` in test_scaling_spark.py. The page's other Python blocks (starting a cluster)
 do what those modules' fixtures do; here they must at least compile.
 """
@@ -31,7 +31,7 @@ def page_example(name):
 
 def test_the_page_marks_the_examples_the_tests_run_and_all_compile():
     examples = page_examples()
-    assert set(examples) == {None, "dask-search", "spark-udf", "dask-fit"}
+    assert set(examples) == {None, "dask-search", "spark-udf", "dask-fit", "dask-classify"}
     assert len(examples[None]) == 2  # starting a Dask cluster, starting Ray
     for name, codes in examples.items():
         for code in codes:

@@ -9,5 +9,6 @@ serves like any other. Only this subpackage imports Dask.
 """
 
 from ._linear import LinearRegressor, PolynomialRegressor
+from ._logistic import LogisticRegressor
 
-__all__ = ["LinearRegressor", "PolynomialRegressor"]
+__all__ = ["LinearRegressor", "PolynomialRegressor", "LogisticRegressor"]

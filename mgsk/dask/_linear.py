@@ -32,6 +32,8 @@ class StartRowsOfX:
 class DaskGnosticMixin:
     """What the Dask estimators share: the client, ``to_local`` and the per-row diagnostics."""
 
+    _per_row_attributes = PER_ROW_ATTRIBUTES
+
     def _compute(self, *collections):
         return compute(self.client, *collections)
 
@@ -42,21 +44,23 @@ class DaskGnosticMixin:
         """The fitted model as the in-memory mgsk estimator.
 
         It holds the parameters and every fitted attribute but the per-row
-        ones (``weights_``, ``outliers_``, ``characteristics_``), which stay
-        dask arrays on this estimator; it predicts, logs, saves and serves
+        ones (``weights_``, ``outliers_``, ``characteristics_``, and the
+        classifier's ``leverage_weights_``), which stay dask arrays on this
+        estimator; it predicts, logs, saves and serves
         like any other mgsk model.
 
         Returns
         -------
         estimator
-            A fitted :class:`mgsk.LinearRegressor` or :class:`mgsk.PolynomialRegressor`.
+            A fitted :class:`mgsk.LinearRegressor`, :class:`mgsk.PolynomialRegressor`
+            or :class:`mgsk.LogisticRegressor`.
         """
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self)
         local = self._local_class(**self._local_params())
         for name, value in vars(self).items():
-            if name.endswith("_") and not name.startswith("_") and name not in PER_ROW_ATTRIBUTES:
+            if name.endswith("_") and not name.startswith("_") and name not in self._per_row_attributes:
                 setattr(local, name, value)
         return local
 
