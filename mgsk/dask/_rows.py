@@ -25,7 +25,7 @@ import dask.array as da
 import numpy as np
 
 from .._irls import MAD_FACTOR
-from .._rows import InMemoryRows, _ratio, _sech, start_rows
+from .._rows import SWEEP_ROWS, InMemoryRows, _ratio, _sech, start_rows
 from .._weighted import weighted_mean, weighted_quantile
 
 #: Bins of each narrowing pass of the selection.
@@ -90,11 +90,25 @@ def _sweep_chunk(Z, y, sample_weight, state, args, place):
 
 
 def _vector_method(residuals, sample_weight, total_weight, name, args):
-    """``InMemoryRows.<name>(*args)`` of a chunk's ``r*``: no design is needed."""
-    m = residuals.shape[0]
-    rows = InMemoryRows(np.empty((m, 0)), np.zeros(m), sample_weight, fit_intercept=False)
-    rows.residuals, rows.abs_residuals, rows.total_weight = residuals, np.abs(residuals), total_weight
-    return getattr(rows, name)(*args)
+    """``InMemoryRows.<name>(*args)`` of a chunk's ``r*``: no design is needed.
+
+    Summed over blocks of :data:`~mgsk._rows.SWEEP_ROWS` rows: their
+    temporaries stay small, which matters on Dask's workers (their allocator
+    returns large blocks to the system at once, so each large temporary
+    costs page faults).
+    """
+    parts = []
+    for start in range(0, residuals.shape[0], SWEEP_ROWS):
+        r, s = residuals[start : start + SWEEP_ROWS], sample_weight[start : start + SWEEP_ROWS]
+        rows = InMemoryRows(np.empty((r.shape[0], 0)), np.zeros(r.shape[0]), s, fit_intercept=False)
+        rows.residuals, rows.abs_residuals, rows.total_weight = r, np.abs(r), total_weight
+        parts.append(getattr(rows, name)(*args))
+    return functools.reduce(_add_results, parts)
+
+
+def _add_results(a, b):
+    """Sum of two results of a reduction: floats, or tuples of them."""
+    return tuple(map(operator.add, a, b)) if isinstance(a, tuple) else a + b
 
 
 def _filtering_weights(residuals, unit):
@@ -185,8 +199,7 @@ class DaskRows:
             dask.delayed(_vector_method)(r, s, self.total_weight, name, args)
             for r, s in zip(blocks(self.residuals), blocks(self.sample_weight))
         ]
-        parts = compute(self.client, *parts)
-        return functools.reduce(lambda a, b: tuple(map(operator.add, a, b)) if isinstance(a, tuple) else a + b, parts)
+        return functools.reduce(_add_results, compute(self.client, *parts))
 
     def qr_solve(self, fit_intercept):
         """Weighted least squares at the weights of the last sweep, by dask's TSQR."""
@@ -206,14 +219,14 @@ class DaskRows:
 
     def quantile(self, q, center=None):
         """Exact weighted lower ``q``-quantile of ``r*``, or of ``|r* - center|``."""
-        lo, hi, sample, sample_weights = self._summary
+        summary = self._summary
         if center is None:
             values = self.residuals
-        else:  # the summary of |r* - center| follows from that of r*
+        else:
             values = abs(self.residuals - center)
-            lo, hi, sample = 0.0, max(abs(lo - center), abs(hi - center)), np.abs(sample - center)
+            summary = deviation_summary(summary, center)
         weights = None if self.uniform else self.sample_weight
-        return exact_quantile(values, weights, q, self.client, (lo, hi, sample, sample_weights), self.total_weight)
+        return exact_quantile(values, weights, q, self.client, summary, self.total_weight)
 
     def abs_mean(self):
         """``Σ s |r*| / Σ s``."""
@@ -289,6 +302,21 @@ def value_summary(values, weights, offset, n):
     )
 
 
+def lazy_summary(values, weights):
+    """:func:`merge_summaries` of the chunks of ``values`` (and ``weights``, or None), as a delayed object."""
+    n = values.shape[0]
+    v_blocks = blocks(values)
+    w_blocks = [None] * len(v_blocks) if weights is None else blocks(weights)
+    parts = [dask.delayed(value_summary)(v, w, o, n) for v, w, o in zip(v_blocks, w_blocks, _offsets(values))]
+    return dask.delayed(merge_summaries)(parts)
+
+
+def deviation_summary(summary, center):
+    """The summary of ``|values - center|`` from that of ``values`` (the sample is at the same rows)."""
+    lo, hi, sample, sample_weights = summary
+    return 0.0, max(abs(lo - center), abs(hi - center)), np.abs(sample - center), sample_weights
+
+
 def merge_summaries(summaries):
     """One summary (see :func:`value_summary`) of all chunks."""
     weights = None if summaries[0][3] is None else np.concatenate([s[3] for s in summaries])
@@ -348,8 +376,7 @@ def exact_quantile(values, weights, q, client=None, summary=None, total_weight=N
     v_blocks = blocks(values)
     w_blocks = [None] * len(v_blocks) if weights is None else blocks(weights)
     if summary is None:
-        parts = [dask.delayed(value_summary)(v, w, o, n) for v, w, o in zip(v_blocks, w_blocks, _offsets(values))]
-        summary = merge_summaries(compute(client, *parts))
+        summary = compute(client, lazy_summary(values, weights))[0]
     lo, hi, sample, sample_weights = summary
     if weights is None:
         target = float(max(int(np.ceil(q * n)) - 1, 0) + 1)  # a count: exact
@@ -405,11 +432,16 @@ def _select(candidates, weights, below, target):
     return float(candidates[order[min(np.searchsorted(cumulative, target), order.shape[0] - 1)]])
 
 
-def data_scale(y, sample_weight, uniform, client=None):
-    """:func:`mgsk._irls.data_scale` of dask arrays: the same value, from exact selections."""
+def data_scale(y, sample_weight, uniform, client=None, summary=None, total_weight=None):
+    """:func:`mgsk._irls.data_scale` of dask arrays: the same value, from exact selections.
+
+    ``summary`` (:func:`lazy_summary` of ``y``, computed with the first
+    pass) and ``total_weight`` save the passes that would find them.
+    """
     weights = None if uniform else sample_weight
-    center = exact_quantile(y, weights, 0.5, client)
-    s = MAD_FACTOR * exact_quantile(abs(y - center), weights, 0.5, client)
+    center = exact_quantile(y, weights, 0.5, client, summary, total_weight)
+    deviations = None if summary is None else deviation_summary(summary, center)
+    s = MAD_FACTOR * exact_quantile(abs(y - center), weights, 0.5, client, deviations, total_weight)
     if not s > 0:
         dev = y - center
         total, mean_dev = compute(client, sample_weight.sum(), sample_weight @ dev)
