@@ -72,8 +72,9 @@ class DaskGnosticMixin:
     def _first_pass(self, X, y, sample_weight, y_summary=False):
         """The design (lazy), the start rows and the checks, from one read of X.
 
-        With ``y_summary``, ``found["y_summary"]`` is the :func:`~mgsk.dask._rows.value_summary`
-        of y for :func:`~mgsk.dask._rows.data_scale` (its sample weights None when they are all equal).
+        With ``y_summary``, ``found["y_summary"]`` is the summary of y's chunks
+        (:func:`~mgsk.dask._rows.lazy_summary`) for :func:`~mgsk.dask._rows.data_scale`,
+        its sample weights None when all weights are equal.
         """
         if self.degree > 1:
             head = self._compute(X[:1])[0]

@@ -152,6 +152,7 @@ class DaskRows:
         self.residuals = da.zeros_like(y)
         self._unit = None  # of the last sweep
         self._summary = (0.0, 0.0, np.zeros(1), None if self.uniform else np.ones(1))
+        self._median_parts = None  # the bracket pass of the median of |r*|, run with the sweep
 
     @property
     def n_features(self):
@@ -177,20 +178,27 @@ class DaskRows:
         """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers."""
         state = dask.delayed(self._state(), traverse=False)
         args = (coef, intercept, unit, leverage, newton, fidelity_unit)
-        parts, residuals, summaries = [], [], []
+        parts, residual_parts, residuals, summaries = [], [], [], []
         n = self.y.shape[0]
         chunks = zip(blocks(self.Z), blocks(self.y), blocks(self.sample_weight), self.y.chunks[0], _offsets(self.y))
         for z, y, s, m, offset in chunks:
             part = dask.delayed(_sweep_chunk, nout=3)(z, y, s, state, args, (int(offset), n, self.uniform))
             parts.append(part[0])
+            residual_parts.append(part[1])
             residuals.append(da.from_delayed(part[1], (m,), dtype=np.float64))
             summaries.append(part[2])
         total = dask.delayed(add_sweeps)(parts)
-        residuals, total, summaries = persist(
-            self.client, da.concatenate(residuals), total, dask.delayed(merge_summaries)(summaries)
+        summary = dask.delayed(merge_summaries)(summaries)
+        # The iteration next takes the median of |r*| (the MAD about 0): its bracket's pass runs in this graph.
+        weights = [None] * len(parts) if self.uniform else blocks(self.sample_weight)
+        median_parts = dask.delayed(tuple)(
+            [dask.delayed(_median_bracket_chunk)(r, w, summary, len(parts)) for r, w in zip(residual_parts, weights)]
+        )
+        residuals, total, summary, median_parts = persist(
+            self.client, da.concatenate(residuals), total, summary, median_parts
         )
         self.residuals, self._unit = residuals, unit
-        total, self._summary = compute(self.client, total, summaries)
+        total, self._summary, self._median_parts = compute(self.client, total, summary, median_parts)
         return total
 
     def _vector_sums(self, name, *args):
@@ -226,7 +234,8 @@ class DaskRows:
             values = abs(self.residuals - center)
             summary = deviation_summary(summary, center)
         weights = None if self.uniform else self.sample_weight
-        return exact_quantile(values, weights, q, self.client, summary, self.total_weight)
+        parts = self._median_parts if (q, center) == (0.5, 0.0) else None
+        return exact_quantile(values, weights, q, self.client, summary, self.total_weight, parts)
 
     def abs_mean(self):
         """``Σ s |r*| / Σ s``."""
@@ -332,7 +341,23 @@ def _offsets(array):
     return np.r_[0, np.cumsum(array.chunks[0])[:-1]].astype(int)
 
 
-def exact_quantile(values, weights, q, client=None, summary=None, total_weight=None):
+def _median_bracket_chunk(residuals, weights, summary, n_blocks):
+    """A chunk's part of the bracket pass of :func:`exact_quantile` for the median of ``|r*|``."""
+    a, b, most = _bracket(deviation_summary(summary, 0.0), 0.5, n_blocks)
+    return _chunk_bracket(np.abs(residuals), weights, a, b, most)
+
+
+def _bracket(summary, q, n_blocks):
+    """The sample's quantiles a few standard errors either side of ``q``, and the values a chunk may send."""
+    lo, hi, sample, sample_weights = summary
+    m = sample.shape[0]
+    margin = SELECTION_SIGMAS * np.sqrt(q * (1.0 - q) / m) + 2.0 / m
+    a = weighted_quantile(sample, sample_weights, q - margin) if q - margin > 0 else lo
+    b = weighted_quantile(sample, sample_weights, q + margin) if q + margin < 1 else hi
+    return a, b, SELECTION_GATHER // n_blocks + 1
+
+
+def exact_quantile(values, weights, q, client=None, summary=None, total_weight=None, bracket_parts=None):
     """Lower weighted ``q``-quantile of a dask array, exactly, in a few passes.
 
     The same value as :func:`mgsk._weighted.weighted_quantile` on the
@@ -359,6 +384,9 @@ def exact_quantile(values, weights, q, client=None, summary=None, total_weight=N
         :func:`merge_summaries` of the values' chunks, if known.
     total_weight : float or None
         ``weights.sum()``, if known.
+    bracket_parts : tuple or None
+        The chunks' results of the bracket pass, if it already ran (the
+        median of ``|r*|`` runs it with the sweep).
 
     Returns
     -------
@@ -377,19 +405,16 @@ def exact_quantile(values, weights, q, client=None, summary=None, total_weight=N
     w_blocks = [None] * len(v_blocks) if weights is None else blocks(weights)
     if summary is None:
         summary = compute(client, lazy_summary(values, weights))[0]
-    lo, hi, sample, sample_weights = summary
+    lo, hi = summary[:2]
     if weights is None:
         target = float(max(int(np.ceil(q * n)) - 1, 0) + 1)  # a count: exact
     else:
         total_weight = float(compute(client, weights.sum())[0]) if total_weight is None else total_weight
         target = q * total_weight
-    # The bracket: sample quantiles a few standard errors either side of q.
-    m = sample.shape[0]
-    margin = SELECTION_SIGMAS * np.sqrt(q * (1.0 - q) / m) + 2.0 / m
-    a = weighted_quantile(sample, sample_weights, q - margin) if q - margin > 0 else lo
-    b = weighted_quantile(sample, sample_weights, q + margin) if q + margin < 1 else hi
-    most = SELECTION_GATHER // len(v_blocks) + 1
-    parts = compute(client, *[dask.delayed(_chunk_bracket)(v, w, a, b, most) for v, w in zip(v_blocks, w_blocks)])
+    a, b, most = _bracket(summary, q, len(v_blocks))
+    parts = bracket_parts
+    if parts is None:
+        parts = compute(client, *[dask.delayed(_chunk_bracket)(v, w, a, b, most) for v, w in zip(v_blocks, w_blocks)])
     below = sum(p[0] for p in parts)
     inside = sum(p[3] for p in parts)
     if below < target and all(p[1] is not None for p in parts):
