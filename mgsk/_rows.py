@@ -271,9 +271,11 @@ class InMemoryRows:
                     out.fidelity_gradient = np.zeros((k + 2, 3))
                     out.scale_sums = np.zeros(4)
             buffer = np.empty((k + 2, min(self.block_rows, rows.stop - rows.start)))
+            scratch = np.empty(2 * buffer.size)
             for start in range(rows.start, rows.stop, self.block_rows):
                 stop = min(start + self.block_rows, rows.stop)
-                self._sweep_block(buffer[:, : stop - start], slice(start, stop), theta, unit, leverage, fidelity_unit, out)
+                aT = buffer[:, : stop - start]
+                self._sweep_block(aT, slice(start, stop), theta, unit, leverage, fidelity_unit, out, scratch)
             return out
 
         with single_blas_thread():
@@ -288,14 +290,24 @@ class InMemoryRows:
         out.re /= self.total_weight
         return out
 
-    def _sweep_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out):
+    def _sweep_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out, scratch):
         """One block of :meth:`sweep`: adds its sums to ``out``.
 
         ``aT`` holds the block's ``a`` transposed, ``(k + 2, b)``: the row
         weights then scale contiguous rows of it, and the products are
-        ``(k + 2) x b x (k + 2)``.
+        ``(k + 2) x b x (k + 2)``. The block's matrix-sized products go to
+        ``scratch`` (at least ``2 (k + 2) b`` values), laid out as numpy lays
+        out its temporaries, so the sums are the same bits: reusing it saves
+        an allocation per product, which costs page faults where the
+        allocator returns large blocks to the system at once (as Dask's
+        workers configure it).
         """
         k = self.Z.shape[1]
+        b = aT.shape[1]
+
+        def weighted(row_weights):  # aT * row_weights, in scratch
+            return np.multiply(aT, row_weights, out=scratch[: aT.size].reshape(aT.shape))
+
         np.subtract(self.Z[rows].T, self.shift[:, None], out=aT[:k])
         aT[k] = 1.0
         np.subtract(self.y[rows], self.y_shift, out=aT[k + 1])
@@ -308,7 +320,8 @@ class InMemoryRows:
         if leverage is not None:
             # The leverages need the weights at the unadjusted residuals.
             center, factor, const = leverage
-            projected = (aT[:k].T - center) @ factor
+            centered = np.subtract(aT[:k].T, center, out=scratch[: k * b].reshape(k, b).T)
+            projected = np.matmul(centered, factor, out=scratch[k * b : 2 * k * b].reshape(b, k))
             lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(x)
             lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
             r = r * lam
@@ -323,12 +336,12 @@ class InMemoryRows:
         np.abs(r, out=self.abs_residuals[rows])
         self.weights[rows] = w
         sw = s * w
-        out.gram += (aT * sw) @ aT.T
+        out.gram += weighted(sw) @ aT.T
         if out.newton_gram is None:
             return
         tanh_abs_x = (1.0 - e2) / denominator
         x_tanh_x = abs_x * tanh_abs_x
-        out.newton_gram += (aT * (sw * (1.0 - x_tanh_x))) @ aT.T
+        out.newton_gram += weighted(sw * (1.0 - x_tanh_x)) @ aT.T
         if out.scale_sums is None:
             return
         f_e = np.exp(-np.abs(_ratio(r, fidelity_unit / 2.0)))
@@ -339,7 +352,7 @@ class InMemoryRows:
         swf = sw * f
         out.scale_sums += [swf.sum(), sw.sum(), swf @ x_tanh_x, sw_x_tanh_x.sum()]
         lam_sw_tanh = np.copysign(sw * tanh_abs_x, x) * lam
-        columns = np.empty((4, r.shape[0]))
+        columns = scratch[: 4 * b].reshape(4, b)
         np.multiply(sw_x_tanh_x, rho, out=columns[0])
         np.multiply(lam_sw_tanh, f, out=columns[1])
         columns[2] = lam_sw_tanh

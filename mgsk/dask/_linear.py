@@ -10,7 +10,7 @@ from .._gnostic import characteristics
 from .._irls import gnostic_irls
 from .._rows import start_rows
 from ._data import check_checks, first_pass, fit_inputs, predict_inputs
-from ._rows import DaskRows, compute, data_scale, start_arrays
+from ._rows import DaskRows, compute, data_scale, lazy_summary, start_arrays
 
 #: Fitted attributes with one value per training row: dask arrays, left out of ``to_local()``.
 PER_ROW_ATTRIBUTES = ("weights_", "outliers_", "characteristics_")
@@ -69,8 +69,13 @@ class DaskGnosticMixin:
         names = characteristics(np.zeros(1))
         return {name: x.map_blocks(lambda b, name=name: characteristics(b)[name]) for name in names}
 
-    def _first_pass(self, X, y, sample_weight):
-        """The design (lazy), the start rows and the checks, from one read of X."""
+    def _first_pass(self, X, y, sample_weight, y_summary=False):
+        """The design (lazy), the start rows and the checks, from one read of X.
+
+        With ``y_summary``, ``found["y_summary"]`` is the summary of y's chunks
+        (:func:`~mgsk.dask._rows.lazy_summary`) for :func:`~mgsk.dask._rows.data_scale`,
+        its sample weights None when all weights are equal.
+        """
         if self.degree > 1:
             head = self._compute(X[:1])[0]
             self.polynomial_features_ = PolynomialFeatures(degree=self.degree, include_bias=False).fit(head)
@@ -80,14 +85,15 @@ class DaskGnosticMixin:
             self.polynomial_features_ = None
             Z = X
         start = start_arrays(Z, y, sample_weight, X if self.leverage else None)
-        found = dict(zip(FIRST_PASS_KEYS, self._compute(*first_pass(X, y, sample_weight, Z, start).values())))
+        lazy = first_pass(X, y, sample_weight, Z, start)
+        if y_summary:
+            lazy["y_summary"] = lazy_summary(y, sample_weight)
+        found = dict(zip(lazy, self._compute(*lazy.values())))
         check_checks(self, found)
+        if y_summary and found["weight_min"] == found["weight_max"]:
+            found["y_summary"] = (*found["y_summary"][:3], None)
         self._check_design(found["Z_range"])
         return Z, found
-
-
-FIRST_PASS_KEYS = ("Zs", "ys", "ws", "Xs", "X_finite", "y_finite", "weight_finite", "weight_min", "weight_max",
-                   "total_weight", "Z_range")  # fmt: skip
 
 
 class LinearRegressor(DaskGnosticMixin, GnosticMixin, RegressorMixin, BaseEstimator):
@@ -224,9 +230,9 @@ class LinearRegressor(DaskGnosticMixin, GnosticMixin, RegressorMixin, BaseEstima
             The fitted estimator.
         """
         X, y, sample_weight = fit_inputs(self, X, y, sample_weight)
-        Z, found = self._first_pass(X, y, sample_weight)
+        Z, found = self._first_pass(X, y, sample_weight, y_summary=True)
         uniform = found["weight_min"] == found["weight_max"]
-        y_scale = data_scale(y, sample_weight, uniform, self.client)
+        y_scale = data_scale(y, sample_weight, uniform, self.client, found["y_summary"], float(found["total_weight"]))
         start = (found["Zs"], found["ys"], found["ws"], float(found["total_weight"]), uniform)
         rows = DaskRows(Z, y, sample_weight, start, y_scale, self.fit_intercept, self.client)
         result = gnostic_irls(

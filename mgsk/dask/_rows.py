@@ -25,7 +25,7 @@ import dask.array as da
 import numpy as np
 
 from .._irls import MAD_FACTOR
-from .._rows import InMemoryRows, _ratio, _sech, start_rows
+from .._rows import SWEEP_ROWS, InMemoryRows, _ratio, _sech, start_rows
 from .._weighted import weighted_mean, weighted_quantile
 
 #: Bins of each narrowing pass of the selection.
@@ -90,11 +90,25 @@ def _sweep_chunk(Z, y, sample_weight, state, args, place):
 
 
 def _vector_method(residuals, sample_weight, total_weight, name, args):
-    """``InMemoryRows.<name>(*args)`` of a chunk's ``r*``: no design is needed."""
-    m = residuals.shape[0]
-    rows = InMemoryRows(np.empty((m, 0)), np.zeros(m), sample_weight, fit_intercept=False)
-    rows.residuals, rows.abs_residuals, rows.total_weight = residuals, np.abs(residuals), total_weight
-    return getattr(rows, name)(*args)
+    """``InMemoryRows.<name>(*args)`` of a chunk's ``r*``: no design is needed.
+
+    Summed over blocks of :data:`~mgsk._rows.SWEEP_ROWS` rows: their
+    temporaries stay small, which matters on Dask's workers (their allocator
+    returns large blocks to the system at once, so each large temporary
+    costs page faults).
+    """
+    parts = []
+    for start in range(0, residuals.shape[0], SWEEP_ROWS):
+        r, s = residuals[start : start + SWEEP_ROWS], sample_weight[start : start + SWEEP_ROWS]
+        rows = InMemoryRows(np.empty((r.shape[0], 0)), np.zeros(r.shape[0]), s, fit_intercept=False)
+        rows.residuals, rows.abs_residuals, rows.total_weight = r, np.abs(r), total_weight
+        parts.append(getattr(rows, name)(*args))
+    return functools.reduce(_add_results, parts)
+
+
+def _add_results(a, b):
+    """Sum of two results of a reduction: floats, or tuples of them."""
+    return tuple(map(operator.add, a, b)) if isinstance(a, tuple) else a + b
 
 
 def _filtering_weights(residuals, unit):
@@ -138,6 +152,7 @@ class DaskRows:
         self.residuals = da.zeros_like(y)
         self._unit = None  # of the last sweep
         self._summary = (0.0, 0.0, np.zeros(1), None if self.uniform else np.ones(1))
+        self._median_parts = None  # the bracket pass of the median of |r*|, run with the sweep
 
     @property
     def n_features(self):
@@ -163,20 +178,27 @@ class DaskRows:
         """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers."""
         state = dask.delayed(self._state(), traverse=False)
         args = (coef, intercept, unit, leverage, newton, fidelity_unit)
-        parts, residuals, summaries = [], [], []
+        parts, residual_parts, residuals, summaries = [], [], [], []
         n = self.y.shape[0]
         chunks = zip(blocks(self.Z), blocks(self.y), blocks(self.sample_weight), self.y.chunks[0], _offsets(self.y))
         for z, y, s, m, offset in chunks:
             part = dask.delayed(_sweep_chunk, nout=3)(z, y, s, state, args, (int(offset), n, self.uniform))
             parts.append(part[0])
+            residual_parts.append(part[1])
             residuals.append(da.from_delayed(part[1], (m,), dtype=np.float64))
             summaries.append(part[2])
         total = dask.delayed(add_sweeps)(parts)
-        residuals, total, summaries = persist(
-            self.client, da.concatenate(residuals), total, dask.delayed(merge_summaries)(summaries)
+        summary = dask.delayed(merge_summaries)(summaries)
+        # The iteration next takes the median of |r*| (the MAD about 0): its bracket's pass runs in this graph.
+        weights = [None] * len(parts) if self.uniform else blocks(self.sample_weight)
+        median_parts = dask.delayed(tuple)(
+            [dask.delayed(_median_bracket_chunk)(r, w, summary, len(parts)) for r, w in zip(residual_parts, weights)]
+        )
+        residuals, total, summary, median_parts = persist(
+            self.client, da.concatenate(residuals), total, summary, median_parts
         )
         self.residuals, self._unit = residuals, unit
-        total, self._summary = compute(self.client, total, summaries)
+        total, self._summary, self._median_parts = compute(self.client, total, summary, median_parts)
         return total
 
     def _vector_sums(self, name, *args):
@@ -185,8 +207,7 @@ class DaskRows:
             dask.delayed(_vector_method)(r, s, self.total_weight, name, args)
             for r, s in zip(blocks(self.residuals), blocks(self.sample_weight))
         ]
-        parts = compute(self.client, *parts)
-        return functools.reduce(lambda a, b: tuple(map(operator.add, a, b)) if isinstance(a, tuple) else a + b, parts)
+        return functools.reduce(_add_results, compute(self.client, *parts))
 
     def qr_solve(self, fit_intercept):
         """Weighted least squares at the weights of the last sweep, by dask's TSQR."""
@@ -206,14 +227,15 @@ class DaskRows:
 
     def quantile(self, q, center=None):
         """Exact weighted lower ``q``-quantile of ``r*``, or of ``|r* - center|``."""
-        lo, hi, sample, sample_weights = self._summary
+        summary = self._summary
         if center is None:
             values = self.residuals
-        else:  # the summary of |r* - center| follows from that of r*
+        else:
             values = abs(self.residuals - center)
-            lo, hi, sample = 0.0, max(abs(lo - center), abs(hi - center)), np.abs(sample - center)
+            summary = deviation_summary(summary, center)
         weights = None if self.uniform else self.sample_weight
-        return exact_quantile(values, weights, q, self.client, (lo, hi, sample, sample_weights), self.total_weight)
+        parts = self._median_parts if (q, center) == (0.5, 0.0) else None
+        return exact_quantile(values, weights, q, self.client, summary, self.total_weight, parts)
 
     def abs_mean(self):
         """``Σ s |r*| / Σ s``."""
@@ -289,6 +311,21 @@ def value_summary(values, weights, offset, n):
     )
 
 
+def lazy_summary(values, weights):
+    """:func:`merge_summaries` of the chunks of ``values`` (and ``weights``, or None), as a delayed object."""
+    n = values.shape[0]
+    v_blocks = blocks(values)
+    w_blocks = [None] * len(v_blocks) if weights is None else blocks(weights)
+    parts = [dask.delayed(value_summary)(v, w, o, n) for v, w, o in zip(v_blocks, w_blocks, _offsets(values))]
+    return dask.delayed(merge_summaries)(parts)
+
+
+def deviation_summary(summary, center):
+    """The summary of ``|values - center|`` from that of ``values`` (the sample is at the same rows)."""
+    lo, hi, sample, sample_weights = summary
+    return 0.0, max(abs(lo - center), abs(hi - center)), np.abs(sample - center), sample_weights
+
+
 def merge_summaries(summaries):
     """One summary (see :func:`value_summary`) of all chunks."""
     weights = None if summaries[0][3] is None else np.concatenate([s[3] for s in summaries])
@@ -304,7 +341,23 @@ def _offsets(array):
     return np.r_[0, np.cumsum(array.chunks[0])[:-1]].astype(int)
 
 
-def exact_quantile(values, weights, q, client=None, summary=None, total_weight=None):
+def _median_bracket_chunk(residuals, weights, summary, n_blocks):
+    """A chunk's part of the bracket pass of :func:`exact_quantile` for the median of ``|r*|``."""
+    a, b, most = _bracket(deviation_summary(summary, 0.0), 0.5, n_blocks)
+    return _chunk_bracket(np.abs(residuals), weights, a, b, most)
+
+
+def _bracket(summary, q, n_blocks):
+    """The sample's quantiles a few standard errors either side of ``q``, and the values a chunk may send."""
+    lo, hi, sample, sample_weights = summary
+    m = sample.shape[0]
+    margin = SELECTION_SIGMAS * np.sqrt(q * (1.0 - q) / m) + 2.0 / m
+    a = weighted_quantile(sample, sample_weights, q - margin) if q - margin > 0 else lo
+    b = weighted_quantile(sample, sample_weights, q + margin) if q + margin < 1 else hi
+    return a, b, SELECTION_GATHER // n_blocks + 1
+
+
+def exact_quantile(values, weights, q, client=None, summary=None, total_weight=None, bracket_parts=None):
     """Lower weighted ``q``-quantile of a dask array, exactly, in a few passes.
 
     The same value as :func:`mgsk._weighted.weighted_quantile` on the
@@ -331,6 +384,9 @@ def exact_quantile(values, weights, q, client=None, summary=None, total_weight=N
         :func:`merge_summaries` of the values' chunks, if known.
     total_weight : float or None
         ``weights.sum()``, if known.
+    bracket_parts : tuple or None
+        The chunks' results of the bracket pass, if it already ran (the
+        median of ``|r*|`` runs it with the sweep).
 
     Returns
     -------
@@ -348,21 +404,17 @@ def exact_quantile(values, weights, q, client=None, summary=None, total_weight=N
     v_blocks = blocks(values)
     w_blocks = [None] * len(v_blocks) if weights is None else blocks(weights)
     if summary is None:
-        parts = [dask.delayed(value_summary)(v, w, o, n) for v, w, o in zip(v_blocks, w_blocks, _offsets(values))]
-        summary = merge_summaries(compute(client, *parts))
-    lo, hi, sample, sample_weights = summary
+        summary = compute(client, lazy_summary(values, weights))[0]
+    lo, hi = summary[:2]
     if weights is None:
         target = float(max(int(np.ceil(q * n)) - 1, 0) + 1)  # a count: exact
     else:
         total_weight = float(compute(client, weights.sum())[0]) if total_weight is None else total_weight
         target = q * total_weight
-    # The bracket: sample quantiles a few standard errors either side of q.
-    m = sample.shape[0]
-    margin = SELECTION_SIGMAS * np.sqrt(q * (1.0 - q) / m) + 2.0 / m
-    a = weighted_quantile(sample, sample_weights, q - margin) if q - margin > 0 else lo
-    b = weighted_quantile(sample, sample_weights, q + margin) if q + margin < 1 else hi
-    most = SELECTION_GATHER // len(v_blocks) + 1
-    parts = compute(client, *[dask.delayed(_chunk_bracket)(v, w, a, b, most) for v, w in zip(v_blocks, w_blocks)])
+    a, b, most = _bracket(summary, q, len(v_blocks))
+    parts = bracket_parts
+    if parts is None:
+        parts = compute(client, *[dask.delayed(_chunk_bracket)(v, w, a, b, most) for v, w in zip(v_blocks, w_blocks)])
     below = sum(p[0] for p in parts)
     inside = sum(p[3] for p in parts)
     if below < target and all(p[1] is not None for p in parts):
@@ -405,11 +457,16 @@ def _select(candidates, weights, below, target):
     return float(candidates[order[min(np.searchsorted(cumulative, target), order.shape[0] - 1)]])
 
 
-def data_scale(y, sample_weight, uniform, client=None):
-    """:func:`mgsk._irls.data_scale` of dask arrays: the same value, from exact selections."""
+def data_scale(y, sample_weight, uniform, client=None, summary=None, total_weight=None):
+    """:func:`mgsk._irls.data_scale` of dask arrays: the same value, from exact selections.
+
+    ``summary`` (:func:`lazy_summary` of ``y``, computed with the first
+    pass) and ``total_weight`` save the passes that would find them.
+    """
     weights = None if uniform else sample_weight
-    center = exact_quantile(y, weights, 0.5, client)
-    s = MAD_FACTOR * exact_quantile(abs(y - center), weights, 0.5, client)
+    center = exact_quantile(y, weights, 0.5, client, summary, total_weight)
+    deviations = None if summary is None else deviation_summary(summary, center)
+    s = MAD_FACTOR * exact_quantile(abs(y - center), weights, 0.5, client, deviations, total_weight)
     if not s > 0:
         dev = y - center
         total, mean_dev = compute(client, sample_weight.sum(), sample_weight @ dev)
