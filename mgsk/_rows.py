@@ -219,6 +219,32 @@ class InMemoryRows:
         self.weights = np.ones(n)  # w of the last sweep
         self._fidelity = None
 
+    @classmethod
+    def of_residuals(cls, residuals, sample_weight, total_weight):
+        """Rows that hold only given ``r*``, for the one-dimensional reductions.
+
+        A part of the rows (a Dask chunk, a block of it) whose sums add up to
+        those of all rows: :meth:`abs_mean` and :meth:`fidelity_sums` (with
+        ``weight_unit``) divide by ``total_weight``, that of all rows.
+
+        Parameters
+        ----------
+        residuals : ndarray of shape (m,)
+            The ``r*`` of these rows.
+        sample_weight : ndarray of shape (m,)
+            Their weights.
+        total_weight : float
+            The total weight of all rows.
+
+        Returns
+        -------
+        InMemoryRows
+        """
+        m = residuals.shape[0]
+        rows = cls(np.empty((m, 0)), np.zeros(m), sample_weight, fit_intercept=False)
+        rows.residuals, rows.abs_residuals, rows.total_weight = residuals, np.abs(residuals), total_weight
+        return rows
+
     @property
     def n_features(self):
         """Number of columns of the design."""

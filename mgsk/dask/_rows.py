@@ -100,9 +100,7 @@ def _vector_method(residuals, sample_weight, total_weight, name, args):
     parts = []
     for start in range(0, residuals.shape[0], SWEEP_ROWS):
         r, s = residuals[start : start + SWEEP_ROWS], sample_weight[start : start + SWEEP_ROWS]
-        rows = InMemoryRows(np.empty((r.shape[0], 0)), np.zeros(r.shape[0]), s, fit_intercept=False)
-        rows.residuals, rows.abs_residuals, rows.total_weight = r, np.abs(r), total_weight
-        parts.append(getattr(rows, name)(*args))
+        parts.append(getattr(InMemoryRows.of_residuals(r, s, total_weight), name)(*args))
     return functools.reduce(_add_results, parts)
 
 
