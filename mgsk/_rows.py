@@ -108,7 +108,12 @@ class Sweep:
 
     With ``x = r*/unit``, ``w = sech x``, ``ρ = r/unit`` (``= x`` without the
     leverage adjustment, ``λ = r*/r``), ``f = sech(2 r*/fidelity_unit)`` and
-    ``t = tanh(2 r*/fidelity_unit)``:
+    ``t = tanh(2 r*/fidelity_unit)``. With the leverage adjustment the
+    weighted leverage ``h = q sech ρ`` moves with the residual and the unit
+    (``q``, from the previous step's Gram matrix, is held), so in the derivatives below ``λ`` stands for ``∂r*/∂r = λ (1 - δ)`` and
+    ``x tanh x`` for ``x tanh x (1 - δ)``, ``δ = λ² h ρ tanh(ρ) / 2`` (0 where
+    ``h`` is capped), and the unit derivative of ``Σ s w f`` has the term
+    ``-Σ s w f x_f tanh(x_f) δ`` too (``x_f = 2 r*/fidelity_unit``):
 
     Attributes
     ----------
@@ -343,6 +348,7 @@ class InMemoryRows:
         x = _ratio(r, unit)
         rho = x
         lam = 1.0
+        slope = None  # 1 - (∂r*/∂r) / λ: see Sweep
         if leverage is not None:
             # The leverages need the weights at the unadjusted residuals.
             center, factor, const = leverage
@@ -350,6 +356,9 @@ class InMemoryRows:
             projected = np.matmul(centered, factor, out=scratch[k * b : 2 * k * b].reshape(b, k))
             lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(x)
             lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
+            if out.newton_gram is not None:
+                # h = q sech(r/unit) moves with r and the unit (not where it is capped).
+                slope = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * rho * np.tanh(rho), 0.0)
             r = r * lam
             x = _ratio(r, unit)
         abs_x = np.abs(x)
@@ -367,16 +376,25 @@ class InMemoryRows:
             return
         tanh_abs_x = (1.0 - e2) / denominator
         x_tanh_x = abs_x * tanh_abs_x
+        if slope is not None:
+            # unit · ∂x/∂unit = -x (1 - slope), ∂r*/∂r = λ (1 - slope)
+            x_tanh_x *= 1.0 - slope
+            lam = lam * (1.0 - slope)
         out.newton_gram += weighted(sw * (1.0 - x_tanh_x)) @ aT.T
         if out.scale_sums is None:
             return
-        f_e = np.exp(-np.abs(_ratio(r, fidelity_unit / 2.0)))
+        abs_x_f = np.abs(_ratio(r, fidelity_unit / 2.0))
+        f_e = np.exp(-abs_x_f)
         f_e2 = f_e * f_e
         f = 2.0 * f_e / (1.0 + f_e2)
-        t = np.copysign((1.0 - f_e2) / (1.0 + f_e2), r)
+        tanh_abs_x_f = (1.0 - f_e2) / (1.0 + f_e2)
+        t = np.copysign(tanh_abs_x_f, r)
         sw_x_tanh_x = sw * x_tanh_x
         swf = sw * f
-        out.scale_sums += [swf.sum(), sw.sum(), swf @ x_tanh_x, sw_x_tanh_x.sum()]
+        unit_fidelity = swf @ x_tanh_x
+        if slope is not None:  # unit · ∂f/∂unit = -f x_f tanh(x_f) slope
+            unit_fidelity -= (swf * abs_x_f * tanh_abs_x_f) @ slope
+        out.scale_sums += [swf.sum(), sw.sum(), unit_fidelity, sw_x_tanh_x.sum()]
         lam_sw_tanh = np.copysign(sw * tanh_abs_x, x) * lam
         columns = scratch[: 4 * b].reshape(4, b)
         np.multiply(sw_x_tanh_x, rho, out=columns[0])
