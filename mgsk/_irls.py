@@ -117,7 +117,16 @@ from ._gnostic import (
     standardized_log_ratio,
 )
 from ._detstart import robust_standardization, starting_subsets
-from ._rows import MAX_LEVERAGE, START_ROWS, InMemoryRows, _ratio, _sech_abs, single_blas_thread, start_rows
+from ._rows import (
+    MAX_LEVERAGE,
+    START_ROWS,
+    InMemoryRows,
+    _ratio,
+    _sech_abs,
+    leverage_projection,
+    single_blas_thread,
+    start_rows,
+)
 from ._weighted import (
     mad_scale,
     trimmed_weights,
@@ -693,7 +702,7 @@ def prediction_residuals(residuals, Z, leverage, weights):
     ndarray of shape (n,)
     """
     center, factor, const = leverage
-    projected = (Z - center) @ factor
+    projected = leverage_projection(np.subtract(Z, center, order="F"), factor)
     q = np.einsum("ij,ij->i", projected, projected) + const
     variance = 1.0 + q * (1.0 - 2.0 * np.minimum(weights, 1.0))
     return residuals / np.sqrt(np.maximum(variance, 1.0 - MAX_LEVERAGE))
