@@ -111,10 +111,11 @@ class Sweep:
     leverage adjustment, ``λ = r*/r``), ``f = sech(2 r*/fidelity_unit)`` and
     ``t = tanh(2 r*/fidelity_unit)``. With the leverage adjustment the
     weighted leverage ``h = q sech ρ`` moves with the residual and the unit
-    (``q``, from the previous step's Gram matrix, is held), so in the derivatives below ``λ`` stands for ``∂r*/∂r = λ (1 - δ)`` and
-    ``x tanh x`` for ``x tanh x (1 - δ)``, ``δ = λ² h ρ tanh(ρ) / 2`` (0 where
-    ``h`` is capped), and the unit derivative of ``Σ s w f`` has the term
-    ``-Σ s w f x_f tanh(x_f) δ`` too (``x_f = 2 r*/fidelity_unit``):
+    (``q``, from the previous step's Gram matrix, is held), so in the
+    derivatives below ``λ`` stands for ``∂r*/∂r = λ (1 - δ)`` and
+    ``x tanh x`` for ``x tanh x (1 - δ)``, ``δ = λ² h ρ tanh(ρ) / 2`` (0
+    where ``h`` is capped), and the unit derivative of ``Σ s w f`` has the
+    term ``-Σ s w f x_f tanh(x_f) δ`` too (``x_f = 2 r*/fidelity_unit``):
 
     Attributes
     ----------
@@ -349,7 +350,7 @@ class InMemoryRows:
         x = _ratio(r, unit)
         rho = x
         lam = 1.0
-        slope = None  # 1 - (∂r*/∂r) / λ: see Sweep
+        delta = None  # δ = 1 - (∂r*/∂r) / λ: see Sweep
         if leverage is not None:
             # The leverages need the weights at the unadjusted residuals.
             center, factor, const = leverage
@@ -359,7 +360,7 @@ class InMemoryRows:
             lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
             if out.newton_gram is not None:
                 # h = q sech(r/unit) moves with r and the unit (not where it is capped).
-                slope = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * rho * np.tanh(rho), 0.0)
+                delta = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * rho * np.tanh(rho), 0.0)
             r = r * lam
             x = _ratio(r, unit)
         abs_x = np.abs(x)
@@ -381,10 +382,10 @@ class InMemoryRows:
             return
         tanh_abs_x = (1.0 - e2) / denominator
         x_tanh_x = abs_x * tanh_abs_x
-        if slope is not None:
-            # unit · ∂x/∂unit = -x (1 - slope), ∂r*/∂r = λ (1 - slope)
-            x_tanh_x *= 1.0 - slope
-            lam = lam * (1.0 - slope)
+        if delta is not None:
+            # unit · ∂x/∂unit = -x (1 - δ), ∂r*/∂r = λ (1 - δ)
+            x_tanh_x *= 1.0 - delta
+            lam = lam * (1.0 - delta)
         if leverage is None:
             out.newton_gram += weighted(sw * (1.0 - x_tanh_x)) @ aT.T
         else:
@@ -400,8 +401,8 @@ class InMemoryRows:
         sw_x_tanh_x = sw * x_tanh_x
         swf = sw * f
         unit_fidelity = swf @ x_tanh_x
-        if slope is not None:  # unit · ∂f/∂unit = -f x_f tanh(x_f) slope
-            unit_fidelity -= (swf * abs_x_f * tanh_abs_x_f) @ slope
+        if delta is not None:  # unit · ∂f/∂unit = -f x_f tanh(x_f) δ
+            unit_fidelity -= (swf * abs_x_f * tanh_abs_x_f) @ delta
         out.scale_sums += [swf.sum(), sw.sum(), unit_fidelity, sw_x_tanh_x.sum()]
         lam_sw_tanh = np.copysign(sw * tanh_abs_x, x) * lam
         columns = scratch[: 4 * b].reshape(4, b)
