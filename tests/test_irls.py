@@ -176,3 +176,20 @@ def test_label_scale_is_settled_at_its_residuals():
     lagged = max(gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), s), MODEL_SCALE)
     assert S > MODEL_SCALE and abs(lagged - S) > 1e-2 * S  # from far: four secant steps
     assert again == pytest.approx(S, rel=1e-6)
+
+
+def test_wide_sweep_products_equal_the_general_ones():
+    # The wide path's triangular (trmm) and symmetric (syrk) products, with
+    # some negative row weights in the symmetric sum.
+    rng = np.random.default_rng(3)
+    centered = np.asfortranarray(rng.normal(size=(50, 6)))
+    upper = np.triu(rng.normal(size=(6, 6)))
+    full = rng.normal(size=(6, 6))
+    expected = centered @ upper
+    np.testing.assert_allclose(rows_module.leverage_projection(centered.copy(order="F"), upper), expected, atol=1e-12)
+    np.testing.assert_allclose(rows_module.leverage_projection(centered, full), centered @ full, atol=1e-12)
+    aT = rng.normal(size=(8, 50))
+    c = rng.uniform(-0.2, 1.0, size=50)
+    scratch = np.empty(aT.size)
+    total = rows_module._symmetric_sum(aT, c, lambda v: np.multiply(aT, v, out=scratch.reshape(aT.shape)))
+    np.testing.assert_allclose(total, (aT * c) @ aT.T, atol=1e-12)
