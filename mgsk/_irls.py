@@ -583,7 +583,9 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     a[:, -2] = 1.0
     a[:, -1] = y - y_shift
     kept = sample_weight
-    gram = (a * kept[:, None]).T @ a
+    root = a * np.sqrt(kept)[:, None]
+    gram = root.T @ root  # a symmetric product (BLAS syrk)
+    del root
 
     def refit(new_kept):
         changed = np.flatnonzero(new_kept != kept)
