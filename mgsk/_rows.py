@@ -49,6 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 
 import numpy as np
+from scipy.linalg.blas import dtrmm
 from threadpoolctl import ThreadpoolController
 
 from ._gnostic import X_MAX, residual_entropy_values
@@ -108,7 +109,13 @@ class Sweep:
 
     With ``x = r*/unit``, ``w = sech x``, ``ρ = r/unit`` (``= x`` without the
     leverage adjustment, ``λ = r*/r``), ``f = sech(2 r*/fidelity_unit)`` and
-    ``t = tanh(2 r*/fidelity_unit)``:
+    ``t = tanh(2 r*/fidelity_unit)``. With the leverage adjustment the
+    weighted leverage ``h = q sech ρ`` moves with the residual and the unit
+    (``q``, from the previous step's Gram matrix, is held), so in the
+    derivatives below ``λ`` stands for ``∂r*/∂r = λ (1 - δ)`` and
+    ``x tanh x`` for ``x tanh x (1 - δ)``, ``δ = λ² h ρ tanh(ρ) / 2`` (0
+    where ``h`` is capped), and the unit derivative of ``Σ s w f`` has the
+    term ``-Σ s w f x_f tanh(x_f) δ`` too (``x_f = 2 r*/fidelity_unit``):
 
     Attributes
     ----------
@@ -343,13 +350,17 @@ class InMemoryRows:
         x = _ratio(r, unit)
         rho = x
         lam = 1.0
+        delta = None  # δ = 1 - (∂r*/∂r) / λ: see Sweep
         if leverage is not None:
             # The leverages need the weights at the unadjusted residuals.
             center, factor, const = leverage
             centered = np.subtract(aT[:k].T, center, out=scratch[: k * b].reshape(k, b).T)
-            projected = np.matmul(centered, factor, out=scratch[k * b : 2 * k * b].reshape(b, k))
+            projected = leverage_projection(centered, factor)
             lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(x)
             lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
+            if out.newton_gram is not None:
+                # h = q sech(r/unit) moves with r and the unit (not where it is capped).
+                delta = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * rho * np.tanh(rho), 0.0)
             r = r * lam
             x = _ratio(r, unit)
         abs_x = np.abs(x)
@@ -362,21 +373,37 @@ class InMemoryRows:
         np.abs(r, out=self.abs_residuals[rows])
         self.weights[rows] = w
         sw = s * w
-        out.gram += weighted(sw) @ aT.T
+        if leverage is None:
+            out.gram += weighted(sw) @ aT.T
+        else:  # wide data: k is large, and a symmetric product costs a fraction of a general one
+            block_gram = _symmetric_sum(aT, sw, weighted)
+            out.gram += block_gram
         if out.newton_gram is None:
             return
         tanh_abs_x = (1.0 - e2) / denominator
         x_tanh_x = abs_x * tanh_abs_x
-        out.newton_gram += weighted(sw * (1.0 - x_tanh_x)) @ aT.T
+        if delta is not None:
+            # unit · ∂x/∂unit = -x (1 - δ), ∂r*/∂r = λ (1 - δ)
+            x_tanh_x *= 1.0 - delta
+            lam = lam * (1.0 - delta)
+        if leverage is None:
+            out.newton_gram += weighted(sw * (1.0 - x_tanh_x)) @ aT.T
+        else:
+            out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, weighted)
         if out.scale_sums is None:
             return
-        f_e = np.exp(-np.abs(_ratio(r, fidelity_unit / 2.0)))
+        abs_x_f = np.abs(_ratio(r, fidelity_unit / 2.0))
+        f_e = np.exp(-abs_x_f)
         f_e2 = f_e * f_e
         f = 2.0 * f_e / (1.0 + f_e2)
-        t = np.copysign((1.0 - f_e2) / (1.0 + f_e2), r)
+        tanh_abs_x_f = (1.0 - f_e2) / (1.0 + f_e2)
+        t = np.copysign(tanh_abs_x_f, r)
         sw_x_tanh_x = sw * x_tanh_x
         swf = sw * f
-        out.scale_sums += [swf.sum(), sw.sum(), swf @ x_tanh_x, sw_x_tanh_x.sum()]
+        unit_fidelity = swf @ x_tanh_x
+        if delta is not None:  # unit · ∂f/∂unit = -f x_f tanh(x_f) δ
+            unit_fidelity -= (swf * abs_x_f * tanh_abs_x_f) @ delta
+        out.scale_sums += [swf.sum(), sw.sum(), unit_fidelity, sw_x_tanh_x.sum()]
         lam_sw_tanh = np.copysign(sw * tanh_abs_x, x) * lam
         columns = scratch[: 4 * b].reshape(4, b)
         np.multiply(sw_x_tanh_x, rho, out=columns[0])
@@ -466,6 +493,45 @@ class InMemoryRows:
 
         parts = in_halves(part, self.residuals.shape[0])
         return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+
+def leverage_projection(centered, factor):
+    """``centered @ factor`` for the leverages ``c + ‖(z - m) F‖²``.
+
+    ``F`` from :func:`mgsk._irls.solve_gram` is upper triangular: then the
+    product is BLAS ``trmm``, in place in ``centered`` (Fortran-ordered),
+    at half the cost of a general product.
+
+    Parameters
+    ----------
+    centered : ndarray of shape (b, k)
+        Rows ``z - m``; overwritten when ``factor`` is triangular.
+    factor : ndarray of shape (k, k)
+
+    Returns
+    -------
+    ndarray of shape (b, k)
+    """
+    if factor.shape[0] == 0 or np.tril(factor, -1).any() or not centered.flags.f_contiguous:
+        return centered @ factor
+    return dtrmm(1.0, factor, centered, side=1, lower=0, overwrite_b=1)
+
+
+def _symmetric_sum(aT, c, weighted):
+    """``Σ c a aᵀ`` over the columns ``a`` of ``aT`` by symmetric products.
+
+    A product of a block with its own transpose is BLAS ``syrk``, a fraction
+    of the cost of a general product: the rows with ``c >= 0`` enter as
+    ``(a √c)(a √c)ᵀ`` (through ``weighted``, which multiplies ``aT`` by row
+    weights into scratch), the few with ``c < 0`` are subtracted apart.
+    """
+    root = weighted(np.sqrt(np.maximum(c, 0.0)))
+    total = root @ root.T
+    negative = np.flatnonzero(c < 0)
+    if negative.size:
+        part = aT[:, negative] * np.sqrt(-c[negative])
+        total -= part @ part.T
+    return total
 
 
 def _sech(x):

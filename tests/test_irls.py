@@ -14,6 +14,7 @@ from mgsk._irls import (
     gnostic_irls,
     scale_coupling,
     settled_unit,
+    solve_gram,
     well_conditioned_cholesky,
 )
 from mgsk._rows import InMemoryRows
@@ -27,10 +28,10 @@ def _data(seed, n=300, k=3, outliers=0.1):
     return Z, y, rng.uniform(0.5, 2.0, size=n)
 
 
-def _equation(rows, coef, intercept, unit):
+def _equation(rows, coef, intercept, unit, leverage=None):
     """``Σ s w r (z - shift, 1)`` and the mean fidelity ``F`` at ``κσ = 8``."""
     k = coef.shape[0]
-    sweep = rows.sweep(coef, intercept, unit)
+    sweep = rows.sweep(coef, intercept, unit, leverage)
     offset = intercept + rows.shift @ coef - rows.y_shift
     G = sweep.gram
     g = G[: k + 1, k + 1] - G[: k + 1, : k + 1] @ np.r_[coef, offset]
@@ -38,21 +39,31 @@ def _equation(rows, coef, intercept, unit):
     return g, fidelity / total
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_sweep_derivative_sums_match_finite_differences(seed):
-    # The joint Newton step rests on these sums: dg/dc, and dF/dc, dF/dθ
-    # of the scale equation's mean fidelity (σ held), in the shifted
-    # coordinates θ = (coef, offset) of the sweep.
+def _wide_leverage(rows, coef, intercept, unit):
+    """A leverage tuple of a few rows per parameter: large ``h``, some capped."""
+    return solve_gram(rows.sweep(coef, intercept, unit).gram / 40.0, True)[2]
+
+
+@pytest.mark.parametrize("seed, adjusted", [(0, False), (1, False), (0, True), (1, True)])
+def test_sweep_derivative_sums_match_finite_differences(seed, adjusted):
+    # The joint Newton step rests on these sums: dg/dθ, dg/dc, and dF/dc,
+    # dF/dθ of the scale equation's mean fidelity (σ held), in the shifted
+    # coordinates θ = (coef, offset) of the sweep; with leverage-adjusted
+    # residuals r* = r / sqrt(1 - q sech(r/c)) at a held q.
     Z, y, s = _data(seed)
     rows = InMemoryRows(Z, y, s)
     coef, intercept, unit = np.array([0.3, -0.2, 0.5]), 0.7, 1.3
-    sweep = rows.sweep(coef, intercept, unit, newton=True, fidelity_unit=8.0)
+    leverage = _wide_leverage(rows, coef, intercept, unit) if adjusted else None
+    sweep = rows.sweep(coef, intercept, unit, leverage, newton=True, fidelity_unit=8.0)
+    if adjusted:
+        lam = rows.residuals / (y - Z @ coef - intercept)
+        assert lam.max() > 2.0  # leverages up to and at the cap
     N, D, N_c, D_c = sweep.scale_sums
     F = N / D
-    g0, F0 = _equation(rows, coef, intercept, unit)
+    g0, F0 = _equation(rows, coef, intercept, unit, leverage)
     assert F == pytest.approx(F0, rel=1e-12)
     h = 1e-6
-    g1, F1 = _equation(rows, coef, intercept, unit + h)
+    g1, F1 = _equation(rows, coef, intercept, unit + h, leverage)
     np.testing.assert_allclose((g1 - g0) / h, sweep.unit_gradient[:4], rtol=1e-4, atol=1e-6 * np.abs(g0).max())
     assert (F1 - F0) / h == pytest.approx((N_c - F * D_c) / (unit * D), rel=1e-4)
     V1, V2, V3 = sweep.fidelity_gradient.T
@@ -63,8 +74,9 @@ def test_sweep_derivative_sums_match_finite_differences(seed):
             step[j] = h  # holding the offset: the intercept moves by -shift_j h
         new_coef = coef + step
         new_intercept = intercept - rows.shift @ step + (h if j == 3 else 0.0)
-        _, Fj = _equation(rows, new_coef, new_intercept, unit)
+        gj, Fj = _equation(rows, new_coef, new_intercept, unit, leverage)
         assert (Fj - F0) / h == pytest.approx(F_theta[j], rel=1e-4, abs=1e-9)
+        np.testing.assert_allclose((gj - g0) / h, -sweep.newton_gram[:4, j], rtol=1e-4, atol=1e-6 * np.abs(g0).max())
 
 
 def test_scale_coupling_root_solves_the_scale_equation():
@@ -164,3 +176,20 @@ def test_label_scale_is_settled_at_its_residuals():
     lagged = max(gnostic_scale(standardized_log_ratio(r, KAPPA, 2.0), s), MODEL_SCALE)
     assert S > MODEL_SCALE and abs(lagged - S) > 1e-2 * S  # from far: four secant steps
     assert again == pytest.approx(S, rel=1e-6)
+
+
+def test_wide_sweep_products_equal_the_general_ones():
+    # The wide path's triangular (trmm) and symmetric (syrk) products, with
+    # some negative row weights in the symmetric sum.
+    rng = np.random.default_rng(3)
+    centered = np.asfortranarray(rng.normal(size=(50, 6)))
+    upper = np.triu(rng.normal(size=(6, 6)))
+    full = rng.normal(size=(6, 6))
+    expected = centered @ upper
+    np.testing.assert_allclose(rows_module.leverage_projection(centered.copy(order="F"), upper), expected, atol=1e-12)
+    np.testing.assert_allclose(rows_module.leverage_projection(centered, full), centered @ full, atol=1e-12)
+    aT = rng.normal(size=(8, 50))
+    c = rng.uniform(-0.2, 1.0, size=50)
+    scratch = np.empty(aT.size)
+    total = rows_module._symmetric_sum(aT, c, lambda v: np.multiply(aT, v, out=scratch.reshape(aT.shape)))
+    np.testing.assert_allclose(total, (aT * c) @ aT.T, atol=1e-12)
