@@ -371,11 +371,11 @@ class GnosticDistribution(BaseEstimator):
         >>> from sklearn.model_selection import GridSearchCV
         >>> from mgsk import GnosticDistribution
         >>> X = np.random.default_rng(0).normal(size=(200, 1))
+        >>> round(GnosticDistribution().fit(X).score(X), 1)
+        -279.5
         >>> search = GridSearchCV(GnosticDistribution(), {"kind": ["egdf", "eldf"]}).fit(X)
-        >>> sorted(search.cv_results_)[:2]
-        ['mean_fit_time', 'mean_score_time']
-        >>> bool(np.isfinite(search.best_score_))
-        True
+        >>> search.best_params_, round(float(search.best_score_), 2)
+        ({'kind': 'eldf'}, -56.32)
         """
         return float(np.sum(self.score_samples(X)))
 
