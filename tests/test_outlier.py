@@ -145,6 +145,15 @@ def test_the_distance_test_flags_the_blobs_of_the_estimator_checks_but_not_the_b
     np.testing.assert_array_equal(det.predict(X), y)
 
 
+def test_on_heavy_tailed_rows_the_distances_own_distribution_raises_the_bound():
+    X = np.random.default_rng(0).exponential(size=(500, 5))
+    det = GnosticOutlierDetector().fit(X)
+    _, chi2_bound = distance_bounds(5, 500)
+    d2 = det._distances(X)
+    assert det.distance_interval_[1] > chi2_bound
+    assert (d2 > det.distance_interval_[1]).sum() < 0.75 * (d2 > chi2_bound).sum()  # 35 vs 64
+
+
 @pytest.mark.parametrize("df, n_rows", [(1, 50), (2, 300), (5, 500)])
 def test_the_distance_bound_is_exceeded_by_the_largest_clean_distance_at_the_level(df, n_rows):
     centre, bound = distance_bounds(df, n_rows, level=0.2)
