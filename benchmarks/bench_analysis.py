@@ -29,7 +29,7 @@ Targets (issue 14), printed with PASS or MISS:
   time per value at the largest n at most twice that at 1e5.
 
 The full run also counts the detector's false alarms on clean normal data
-(no target: the rates its two tail probabilities give).
+(no target: the rates the columns' tail probabilities and the distances' level give).
 
 The quick mode runs the cases it is meant to meet (univariate outliers of 12
 noise standard deviations and more, medium ones printed, the location at every contamination,

@@ -15,6 +15,7 @@ mlflow = pytest.importorskip("mlflow")
 pd = pytest.importorskip("pandas")
 
 import mlflow.sklearn  # noqa: E402
+import sklearn.metrics  # noqa: E402
 from sklearn.metrics import f1_score, make_scorer  # noqa: E402
 from sklearn.model_selection import GridSearchCV, StratifiedKFold  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -161,15 +162,31 @@ def test_a_search_over_the_detector_logs_the_best_one_and_child_runs(mlflow_trac
         GnosticOutlierDetector(), {"contamination": ["auto", 0.1]},
         scoring=make_scorer(f1_score, pos_label=-1), cv=StratifiedKFold(2),
     ).fit(frame, y)  # fmt: skip
+    # The best detector is tracked: a metric on its predictions goes to the parent run.
+    X_test, y_test = frame.iloc[::2], y[::2]
+    f1 = sklearn.metrics.f1_score(y_test, search.predict(X_test), pos_label=-1)
     mgsk.autolog(disable=True)
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     (parent,) = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
     assert len(runs) == 3 and parent.data.tags["estimator_name"] == "GridSearchCV"
+    assert parent.data.metrics["f1_score_X_test"] == f1
     best = search.best_estimator_
     assert parent.data.params["best_contamination"] == str(search.best_params_["contamination"])
     assert parent.data.metrics["location/flow_rate"] == best.location_[0]
     assert parent.data.metrics["training_outliers"] == np.sum(best.predict(frame) == -1)
     assert np.array_equal(mgsk.mlflow.load_model(the_model(parent)).predict(frame), search.predict(frame))
+
+
+def test_a_search_over_the_distribution_needs_no_scoring_and_logs_its_test_score(mlflow_tracking, frame):
+    mgsk.autolog(log_plots=False, max_tuning_runs=0)
+    search = GridSearchCV(GnosticDistribution(kind="eldf"), {"scale": [0.5, 2.0]}, cv=2).fit(frame)
+    X_test = frame.iloc[::3]
+    log_likelihood = search.score(X_test)
+    mgsk.autolog(disable=True)
+    run = only_run()
+    assert run.data.params["best_scale"] == str(search.best_params_["scale"])
+    assert run.data.metrics["best_cv_score"] == search.best_score_
+    assert run.data.metrics["GridSearchCV_score_X_test"] == log_likelihood
 
 
 def test_with_mlflow_sklearn_autolog_a_pipeline_gets_the_step_numbers_added(mlflow_tracking, frame):

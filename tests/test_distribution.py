@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
+from sklearn.model_selection import GridSearchCV, KFold
 
 from mgsk import GnosticDistribution
 from mgsk._distribution_math import (
@@ -224,3 +225,18 @@ def test_skops_round_trip(tmp_path):
     assert all(t.startswith("mgsk.") for t in untrusted), untrusted
     loaded = sio.load(path, trusted=untrusted)
     np.testing.assert_array_equal(loaded.cdf(X), dist.cdf(X))
+
+
+def test_score_is_the_total_log_likelihood_and_a_search_needs_no_scoring():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(120, 2))
+    dist = GnosticDistribution(kind="eldf").fit(X[:80])
+    assert dist.score(X[80:]) == pytest.approx(dist.score_samples(X[80:]).sum(), rel=1e-12)
+    grid = {"kind": ["eldf", "qldf"], "scale": [0.5, 4.0]}
+    search = GridSearchCV(GnosticDistribution(), grid, cv=KFold(3)).fit(X)
+    by_hand = [
+        np.mean([GnosticDistribution(**params).fit(X[train]).score(X[test]) for train, test in KFold(3).split(X)])
+        for params in search.cv_results_["params"]
+    ]
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], by_hand, rtol=1e-12)
+    assert search.best_params_ == search.cv_results_["params"][int(np.argmax(by_hand))]

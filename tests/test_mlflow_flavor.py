@@ -493,7 +493,13 @@ def test_data_analysis_estimators_save_load_and_serve_through_pyfunc(tmp_path, r
 
     distribution = mgsk.GnosticDistribution(kind="eldf").fit(X[6:, :2])
     with pytest.raises(MgskModelError, match="offers .*score_samples"):
-        mg.save_model(distribution, tmp_path / "no-predict")
+        mg.save_model(distribution, tmp_path / "no-predict", pyfunc_predict_fn="predict")
+    # No predict: the pyfunc serves the log density by default, as autolog logs it.
+    mg.save_model(distribution, tmp_path / "default", input_example=X[:3, :2])
+    default = mlflow.pyfunc.load_model(str(tmp_path / "default"))
+    assert default.metadata.flavors["python_function"]["predict_fn"] == "score_samples"
+    assert default.metadata.signature.params.to_dict()[0]["default"] == "score_samples"
+    assert same_bits(default.predict(X[:5, :2]), distribution.score_samples(X[:5, :2]))
     for method in ("score_samples", "cdf", "pdf"):
         mg.save_model(distribution, tmp_path / method, pyfunc_predict_fn=method)
         served = mlflow.pyfunc.load_model(str(tmp_path / method)).predict(X[:5, :2])

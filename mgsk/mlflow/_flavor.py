@@ -29,7 +29,14 @@ from sklearn.utils.validation import check_is_fitted
 import mgsk
 
 from ._errors import MgskModelError
-from ._pyfunc import PREDICT_METHOD_PARAM, PREDICT_METHODS, MgskPyfuncModel, available_methods, check_predict_method
+from ._pyfunc import (
+    PREDICT_METHOD_PARAM,
+    PREDICT_METHODS,
+    MgskPyfuncModel,
+    available_methods,
+    check_predict_method,
+    default_method,
+)
 from ._requirements import validate_environment_arguments, write_environment
 from ._serialization import CLOUDPICKLE, FORMATS, MODEL_FILE, SKOPS, deserialize, serialize
 from ._signing import sign_model, verify_if_required
@@ -48,7 +55,7 @@ def save_model(
     signature=None,
     input_example=None,
     serialization_format=SKOPS,
-    pyfunc_predict_fn="predict",
+    pyfunc_predict_fn=None,
     metadata=None,
     code_paths=None,
     pip_requirements=None,
@@ -86,9 +93,11 @@ def save_model(
         loader refuses it unless its caller opts in (``allow_pickle=True``
         in :func:`load_model`, or ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true``).
     pyfunc_predict_fn : {"predict", "predict_proba", "predict_log_proba", "decision_function", \
-            "score_samples", "cdf", "pdf"}, default="predict"
-        The method ``mlflow.pyfunc`` models call: a :class:`~mgsk.GnosticDistribution`,
-        which has no ``predict``, serves ``"score_samples"``, ``"cdf"`` or ``"pdf"``.
+            "score_samples", "cdf", "pdf"}, default=None
+        The method ``mlflow.pyfunc`` models call. None: ``"predict"``, or
+        ``"score_samples"`` for a :class:`~mgsk.GnosticDistribution` (which
+        has no ``predict``; it also serves ``"cdf"`` or ``"pdf"``), as
+        :func:`mgsk.autolog` logs it.
     metadata : dict, optional
         Custom metadata stored in the MLmodel file.
     code_paths : list of str, optional
@@ -142,6 +151,7 @@ def save_model(
     True
     """
     path = os.path.abspath(os.fspath(path))
+    pyfunc_predict_fn = default_method(model) if pyfunc_predict_fn is None else pyfunc_predict_fn
     check_model(model, serialization_format, pyfunc_predict_fn)
     validate_environment_arguments(conda_env, pip_requirements, extra_pip_requirements)
     if not (signature is None or signature is False or isinstance(signature, ModelSignature)):
@@ -271,7 +281,7 @@ def log_model(
     registered_model_name=None,
     await_registration_for=DEFAULT_AWAIT_MAX_SLEEP_SECONDS,
     serialization_format=SKOPS,
-    pyfunc_predict_fn="predict",
+    pyfunc_predict_fn=None,
     metadata=None,
     code_paths=None,
     pip_requirements=None,
@@ -337,6 +347,7 @@ def log_model(
     """
     if unknown := set(kwargs) - _MODEL_LOG_KEYWORDS:
         raise TypeError(f"log_model() got unexpected keyword arguments {sorted(unknown)}.")
+    pyfunc_predict_fn = default_method(model) if pyfunc_predict_fn is None else pyfunc_predict_fn
     check_model(model, serialization_format, pyfunc_predict_fn)
     if name is None and artifact_path is None:
         name = "model"

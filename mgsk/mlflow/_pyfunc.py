@@ -26,6 +26,16 @@ def available_methods(model):
     return [method for method in PREDICT_METHODS if hasattr(model, method)]
 
 
+def default_method(model):
+    """The method served when none is chosen: ``predict``, else the first available.
+
+    A :class:`~mgsk.GnosticDistribution` (no ``predict``) serves
+    ``score_samples``, its log density.
+    """
+    methods = available_methods(model)
+    return methods[0] if methods else "predict"
+
+
 def check_predict_method(model, method, what="pyfunc_predict_fn"):
     """Raise a clear :class:`MgskModelError` unless ``model`` can serve ``method``."""
     if not isinstance(method, str) or method not in available_methods(model):

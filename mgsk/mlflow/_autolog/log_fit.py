@@ -228,21 +228,14 @@ def log_dataset(client, run_id, dataset, context="train"):
     client.log_inputs(run_id, datasets=[DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags)])
 
 
-def pyfunc_method(model):
-    """The method the pyfunc flavor serves by default: ``predict``, else ``score_samples`` (distributions)."""
-    from .._pyfunc import available_methods
-
-    return available_methods(model)[0]
-
-
 def _signature(model, example):
     """The signature of the pyfunc method on ``example``, declaring the flavor's predict_method."""
     from mlflow.models import infer_signature
     from mlflow.types.schema import ParamSchema, ParamSpec
 
-    from .._pyfunc import PREDICT_METHOD_PARAM, available_methods
+    from .._pyfunc import PREDICT_METHOD_PARAM, available_methods, default_method
 
-    method = pyfunc_method(model)
+    method = default_method(model)
     signature = infer_signature(example, getattr(model, method)(deepcopy(example)))
     if len(available_methods(model)) > 1:
         signature.params = ParamSchema([ParamSpec(PREDICT_METHOD_PARAM, "string", method)])
@@ -279,7 +272,6 @@ def log_model(client, fit_run, record, config):
         input_example=record.example,
         registered_model_name=config.registered_model_name,
         serialization_format=config.serialization_format,
-        pyfunc_predict_fn=pyfunc_method(record.model),
         model_id=record.model_id,
         run_id=run_id,
         # MLflow would reload the model and predict on the example: the
@@ -512,7 +504,7 @@ def spool_fit(spool, fit_run, end, records):
         if model is not None:
             save_model(
                 model.model, folder / MODEL_FOLDER, signature=model.signature, input_example=model.example,
-                serialization_format=config.serialization_format, pyfunc_predict_fn=pyfunc_method(model.model),
+                serialization_format=config.serialization_format,
             )  # fmt: skip
 
     record = {

@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator
 
 from ..._base import GnosticMixin
 from . import post_training
-from .analysis import analysis_classes
+from .analysis import analysis_classes, analysis_step
 from .context import caller_frame, search_is_nested
 from .faults import LoggingSteps, quick_requests
 from .log_fit import FIT_ID_TAG, FitRecord, log_batch, log_fitted_model, run_for_fit, run_tags, send
@@ -78,7 +78,8 @@ def _log_search(client, fit_run, search, data, config, steps):
         model_id = log_fitted_model(
             client, fit_run, best, search, data, config, steps, params=params, extra_metrics=extra, files=cv_results
         )
-        if config.log_post_training_metrics and fit_run.run is not None and (step := gnostic_step(best)) is not None:
+        step = gnostic_step(best) or analysis_step(best)
+        if config.log_post_training_metrics and fit_run.run is not None and step is not None:
             post_training.track(step, fit_run.run_id, model_id, search, config)
     else:  # refit=False: no model to log or score
         now = get_current_time_millis()
