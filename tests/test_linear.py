@@ -1,6 +1,9 @@
 """LinearRegressor and PolynomialRegressor: robustness, equivariance, weights, errors."""
 
+import functools
+import importlib.util
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,29 +111,28 @@ def test_bad_leverage_points_are_rejected():
     assert model.weights_[:100].max() < 1e-4
 
 
-def clustered_leverage(seed, n, frac, k=5):
-    """bench_estimators' masking data: a tight cluster at distance 4 in X, 12 below the plane."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, k))
-    beta = np.r_[1.0, rng.normal(size=k)]
-    y = beta[0] + X @ beta[1:] + rng.normal(size=n)
-    m = int(round(frac * n))
-    direction = rng.normal(size=k)
-    direction /= np.linalg.norm(direction)
-    X[:m] = 4.0 * direction + 0.1 * rng.normal(size=(m, k))
-    y[:m] = beta[0] + X[:m] @ beta[1:] - 12 - 0.1 * rng.normal(size=m)
-    return X, y, beta, m
+@functools.cache
+def bench_estimators():
+    """The benchmark script as a module (its data generators)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_estimators.py"
+    spec = importlib.util.spec_from_file_location("bench_estimators", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.parametrize("seed, frac", [(1, 0.2), (5, 0.2), (6, 0.2), (0, 0.3), (5, 0.3), (6, 0.3)])
 def test_a_masking_cluster_in_twenty_rows_is_found(seed, frac):
-    # 20 rows, 6 parameters, 4-6 bad leverage points that pull each other's
-    # distances in X: the start guessed in X alone went through the cluster
-    # here (errors 3.5-10, the cluster's weights near 1).
-    X, y, beta, m = clustered_leverage(seed, 20, frac)
+    # bench_estimators' masking data: 20 rows, 6 parameters, 4-6 bad
+    # leverage points close together that pull each other's distances in
+    # X. The start guessed in X alone went through the cluster here
+    # (errors 3.5-10, the cluster's weights near 1).
+    X, y, beta = bench_estimators().clustered_leverage(seed, 20, frac)
+    m = int(round(frac * 20))
     model = LinearRegressor().fit(X, y)
     assert model.weights_[:m].max() < 1e-3
     assert np.linalg.norm(params(model) - beta) < 1.3
+
 
 def test_polynomial_recovers_a_curve_through_outliers():
     x = np.linspace(-3, 3, 301).reshape(-1, 1)
