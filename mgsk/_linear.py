@@ -49,8 +49,8 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
     errors; the scale of the weighting comes from the gnostic scale
     equation, so there is nothing to tune. A high-breakdown start
     (concentration steps from deterministic subsets of the rows nearest
-    the bulk of ``(X, y)``) lets the iteration survive up to 40 % gross outliers in
-    ``y`` and bad leverage points. The algorithm is described in
+    the bulk of ``(X, y)``) lets the iteration survive up to 40 % gross
+    outliers in ``y`` and bad leverage points. The algorithm is described in
     :mod:`mgsk._irls`. The fit is deterministic: the same data give the
     same model, bit for bit.
 

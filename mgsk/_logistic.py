@@ -62,6 +62,7 @@ def newton_fit(problem, max_iter, tol, fit_intercept, report):
 
 
 def _newton_loop(problem, max_iter, tol, fit_intercept, report):
+    """The steps of :func:`newton_fit` (same arguments and result)."""
     state = problem.state(problem.probabilities(problem.initial_theta()), None)
     history = []
     converged = False
