@@ -8,9 +8,9 @@ of the total weight is a starting subset; concentration steps then refine
 it. Masking, a cluster of outliers that pulls a coordinate-wise median and
 MAD and each other's distances, fools one guess but rarely all of them.
 
-Here the guesses are computed on the features ``X`` (standardised by their
-weighted median and MAD), so they do not depend on ``y`` and the start stays
-regression-, scale- and shift-equivariant:
+Here the guesses are computed on the columns given (standardised by their
+weighted medians and MADs); the regressors' start (:func:`mgsk._irls.robust_start`)
+gives them the features and the target, ``(X, y)``:
 
 1. the correlation of ``tanh`` of the standardised data;
 2. Spearman's correlation (weighted mid-ranks);
@@ -19,7 +19,6 @@ regression-, scale- and shift-equivariant:
 5. the covariance of the half of the rows nearest the median (BACON's
    first step);
 
-the sixth start is the leverage-weighted fit of :func:`mgsk._irls.robust_start`.
 As in DetMCD each scatter guess ``S`` is made robust once more: its
 eigenvectors ``E`` rotate the data, the rotated columns get their MAD as
 scale, and the distances use ``E diag(MAD²) Eᵀ`` about the rotated median.

@@ -7,18 +7,26 @@ The fit has three stages, all deterministic and weight-aware.
    scatter are re-estimated with weights ``v_i = sech²((2/S) ln(d_i/d_0))``
    for ``d_i > d_0`` (and 1 below), where ``d_i`` is the Mahalanobis
    distance of row ``i``, ``d_0`` their weighted median and ``S`` the
-   gnostic scale of ``ln(d/d_0)``. ``v`` only shapes the starting fit, so
-   the final model does not lose efficiency on good leverage points.
+   gnostic scale of ``ln(d/d_0)``. In the regressors ``v`` shapes the
+   starting fit only when there are too few rows for the subsets of stage 2
+   (the classifier keeps it, :mod:`mgsk._logistic`), so the final model
+   does not lose efficiency on good leverage points.
 
-2. **Robust start.** Weighted least squares with weights ``v``, then
+2. **Robust start.** Five deterministic starting subsets in the manner of
+   DetMCD (:mod:`mgsk._detstart`: the half of the rows nearest the bulk
+   of ``(X, y)`` under five robust scatter guesses), each refined by
    concentration steps: refit on the half of the total weight with the
    smallest absolute residuals (about their weighted median) until the set
-   stops changing. Against clustered bad leverage points that mask each
-   other, ten more deterministic starts in the manner of DetMCD
-   (:mod:`mgsk._detstart`: five robust scatter guesses, in ``X`` and in
-   ``(X, y)``) go through the same concentration steps on at most
-   ``CANDIDATE_ROWS`` rows; each runs a few gnostic steps and the one whose
-   weights settle at the smallest residual scale (the unit below) wins.
+   stops changing. This runs on at most ``CANDIDATE_ROWS`` rows; each
+   candidate runs a few gnostic steps and the one whose weights settle at
+   the smallest residual scale (the unit below) wins. The subsets are
+   guessed in ``(X, y)``, not in ``X`` alone: a tight cluster of bad
+   leverage points pulls the medians, MADs and distances of ``X`` and
+   hides among the rows there (it masks itself), and with few rows per
+   parameter the fit through such a cluster, once a start holds it,
+   settles at a smaller unit than the fit of the bulk and would win. With
+   too few rows for a scatter matrix of ``(X, y)`` the start is least
+   squares weighted by ``v``, then concentration steps.
    Stages 1 and 2 use at most about 20,000 evenly spaced rows
    (``START_ROWS``): they only have to find the right basin, and all rows
    decide the fixed point. On taller data the estimators' iteration then
@@ -382,7 +390,7 @@ def _mahalanobis(Xs, mu, cov):
 
 
 def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True):
-    """Concentration steps from the leverage-weighted fit (stages 1 and 2).
+    """The robust start: the best of the DetMCD-style candidates (stage 2).
 
     Parameters
     ----------
@@ -393,8 +401,10 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
     sample_weight : ndarray of shape (n,)
         Non-negative weights.
     X : ndarray of shape (n, p) or None, default=None
-        Features for the leverage weights (:func:`leverage_weights`);
-        ``None`` for none.
+        Features for the starting subsets (with ``y``,
+        :func:`mgsk._detstart.starting_subsets`) or, with too few rows for
+        them, the leverage weights (:func:`leverage_weights`); ``None``:
+        concentration steps from least squares on all rows.
     fit_intercept : bool, default=True
         Whether the model has an intercept.
     subsample : bool, default=True
@@ -426,23 +436,26 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
     # concentration steps are then finished on all the start's rows.
     few = slice(None, None, -(-y.shape[0] // CANDIDATE_ROWS))
     all_rows = few.step == 1
-    base = sample_weight * leverage_weights(X, sample_weight, None if all_rows else few)
-    Zf, yf, wf, bf = Z[few], y[few], sample_weight[few], base[few]
-    best = concentrate(Zf, yf, bf, bf, fit_intercept)
-    best_base, best_unit = base, _fit_unit(Zf, yf, wf, *best, fit_intercept)
-    # Guesses in X alone are equivariant; a tight cluster of bad leverage
-    # points can hide among them, but not once y is a column too.
-    subsets = starting_subsets(X[few], wf) + starting_subsets(np.column_stack([X[few], yf]), wf)
-    seen = [np.r_[best[1], best[0]]]
-    for subset in subsets:
-        candidate = concentrate(Zf, yf, wf, subset, fit_intercept)
-        theta = np.r_[candidate[1], candidate[0]]
-        if any(np.array_equal(theta, other) for other in seen):
-            continue  # C-steps often end in the same subset
-        seen.append(theta)
-        unit = _fit_unit(Zf, yf, wf, *candidate, fit_intercept)
-        if unit < best_unit:
-            best, best_base, best_unit = candidate, sample_weight, unit
+    Zf, yf, wf = Z[few], y[few], sample_weight[few]
+    # The subsets are guessed in (X, y): a tight cluster of bad leverage
+    # points hides among the rows in X alone (it pulls the medians, MADs
+    # and distances there), and in a small sample the fit through it, once
+    # a start has it, settles at a smaller unit than the fit of the bulk.
+    subsets = starting_subsets(np.column_stack([X[few], yf]), wf)
+    if not subsets:  # too few rows for a scatter matrix: the leverage-weighted start
+        base = sample_weight * leverage_weights(X, sample_weight, None if all_rows else few)
+        best, best_base = concentrate(Zf, yf, base[few], base[few], fit_intercept), base
+    else:
+        best, best_base, best_unit, seen = None, sample_weight, np.inf, []
+        for subset in subsets:
+            candidate = concentrate(Zf, yf, wf, subset, fit_intercept)
+            theta = np.r_[candidate[1], candidate[0]]
+            if any(np.array_equal(theta, other) for other in seen):
+                continue  # C-steps often end in the same subset
+            seen.append(theta)
+            unit = _fit_unit(Zf, yf, wf, *candidate, fit_intercept)
+            if best is None or unit < best_unit:
+                best, best_unit = candidate, unit
     if all_rows:
         return best
     keep = min(0.5 * (best_base.sum() + Z.shape[1] + 1 + fit_intercept), best_base.sum())

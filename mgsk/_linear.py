@@ -47,9 +47,9 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
     that is ~1 for typical residuals and decays exponentially for gross
     errors; the scale of the weighting comes from the gnostic scale
     equation, so there is nothing to tune. A high-breakdown start
-    (concentration steps from a fit that down-weights rows far from the
-    bulk of ``X``) lets the iteration survive up to 40 % gross outliers in
-    ``y`` and bad leverage points. The algorithm is described in
+    (concentration steps from deterministic subsets of the rows nearest
+    the bulk of ``(X, y)``) lets the iteration survive up to 40 % gross
+    outliers in ``y`` and bad leverage points. The algorithm is described in
     :mod:`mgsk._irls`. The fit is deterministic: the same data give the
     same model, bit for bit.
 
@@ -71,9 +71,10 @@ class LinearRegressor(GnosticMixin, RegressorMixin, BaseEstimator):
     fit_intercept : bool, default=True
         Whether to fit an intercept.
     leverage : bool, default=True
-        Whether the robust start down-weights rows far from the bulk of
-        ``X`` (robust distances). Needed against bad leverage points; the
-        final weights depend on the residuals only.
+        Whether the robust start begins from the rows nearest the bulk of
+        ``(X, y)`` (robust distances, DetMCD-style subsets) rather than
+        from least squares on all rows. Needed against bad leverage points;
+        the final weights depend on the residuals only.
     gnostic_characteristics : bool, default=False
         Whether to store the gnostic characteristics of each training row
         in ``characteristics_``.
@@ -246,7 +247,7 @@ class PolynomialRegressor(LinearRegressor):
     fit_intercept : bool, default=True
         Whether to fit an intercept.
     leverage : bool, default=True
-        Whether the robust start down-weights rows far from the bulk of X.
+        Whether the robust start begins from the rows nearest the bulk of (X, y).
     gnostic_characteristics : bool, default=False
         Whether to store per-row characteristics in ``characteristics_``.
     verbose : int, default=0

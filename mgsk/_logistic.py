@@ -12,11 +12,16 @@ from ._base import COMMON_CONSTRAINTS, GnosticMixin, fit_sample_weight
 from ._gnostic import residual_entropy_values
 from ._irls import leverage_weights
 from ._newton import BinaryProblem, Problem, log_softmax
-from ._rows import start_rows
+from ._rows import single_blas_thread, start_rows
 
 
-#: Relative step below which the observed-Jacobian Newton takes over.
-NEWTON_SWITCH = 1e-2
+#: Relative step below which the observed-Jacobian Newton takes over. Over
+#: bench_estimators' classification data (clean, flipped labels, bad
+#: leverage points) 0.1 takes 221 steps where 1e-2 took 246 (at most 9
+#: instead of 17 a fit) and reaches the same fixed point (within 3e-9);
+#: farther out, scoring steps keep away from the roots a redescending
+#: weight creates.
+NEWTON_SWITCH = 0.1
 
 
 def classification_entropy_values(log_p_true):
@@ -49,6 +54,15 @@ def newton_fit(problem, max_iter, tol, fit_intercept, report):
     tuple
         ``(problem, state, history, n_iter, converged)``.
     """
+    # Every product of a step is a short vector sum or a small matrix: more
+    # BLAS threads only spin, and on a loaded machine they wait for a core
+    # (a fit of 1e5 x 10 with flipped labels took 2.9 s instead of 0.6 s).
+    with single_blas_thread():
+        return _newton_loop(problem, max_iter, tol, fit_intercept, report)
+
+
+def _newton_loop(problem, max_iter, tol, fit_intercept, report):
+    """The steps of :func:`newton_fit` (same arguments and result)."""
     state = problem.state(problem.probabilities(problem.initial_theta()), None)
     history = []
     converged = False
@@ -254,7 +268,8 @@ class LogisticRegressor(GnosticMixin, ClassifierMixin, BaseEstimator):
         with np.errstate(over="ignore"):
             design = self._check_design(self._design(X, fit=True))
         # Location and scatter from a bounded, evenly spaced sample; weights for all rows.
-        lev = leverage_weights(X, sample_weight, start_rows(X.shape[0])) if self.leverage else np.ones(X.shape[0])
+        with single_blas_thread():
+            lev = leverage_weights(X, sample_weight, start_rows(X.shape[0])) if self.leverage else np.ones(X.shape[0])
         self.leverage_weights_ = lev
         problem = (BinaryProblem if n_classes == 2 else Problem)(
             design,

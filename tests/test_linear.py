@@ -1,6 +1,9 @@
 """LinearRegressor and PolynomialRegressor: robustness, equivariance, weights, errors."""
 
+import functools
+import importlib.util
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,6 +109,29 @@ def test_bad_leverage_points_are_rejected():
     model = LinearRegressor().fit(X, y)
     assert np.linalg.norm(params(model) - np.r_[0.0, beta]) < 0.2
     assert model.weights_[:100].max() < 1e-4
+
+
+@functools.cache
+def bench_estimators():
+    """The benchmark script as a module (its data generators)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_estimators.py"
+    spec = importlib.util.spec_from_file_location("bench_estimators", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seed, frac", [(1, 0.2), (5, 0.2), (6, 0.2), (0, 0.3), (5, 0.3), (6, 0.3)])
+def test_a_masking_cluster_in_twenty_rows_is_found(seed, frac):
+    # bench_estimators' masking data: 20 rows, 6 parameters, 4-6 bad
+    # leverage points close together that pull each other's distances in
+    # X. The start guessed in X alone went through the cluster here
+    # (errors 3.5-10, the cluster's weights near 1).
+    X, y, beta = bench_estimators().clustered_leverage(seed, 20, frac)
+    m = int(round(frac * 20))
+    model = LinearRegressor().fit(X, y)
+    assert model.weights_[:m].max() < 1e-3
+    assert np.linalg.norm(params(model) - beta) < 1.3
 
 
 def test_polynomial_recovers_a_curve_through_outliers():
