@@ -5,7 +5,8 @@ Every figure is a ratio against a baseline measured in the same run:
 
     python benchmarks/bench_estimators.py            # the full run (~10 min)
     python benchmarks/bench_estimators.py --quick    # smaller sizes, a smoke run
-    python benchmarks/bench_estimators.py --only wide   # one robustness section
+    python benchmarks/bench_estimators.py --only wide   # one section
+    python benchmarks/bench_estimators.py --only speed  # the 1e6 x 10 timing alone
 
 Targets (issues 2 and 11) are printed next to each figure with PASS or MISS.
 The quick run checks only the targets that hold at its sizes; the others
@@ -492,8 +493,8 @@ def main():
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a checked target is missed")
     parser.add_argument(
         "--only",
-        choices=("wide", "masking", "classification-leverage"),
-        help="run only this robustness section (at the full sizes, or the quick ones with --quick)",
+        choices=("wide", "masking", "classification-leverage", "speed"),
+        help="run only this section (at the full sizes, or the quick ones with --quick)",
     )
     args = parser.parse_args()
     T = Targets(args.quick)
@@ -503,6 +504,7 @@ def main():
             "wide": lambda: wide(T, range(3)),
             "masking": lambda: masking(T, range(10)),
             "classification-leverage": lambda: classification_leverage(T, seeds, anchors=not args.quick),
+            "speed": lambda: speed(T, 20_000 if args.quick else 1_000_000, 10, 1 if args.quick else 3),
         }
         section[args.only]()
         T.summary()
