@@ -51,7 +51,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from ._gnostic import X_MAX, residual_entropy_values
+from ._gnostic import X_MAX
 from ._weighted import weighted_least_squares, weighted_mean, weighted_quantile
 
 #: The robust start uses at most about this many rows, evenly spaced: it
@@ -297,10 +297,10 @@ class InMemoryRows:
                     out.fidelity_gradient = np.zeros((k + 2, 3))
                     out.scale_sums = np.zeros(4)
             buffer = np.empty((k + 2, min(self.block_rows, rows.stop - rows.start)))
-            scratch = np.empty(2 * buffer.size)
+            scratch = np.empty(2 * buffer.size + 4 * buffer.shape[1])
             for start in range(rows.start, rows.stop, self.block_rows):
                 stop = min(start + self.block_rows, rows.stop)
-                aT = buffer[:, : stop - start]
+                aT = self._fill(buffer[:, : stop - start], slice(start, stop))
                 self._sweep_block(aT, slice(start, stop), theta, unit, leverage, fidelity_unit, out, scratch)
             return out
 
@@ -316,76 +316,90 @@ class InMemoryRows:
         out.re /= self.total_weight
         return out
 
+    def _fill(self, aT, rows):
+        """``aT`` filled with ``a = (z - shift, 1, y - y_shift)`` of ``rows``, transposed."""
+        k = self.Z.shape[1]
+        np.subtract(self.Z[rows].T, self.shift[:, None], out=aT[:k])
+        aT[k] = 1.0
+        np.subtract(self.y[rows], self.y_shift, out=aT[k + 1])
+        return aT
+
     def _sweep_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out, scratch):
         """One block of :meth:`sweep`: adds its sums to ``out``.
 
         ``aT`` holds the block's ``a`` transposed, ``(k + 2, b)``: the row
-        weights then scale contiguous rows of it, and the products are
-        ``(k + 2) x b x (k + 2)``. The block's matrix-sized products go to
-        ``scratch`` (at least ``2 (k + 2) b`` values), laid out as numpy lays
-        out its temporaries, so the sums are the same bits: reusing it saves
-        an allocation per product, which costs page faults where the
-        allocator returns large blocks to the system at once (as Dask's
-        workers configure it).
+        weights then scale contiguous rows of it, and all the block's sums
+        are one product ``W aᵀ``, ``W`` of at most ``2 (k + 2) + 4`` rows (the
+        Gram matrix, the Jacobian, the unit's columns). ``W`` and the
+        leverage's temporaries go to ``scratch`` (at least
+        ``(2 (k + 2) + 4) b`` values): reusing it saves an allocation per
+        product, which costs page faults where the allocator returns large
+        blocks to the system at once (as Dask's workers configure it). The
+        per-row values are taken from ``|r*|`` (its sign copied on where it
+        matters) and written in place into the rows' vectors.
         """
         k = self.Z.shape[1]
         b = aT.shape[1]
 
-        def weighted(row_weights):  # aT * row_weights, in scratch
-            return np.multiply(aT, row_weights, out=scratch[: aT.size].reshape(aT.shape))
-
-        np.subtract(self.Z[rows].T, self.shift[:, None], out=aT[:k])
-        aT[k] = 1.0
-        np.subtract(self.y[rows], self.y_shift, out=aT[k + 1])
-        r = theta @ aT
+        r = np.matmul(theta, aT, out=self.residuals[rows])
+        abs_r = np.abs(r, out=self.abs_residuals[rows])
         s = self.sample_weight[rows]
-        out.re += float(s @ residual_entropy_values(r, self.y_scale))
-        x = _ratio(r, unit)
-        rho = x
-        lam = 1.0
+        out.re += float(s @ _entropy_terms(abs_r, self.y_scale))
+        lam = None
         if leverage is not None:
             # The leverages need the weights at the unadjusted residuals.
+            rho = _ratio(r, unit)
             center, factor, const = leverage
             centered = np.subtract(aT[:k].T, center, out=scratch[: k * b].reshape(k, b).T)
             projected = np.matmul(centered, factor, out=scratch[k * b : 2 * k * b].reshape(b, k))
-            lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(x)
+            lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(rho)
             lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
-            r = r * lam
-            x = _ratio(r, unit)
-        abs_x = np.abs(x)
-        e = np.exp(-abs_x)
+            r *= lam  # r* = r / sqrt(1 - h), in place in self.residuals
+            np.abs(r, out=abs_r)
+        abs_x = _abs_ratio(abs_r, unit)
+        e = np.exp(np.negative(abs_x))
         e2 = e * e
         denominator = 1.0 + e2
-        w = 2.0 * e / denominator
+        w = np.divide(2.0 * e, denominator, out=self.weights[rows])
         out.loss += float(s @ ((1.0 - e) ** 2 / denominator))
-        self.residuals[rows] = r
-        np.abs(r, out=self.abs_residuals[rows])
-        self.weights[rows] = w
         sw = s * w
-        out.gram += weighted(sw) @ aT.T
+        W = scratch[: 2 * aT.size + 4 * b].reshape(-1, b)
+        np.multiply(aT, sw, out=W[: k + 2])
         if out.newton_gram is None:
+            out.gram += W[: k + 2] @ aT.T
             return
         tanh_abs_x = (1.0 - e2) / denominator
         x_tanh_x = abs_x * tanh_abs_x
-        out.newton_gram += weighted(sw * (1.0 - x_tanh_x)) @ aT.T
+        np.multiply(aT, sw * (1.0 - x_tanh_x), out=W[k + 2 : 2 * k + 4])
         if out.scale_sums is None:
+            sums = W[: 2 * k + 4] @ aT.T
+            out.gram += sums[: k + 2]
+            out.newton_gram += sums[k + 2 :]
             return
-        f_e = np.exp(-np.abs(_ratio(r, fidelity_unit / 2.0)))
+        f_e = np.exp(np.negative(_abs_ratio(abs_r, fidelity_unit / 2.0)))
         f_e2 = f_e * f_e
         f = 2.0 * f_e / (1.0 + f_e2)
         t = np.copysign((1.0 - f_e2) / (1.0 + f_e2), r)
         sw_x_tanh_x = sw * x_tanh_x
         swf = sw * f
         out.scale_sums += [swf.sum(), sw.sum(), swf @ x_tanh_x, sw_x_tanh_x.sum()]
-        lam_sw_tanh = np.copysign(sw * tanh_abs_x, x) * lam
-        columns = scratch[: 4 * b].reshape(4, b)
-        np.multiply(sw_x_tanh_x, rho, out=columns[0])
+        lam_sw_tanh = np.copysign(sw * tanh_abs_x, r)
+        columns = W[2 * k + 4 :]
+        if leverage is None:  # ρ = x = ±|x|
+            np.copysign(np.multiply(sw_x_tanh_x, abs_x, out=columns[0]), r, out=columns[0])
+        else:
+            lam_sw_tanh *= lam
+            np.multiply(sw_x_tanh_x, rho, out=columns[0])
         np.multiply(lam_sw_tanh, f, out=columns[1])
         columns[2] = lam_sw_tanh
-        np.multiply(swf * t, lam, out=columns[3])
-        sums = aT @ columns.T
-        out.unit_gradient += sums[:, 0]
-        out.fidelity_gradient += sums[:, 1:]
+        np.multiply(swf, t, out=columns[3])
+        if leverage is not None:
+            columns[3] *= lam
+        sums = W @ aT.T
+        out.gram += sums[: k + 2]
+        out.newton_gram += sums[k + 2 : 2 * k + 4]
+        out.unit_gradient += sums[2 * k + 4]
+        out.fidelity_gradient += sums[2 * k + 5 :].T
 
     def qr_solve(self, fit_intercept):
         """Weighted least squares at the weights of the last sweep, by QR.
@@ -484,6 +498,27 @@ def _sech_abs(abs_r, unit):
     np.divide(e, w, out=w)
     w *= 2.0
     return w
+
+
+def _abs_ratio(abs_r, unit):
+    """``|r| / unit`` capped at ``X_MAX`` without overflow: ``|_ratio(r, unit)|``."""
+    with np.errstate(over="ignore", under="ignore"):
+        x = np.divide(abs_r, unit)
+    return np.minimum(x, X_MAX, out=x)
+
+
+def _entropy_terms(abs_r, scale):
+    """``sinh x tanh x`` at ``x = r / scale`` from ``|r|``: the values of
+    :func:`mgsk._gnostic.residual_entropy_values`, the same bits, in fewer passes."""
+    a = np.negative(_abs_ratio(abs_r, scale))  # -|x|
+    e = np.exp(a)
+    a *= 2.0
+    t = np.expm1(a, out=a)  # -(1 - e^2)
+    numerator = t * t
+    t += 2.0
+    t *= e
+    t *= 2.0
+    return np.divide(numerator, t, out=numerator)
 
 
 def _ratio(r, unit):
