@@ -45,14 +45,16 @@ solving the normal equations loses no more digits than the data's own
 conditioning costs (see :func:`mgsk._irls.solve_gram`).
 """
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ._gnostic import X_MAX
-from ._weighted import weighted_least_squares, weighted_mean, weighted_quantile
+from ._weighted import _is_uniform, weighted_least_squares, weighted_mean, weighted_quantile
 
 #: The robust start uses at most about this many rows, evenly spaced: it
 #: only has to put the iteration in the right basin; all rows decide the
@@ -74,6 +76,8 @@ THREADED_ROWS = 4 * SWEEP_ROWS
 #: faster than several, which spin for each tiny product (much slower still
 #: when other processes load the cores).
 _BLAS = ThreadpoolController()
+_BLAS_LOCK = threading.Lock()
+_BLAS_LIMIT = {"depth": 0}  # nesting depth of single_blas_thread, and its limiter
 
 
 def start_rows(n):
@@ -168,9 +172,24 @@ def in_halves(fn, n):
         return [first, second.result()]
 
 
+@contextmanager
 def single_blas_thread():
-    """Context in which BLAS runs on one thread (see ``_BLAS``)."""
-    return _BLAS.limit(limits=1, user_api="blas")
+    """Context in which BLAS runs on one thread (see ``_BLAS``).
+
+    Re-entrant: only the outermost context sets and restores the limit
+    (setting it costs more than a small fit's step).
+    """
+    with _BLAS_LOCK:
+        if _BLAS_LIMIT["depth"] == 0:
+            _BLAS_LIMIT["limiter"] = _BLAS.limit(limits=1, user_api="blas")
+        _BLAS_LIMIT["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_LIMIT["depth"] -= 1
+            if _BLAS_LIMIT["depth"] == 0:
+                _BLAS_LIMIT.pop("limiter").restore_original_limits()
 
 
 class InMemoryRows:
@@ -218,6 +237,7 @@ class InMemoryRows:
         self.abs_residuals = np.zeros(n)  # |r*|
         self.weights = np.ones(n)  # w of the last sweep
         self._fidelity = None
+        self._uniform = None  # whether the sample weights are all equal
 
     @classmethod
     def of_residuals(cls, residuals, sample_weight, total_weight):
@@ -439,7 +459,9 @@ class InMemoryRows:
             values = self.abs_residuals
         else:
             values = np.abs(self.residuals - center)
-        return weighted_quantile(values, self.sample_weight, q)
+        if self._uniform is None:  # checked once: it is a pass over the weights
+            self._uniform = _is_uniform(self.sample_weight)
+        return weighted_quantile(values, None if self._uniform else self.sample_weight, q)
 
     def abs_mean(self):
         """``Σ s |r*| / Σ s``: the fallback scale when the MAD is 0.
