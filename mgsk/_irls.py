@@ -19,7 +19,7 @@ The fit has three stages, all deterministic and weight-aware.
    ``(X, y)``) go through the same concentration steps on at most
    ``CANDIDATE_ROWS`` rows; each runs a few gnostic steps and the one whose
    weights settle at the smallest residual scale (the unit below) wins.
-   Stages 1 and 2 use at most about 20,000 evenly spaced rows
+   Stages 1 and 2 use at most about 10,000 evenly spaced rows
    (``START_ROWS``): they only have to find the right basin, and all rows
    decide the fixed point. On taller data the estimators' iteration then
    runs to its fixed point on those rows first (cheap steps, no pass over

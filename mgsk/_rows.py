@@ -59,7 +59,7 @@ from ._weighted import _is_uniform, weighted_least_squares, weighted_mean, weigh
 #: The robust start uses at most about this many rows, evenly spaced: it
 #: only has to put the iteration in the right basin; all rows decide the
 #: fixed point.
-START_ROWS = 20000
+START_ROWS = 10000
 #: Largest leverage used in ``r / sqrt(1 - h)``.
 MAX_LEVERAGE = 0.99
 #: Rows per block of a sweep: the block, its weighted copy and the per-row
@@ -97,7 +97,7 @@ def start_rows(n):
     --------
     >>> from mgsk._rows import start_rows
     >>> start_rows(100), start_rows(50000)
-    (slice(None, None, 1), slice(None, None, 3))
+    (slice(None, None, 1), slice(None, None, 5))
     """
     return slice(None, None, -(-n // START_ROWS))
 
