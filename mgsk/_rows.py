@@ -305,7 +305,7 @@ class InMemoryRows:
         n, k = self.Z.shape
         # Fitted values are taken about the shifts: a = (z - shift, 1, y - y_shift).
         offset = intercept + float(self.shift @ coef) - self.y_shift
-        theta = np.r_[-coef, -offset, 1.0]  # r = a @ theta
+        theta = np.concatenate((-coef, [-offset, 1.0]))  # r = a @ theta
         self._fidelity = None
 
         def part(rows):
