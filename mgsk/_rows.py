@@ -494,11 +494,17 @@ class InMemoryRows:
         weighted_fidelity = self._fidelity[1]
 
         def part(rows):
-            s = self.sample_weight[rows]
-            if fresh:
-                np.multiply(s, _sech_abs(self.abs_residuals[rows], unit / 2.0), out=weighted_fidelity[rows])
-            w = self.weights[rows] if weight_unit is None else _sech_abs(self.abs_residuals[rows], weight_unit)
-            return float(w @ weighted_fidelity[rows]), float(w @ s)
+            # By blocks of rows, so that the temporaries stay in the cache.
+            fidelity = total = 0.0
+            for start in range(rows.start, rows.stop, self.block_rows):
+                block = slice(start, min(start + self.block_rows, rows.stop))
+                s = self.sample_weight[block]
+                if fresh:
+                    np.multiply(s, _sech_abs(self.abs_residuals[block], unit / 2.0), out=weighted_fidelity[block])
+                w = self.weights[block] if weight_unit is None else _sech_abs(self.abs_residuals[block], weight_unit)
+                fidelity += float(w @ weighted_fidelity[block])
+                total += float(w @ s)
+            return fidelity, total
 
         parts = in_halves(part, self.residuals.shape[0])
         return sum(p[0] for p in parts), sum(p[1] for p in parts)
