@@ -132,10 +132,11 @@ EFFICIENT_C = 1.4024633574465035
 ETA = 1.5372852505831547
 #: Concentration steps at most in the robust start.
 MAX_CONCENTRATION_STEPS = 20
-#: Concentration steps at most that finish the winning start on all the
-#: start's rows (tall data): on thousands of rows the steps move the fit by
-#: less and less for tens of steps, and the gnostic steps that follow on
-#: those rows reach their fixed point from the first few alike.
+#: Concentration steps at most that finish the winning start on the start's
+#: rows when the gnostic steps then settle on those rows first (tall data):
+#: on thousands of rows the C-steps move the fit by less and less for tens
+#: of steps, and the gnostic steps reach the same fixed point from the first
+#: few.
 FINISHING_CONCENTRATION_STEPS = 3
 #: The DetMCD-style starts are compared on at most this many rows, after at
 #: most this many gnostic steps from each.
@@ -362,7 +363,7 @@ def _mahalanobis(Xs, mu, cov):
     return np.sqrt(np.einsum("ij,ij->i", proj, proj))
 
 
-def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True):
+def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True, finishing_steps=MAX_CONCENTRATION_STEPS):
     """Concentration steps from the leverage-weighted fit (stages 1 and 2).
 
     Parameters
@@ -381,6 +382,9 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
     subsample : bool, default=True
         Whether to use only the rows of :func:`mgsk._rows.start_rows`
         (False: the rows given are that sample already).
+    finishing_steps : int, default=MAX_CONCENTRATION_STEPS
+        Concentration steps at most that finish the winning start on all
+        the rows given, when there are more than ``CANDIDATE_ROWS``.
 
     Returns
     -------
@@ -428,7 +432,7 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
         return best
     keep = min(0.5 * (best_base.sum() + Z.shape[1] + 1 + fit_intercept), best_base.sum())
     kept = half_weight_subset(y - Z @ best[0] - best[1], best_base, keep, fit_intercept)
-    return concentrate(Z, y, best_base, kept, fit_intercept, FINISHING_CONCENTRATION_STEPS)
+    return concentrate(Z, y, best_base, kept, fit_intercept, finishing_steps)
 
 
 def concentrate(Z, y, base, first, fit_intercept, max_steps=MAX_CONCENTRATION_STEPS):
@@ -781,7 +785,7 @@ def solve_gram(gram, fit_intercept):
         factor = np.zeros((0, 0))
     else:
         d = np.sqrt(np.diag(A))
-        if not np.all(d > 0) or not np.all(np.isfinite(A)):
+        if not (d > 0).all() or not np.isfinite(A).all():
             return None
         scaled = A / np.outer(d, d)
         factors = well_conditioned_cholesky(scaled)
@@ -827,7 +831,7 @@ def well_conditioned_cholesky(A):
     # LAPACK directly: the scipy.linalg wrappers' checks cost more than the
     # factorisation at small k, and this runs in every step.
     L, info = dpotrf(A, lower=1, clean=1)
-    if info != 0 or not np.all(np.isfinite(L)):
+    if info != 0 or not np.isfinite(L).all():
         return None
     L_inv, info = dtrtri(L, lower=1)
     if info != 0:
@@ -1068,12 +1072,14 @@ def gnostic_irls(
     if start is not None:
         coef, intercept = start
     else:
+        settles = joint_scale and y is not None and ys.shape[0] < y.shape[0] and ws.sum() > 0
         with single_blas_thread():  # the start's products are small too
             if adjust_leverage:
                 coef, intercept, leverage, kept = wide_start(Zs, ys, ws, rows.shift, rows.y_shift, fit_intercept)
             else:
-                coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
-        if joint_scale and y is not None and ys.shape[0] < y.shape[0] and ws.sum() > 0:
+                finishing = FINISHING_CONCENTRATION_STEPS if settles else MAX_CONCENTRATION_STEPS
+                coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False, finishing_steps=finishing)
+        if settles:
             # Tall data: the fixed point of the start's rows is within their
             # sampling error of that of all rows, a few cheap steps away;
             # from it the steps over all rows converge in one step fewer.
