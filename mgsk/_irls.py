@@ -1158,8 +1158,8 @@ def _iterate(reweight, accelerator, start, scale, tol, max_iter, history, callba
         # plain reweighting steps, which converge linearly, take over.
         accelerated = n_iter <= ACCELERATED_STEPS
         current = reweight(coef, intercept, unit, leverage, newton=accelerated)
-        theta = np.r_[intercept, coef]
-        target = np.r_[current.next_intercept, current.next_coef]
+        theta = np.concatenate(([intercept], coef))  # not np.r_: this runs every step
+        target = np.concatenate(([current.next_intercept], current.next_coef))
         step = float(np.linalg.norm(target - theta))
         S = _reported_scale(scale, unit, current.sigma)
         record = {"iteration": n_iter, "re": current.sweep.re, "loss": current.sweep.loss, "scale": S, "step": step}
@@ -1329,8 +1329,8 @@ class Anderson:
     def next(self, current):
         """The next ``(coef, intercept, unit)`` after the evaluation ``current``."""
         scale = self.y_scale
-        u = np.r_[current.intercept, current.coef, np.log(current.unit) * scale] / scale
-        g = np.r_[current.next_intercept, current.next_coef, np.log(current.next_unit) * scale] / scale
+        u = np.concatenate(([current.intercept], current.coef, [np.log(current.unit) * scale])) / scale
+        g = np.concatenate(([current.next_intercept], current.next_coef, [np.log(current.next_unit) * scale])) / scale
         f = g - u
         plain = current.next_coef, current.next_intercept, current.next_unit
         if not np.all(np.isfinite(g)):
