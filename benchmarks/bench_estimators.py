@@ -5,7 +5,8 @@ Every figure is a ratio against a baseline measured in the same run:
 
     python benchmarks/bench_estimators.py            # the full run (~10 min)
     python benchmarks/bench_estimators.py --quick    # smaller sizes, a smoke run
-    python benchmarks/bench_estimators.py --only wide   # one robustness section
+    python benchmarks/bench_estimators.py --only wide   # one section
+    python benchmarks/bench_estimators.py --only speed  # the 1e6 x 10 timing alone
 
 Targets (issues 2 and 11) are printed next to each figure with PASS or MISS.
 The quick run checks only the targets that hold at its sizes; the others
@@ -287,17 +288,21 @@ def iterations(T):
     print(f"  (target ≤ 1/3: {T('median n_iter_', a <= b / 3, in_quick=False)})")
 
 
-def best_times(fns, repeats):
+def best_times(fns, repeats, cpu=False):
     """Best wall time of each function, the runs interleaved so that a
-    passing load on the machine hits them alike."""
+    passing load on the machine hits them alike; with ``cpu``, also the
+    best CPU time of the process (all its threads) during each."""
     times = [[] for _ in fns]
+    cpu_times = [[] for _ in fns]
     for _ in range(repeats):
-        for fn, spent in zip(fns, times):
+        for fn, spent, used in zip(fns, times, cpu_times):
             gc.collect()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
             spent.append(time.perf_counter() - t0)
-    return [min(spent) for spent in times]
+            used.append(time.process_time() - c0)
+    walls = [min(spent) for spent in times]
+    return (walls, [min(used) for used in cpu_times]) if cpu else walls
 
 
 def speed(T, n, k, repeats):
@@ -306,10 +311,12 @@ def speed(T, n, k, repeats):
     y = X @ rng.normal(size=k) + 1 + rng.normal(size=n)
     y[: n // 10] += rng.uniform(20, 50, size=n // 10)
     fits = [lambda: LinearRegressor().fit(X, y), lambda: HuberRegressor().fit(X, y), lambda: LinearRegression().fit(X, y)]
-    ours, huber, lstsq = best_times(fits, repeats)
+    (ours, huber, lstsq), (ours_cpu, huber_cpu, lstsq_cpu) = best_times(fits, repeats, cpu=True)
     T.iterations("speed", LinearRegressor().fit(X, y).n_iter_)
     print(f"\n## Speed, n={n:,} × {k}, 10% outliers (best of {repeats}, interleaved)")
     print(f"LinearRegressor {ours:.3f} s, HuberRegressor {huber:.3f} s, LinearRegression {lstsq:.3f} s")
+    # CPU time moves less with the machine's load than wall time does (no target: for reading the ratios).
+    print(f"CPU time (all threads): LinearRegressor {ours_cpu:.3f} s, HuberRegressor {huber_cpu:.3f} s, LinearRegression {lstsq_cpu:.3f} s; ratio to least squares {ours_cpu / lstsq_cpu:.2f}")
     print(f"ratio to Huber {ours / huber:.2f} (target ≤ 0.5: {T('speed vs Huber', ours <= 0.5 * huber, in_quick=False)}); ", end="")
     print(f"ratio to least squares {ours / lstsq:.2f} (target ≤ 1.5: {T('speed vs LinearRegression', ours <= 1.5 * lstsq, in_quick=False)})")
     gc.collect()
@@ -500,8 +507,8 @@ def main():
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a checked target is missed")
     parser.add_argument(
         "--only",
-        choices=("wide", "masking", "classification-leverage"),
-        help="run only this robustness section (at the full sizes, or the quick ones with --quick)",
+        choices=("wide", "masking", "classification-leverage", "speed"),
+        help="run only this section (at the full sizes, or the quick ones with --quick)",
     )
     args = parser.parse_args()
     T = Targets(args.quick)
@@ -511,6 +518,7 @@ def main():
             "wide": lambda: wide(T, range(3)),
             "masking": lambda: masking(T, range(10)),
             "classification-leverage": lambda: classification_leverage(T, seeds, anchors=not args.quick),
+            "speed": lambda: speed(T, 20_000 if args.quick else 1_000_000, 10, 1 if args.quick else 3),
         }
         section[args.only]()
         T.summary()

@@ -30,6 +30,8 @@ The scale ``S`` solves the local scale equation ``sin(s) = F s`` for
 estimating fidelity of the data at ``S = 1``.
 """
 
+import math
+
 import numpy as np
 
 #: Largest |x| used: cosh(300) ~ 1e130, so even products of two
@@ -344,19 +346,20 @@ def scale_from_fidelity(F, tol=1e-12):
         return S_MIN
     if not F > 0.0:
         return 2.0
-    lo, hi = 0.0, np.pi
+    # Scalar math (the math module): a numpy call per step costs more than the step.
+    lo, hi = 0.0, math.pi
     # sin(s)/s ~ 1 - s^2/6 near 0 and ~ (pi - s)/pi near pi: start from the
     # better of the two local models.
-    s = np.sqrt(6.0 * (1.0 - F)) if F > 0.5 else np.pi * (1.0 - F)
-    s = min(max(s, tol), np.pi - tol)
+    s = math.sqrt(6.0 * (1.0 - F)) if F > 0.5 else math.pi * (1.0 - F)
+    s = min(max(s, tol), math.pi - tol)
     for _ in range(200):
-        g = np.sin(s) - F * s
+        g = math.sin(s) - F * s
         if g > 0:
             lo = s
         else:
             hi = s
-        dg = np.cos(s) - F
-        step = g / dg if dg != 0 else np.inf
+        dg = math.cos(s) - F
+        step = g / dg if dg != 0 else math.inf
         s_new = s - step
         if not lo < s_new < hi:
             s_new = 0.5 * (lo + hi)

@@ -27,7 +27,7 @@ The fit has three stages, all deterministic and weight-aware.
    settles at a smaller unit than the fit of the bulk and would win. With
    too few rows for a scatter matrix of ``(X, y)`` the start is least
    squares weighted by ``v``, then concentration steps.
-   Stages 1 and 2 use at most about 20,000 evenly spaced rows
+   Stages 1 and 2 use at most about 10,000 evenly spaced rows
    (``START_ROWS``): they only have to find the right basin, and all rows
    decide the fixed point. On taller data the estimators' iteration then
    runs to its fixed point on those rows first (cheap steps, no pass over
@@ -154,6 +154,12 @@ EFFICIENT_C = 1.4024633574465035
 ETA = 1.5372852505831547
 #: Concentration steps at most in the robust start.
 MAX_CONCENTRATION_STEPS = 20
+#: Concentration steps at most that finish the winning start on the start's
+#: rows when the gnostic steps then settle on those rows first (tall data):
+#: on thousands of rows the C-steps move the fit by less and less for tens
+#: of steps, and the gnostic steps reach the same fixed point from the first
+#: few.
+FINISHING_CONCENTRATION_STEPS = 3
 #: The DetMCD-style starts are compared on at most this many rows, after at
 #: most this many gnostic steps from each.
 CANDIDATE_ROWS = 1000
@@ -389,7 +395,7 @@ def _mahalanobis(Xs, mu, cov):
     return np.sqrt(np.einsum("ij,ij->i", proj, proj))
 
 
-def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True):
+def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True, finishing_steps=MAX_CONCENTRATION_STEPS):
     """The robust start: the best of the DetMCD-style candidates (stage 2).
 
     Parameters
@@ -410,6 +416,9 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
     subsample : bool, default=True
         Whether to use only the rows of :func:`mgsk._rows.start_rows`
         (False: the rows given are that sample already).
+    finishing_steps : int, default=MAX_CONCENTRATION_STEPS
+        Concentration steps at most that finish the winning start on all
+        the rows given, when there are more than ``CANDIDATE_ROWS``.
 
     Returns
     -------
@@ -460,10 +469,10 @@ def robust_start(Z, y, sample_weight, X=None, fit_intercept=True, subsample=True
         return best
     keep = min(0.5 * (best_base.sum() + Z.shape[1] + 1 + fit_intercept), best_base.sum())
     kept = half_weight_subset(y - Z @ best[0] - best[1], best_base, keep, fit_intercept)
-    return concentrate(Z, y, best_base, kept, fit_intercept)
+    return concentrate(Z, y, best_base, kept, fit_intercept, finishing_steps)
 
 
-def concentrate(Z, y, base, first, fit_intercept):
+def concentrate(Z, y, base, first, fit_intercept, max_steps=MAX_CONCENTRATION_STEPS):
     """Concentration steps (C-steps) from the fit weighted by ``first``.
 
     Each step refits on the rows of ``base`` with the smallest absolute
@@ -479,6 +488,8 @@ def concentrate(Z, y, base, first, fit_intercept):
     first : ndarray of shape (n,)
         Weights of the first fit.
     fit_intercept : bool
+    max_steps : int, default=MAX_CONCENTRATION_STEPS
+        Concentration steps at most.
 
     Returns
     -------
@@ -488,7 +499,7 @@ def concentrate(Z, y, base, first, fit_intercept):
     coef, intercept = least_squares(Z, y, first, fit_intercept)
     keep = min(0.5 * (base.sum() + Z.shape[1] + 1 + fit_intercept), base.sum())
     kept = None
-    for _ in range(MAX_CONCENTRATION_STEPS):
+    for _ in range(max_steps):
         new_kept = half_weight_subset(y - Z @ coef - intercept, base, keep, fit_intercept)
         if kept is not None and np.array_equal(new_kept, kept):
             break
@@ -844,7 +855,7 @@ def solve_gram(gram, fit_intercept):
         factor = np.zeros((0, 0))
     else:
         d = np.sqrt(np.diag(A))
-        if not np.all(d > 0) or not np.all(np.isfinite(A)):
+        if not (d > 0).all() or not np.isfinite(A).all():
             return None
         scaled = A / np.outer(d, d)
         factors = well_conditioned_cholesky(scaled)
@@ -890,7 +901,7 @@ def well_conditioned_cholesky(A):
     # LAPACK directly: the scipy.linalg wrappers' checks cost more than the
     # factorisation at small k, and this runs in every step.
     L, info = dpotrf(A, lower=1, clean=1)
-    if info != 0 or not np.all(np.isfinite(L)):
+    if info != 0 or not np.isfinite(L).all():
         return None
     L_inv, info = dtrtri(L, lower=1)
     if info != 0:
@@ -1167,12 +1178,14 @@ def gnostic_irls(
     if start is not None:
         coef, intercept = start
     else:
+        settles = joint_scale and y is not None and ys.shape[0] < y.shape[0] and ws.sum() > 0
         with single_blas_thread():  # the start's products are small too
             if adjust_leverage:
                 coef, intercept, leverage, kept = wide_start(Zs, ys, ws, rows.shift, rows.y_shift, fit_intercept)
             else:
-                coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False)
-        if joint_scale and y is not None and ys.shape[0] < y.shape[0] and ws.sum() > 0:
+                finishing = FINISHING_CONCENTRATION_STEPS if settles else MAX_CONCENTRATION_STEPS
+                coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False, finishing_steps=finishing)
+        if settles:
             # Tall data: the fixed point of the start's rows is within their
             # sampling error of that of all rows, a few cheap steps away;
             # from it the steps over all rows converge in one step fewer.
@@ -1259,8 +1272,8 @@ def _iterate(reweight, accelerator, start, scale, tol, max_iter, history, callba
         # plain reweighting steps, which converge linearly, take over.
         accelerated = n_iter <= ACCELERATED_STEPS
         current = reweight(coef, intercept, unit, leverage, newton=accelerated)
-        theta = np.r_[intercept, coef]
-        target = np.r_[current.next_intercept, current.next_coef]
+        theta = np.concatenate(([intercept], coef))  # not np.r_: this runs every step
+        target = np.concatenate(([current.next_intercept], current.next_coef))
         step = float(np.linalg.norm(target - theta))
         S = _reported_scale(scale, unit, current.sigma)
         record = {"iteration": n_iter, "re": current.sweep.re, "loss": current.sweep.loss, "scale": S, "step": step}
@@ -1431,8 +1444,8 @@ class Anderson:
     def next(self, current):
         """The next ``(coef, intercept, unit)`` after the evaluation ``current``."""
         scale = self.y_scale
-        u = np.r_[current.intercept, current.coef, np.log(current.unit) * scale] / scale
-        g = np.r_[current.next_intercept, current.next_coef, np.log(current.next_unit) * scale] / scale
+        u = np.concatenate(([current.intercept], current.coef, [np.log(current.unit) * scale])) / scale
+        g = np.concatenate(([current.next_intercept], current.next_coef, [np.log(current.next_unit) * scale])) / scale
         f = g - u
         plain = current.next_coef, current.next_intercept, current.next_unit
         if not np.all(np.isfinite(g)):

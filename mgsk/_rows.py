@@ -45,20 +45,22 @@ solving the normal equations loses no more digits than the data's own
 conditioning costs (see :func:`mgsk._irls.solve_gram`).
 """
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.linalg.blas import dtrmm
 from threadpoolctl import ThreadpoolController
 
-from ._gnostic import X_MAX, residual_entropy_values
-from ._weighted import weighted_least_squares, weighted_mean, weighted_quantile
+from ._gnostic import X_MAX
+from ._weighted import _is_uniform, weighted_least_squares, weighted_mean, weighted_quantile
 
 #: The robust start uses at most about this many rows, evenly spaced: it
 #: only has to put the iteration in the right basin; all rows decide the
 #: fixed point.
-START_ROWS = 20000
+START_ROWS = 10000
 #: Largest leverage used in ``r / sqrt(1 - h)``.
 MAX_LEVERAGE = 0.99
 #: Rows per block of a sweep: the block, its weighted copy and the per-row
@@ -75,6 +77,8 @@ THREADED_ROWS = 4 * SWEEP_ROWS
 #: faster than several, which spin for each tiny product (much slower still
 #: when other processes load the cores).
 _BLAS = ThreadpoolController()
+_BLAS_LOCK = threading.Lock()
+_BLAS_LIMIT = {"depth": 0}  # nesting depth of single_blas_thread, and its limiter
 
 
 def start_rows(n):
@@ -94,7 +98,7 @@ def start_rows(n):
     --------
     >>> from mgsk._rows import start_rows
     >>> start_rows(100), start_rows(50000)
-    (slice(None, None, 1), slice(None, None, 3))
+    (slice(None, None, 1), slice(None, None, 5))
     """
     return slice(None, None, -(-n // START_ROWS))
 
@@ -175,9 +179,24 @@ def in_halves(fn, n):
         return [first, second.result()]
 
 
+@contextmanager
 def single_blas_thread():
-    """Context in which BLAS runs on one thread (see ``_BLAS``)."""
-    return _BLAS.limit(limits=1, user_api="blas")
+    """Context in which BLAS runs on one thread (see ``_BLAS``).
+
+    Re-entrant: only the outermost context sets and restores the limit
+    (setting it costs more than a small fit's step).
+    """
+    with _BLAS_LOCK:
+        if _BLAS_LIMIT["depth"] == 0:
+            _BLAS_LIMIT["limiter"] = _BLAS.limit(limits=1, user_api="blas")
+        _BLAS_LIMIT["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_LIMIT["depth"] -= 1
+            if _BLAS_LIMIT["depth"] == 0:
+                _BLAS_LIMIT.pop("limiter").restore_original_limits()
 
 
 class InMemoryRows:
@@ -225,6 +244,7 @@ class InMemoryRows:
         self.abs_residuals = np.zeros(n)  # |r*|
         self.weights = np.ones(n)  # w of the last sweep
         self._fidelity = None
+        self._uniform = None  # whether the sample weights are all equal
 
     @classmethod
     def of_residuals(cls, residuals, sample_weight, total_weight):
@@ -292,7 +312,7 @@ class InMemoryRows:
         n, k = self.Z.shape
         # Fitted values are taken about the shifts: a = (z - shift, 1, y - y_shift).
         offset = intercept + float(self.shift @ coef) - self.y_shift
-        theta = np.r_[-coef, -offset, 1.0]  # r = a @ theta
+        theta = np.concatenate((-coef, [-offset, 1.0]))  # r = a @ theta
         self._fidelity = None
 
         def part(rows):
@@ -304,10 +324,10 @@ class InMemoryRows:
                     out.fidelity_gradient = np.zeros((k + 2, 3))
                     out.scale_sums = np.zeros(4)
             buffer = np.empty((k + 2, min(self.block_rows, rows.stop - rows.start)))
-            scratch = np.empty(2 * buffer.size)
+            scratch = np.empty(2 * buffer.size + 4 * buffer.shape[1])
             for start in range(rows.start, rows.stop, self.block_rows):
                 stop = min(start + self.block_rows, rows.stop)
-                aT = buffer[:, : stop - start]
+                aT = self._fill(buffer[:, : stop - start], slice(start, stop))
                 self._sweep_block(aT, slice(start, stop), theta, unit, leverage, fidelity_unit, out, scratch)
             return out
 
@@ -323,62 +343,69 @@ class InMemoryRows:
         out.re /= self.total_weight
         return out
 
+    def _fill(self, aT, rows):
+        """``aT`` filled with ``a = (z - shift, 1, y - y_shift)`` of ``rows``, transposed."""
+        k = self.Z.shape[1]
+        np.subtract(self.Z[rows].T, self.shift[:, None], out=aT[:k])
+        aT[k] = 1.0
+        np.subtract(self.y[rows], self.y_shift, out=aT[k + 1])
+        return aT
+
     def _sweep_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out, scratch):
         """One block of :meth:`sweep`: adds its sums to ``out``.
 
         ``aT`` holds the block's ``a`` transposed, ``(k + 2, b)``: the row
-        weights then scale contiguous rows of it, and the products are
-        ``(k + 2) x b x (k + 2)``. The block's matrix-sized products go to
-        ``scratch`` (at least ``2 (k + 2) b`` values), laid out as numpy lays
-        out its temporaries, so the sums are the same bits: reusing it saves
-        an allocation per product, which costs page faults where the
-        allocator returns large blocks to the system at once (as Dask's
-        workers configure it).
+        weights then scale contiguous rows of it, and all the block's sums
+        are one product ``W aᵀ``, ``W`` of at most ``2 (k + 2) + 4`` rows (the
+        Gram matrix, the Jacobian, the unit's columns). ``W`` and the
+        leverage's temporaries go to ``scratch`` (at least
+        ``(2 (k + 2) + 4) b`` values): reusing it saves an allocation per
+        product, which costs page faults where the allocator returns large
+        blocks to the system at once (as Dask's workers configure it). The
+        per-row values are taken from ``|r*|`` (its sign copied on where it
+        matters) and written in place into the rows' vectors.
         """
         k = self.Z.shape[1]
         b = aT.shape[1]
 
-        def weighted(row_weights):  # aT * row_weights, in scratch
-            return np.multiply(aT, row_weights, out=scratch[: aT.size].reshape(aT.shape))
-
-        np.subtract(self.Z[rows].T, self.shift[:, None], out=aT[:k])
-        aT[k] = 1.0
-        np.subtract(self.y[rows], self.y_shift, out=aT[k + 1])
-        r = theta @ aT
+        r = np.matmul(theta, aT, out=self.residuals[rows])
+        abs_r = np.abs(r, out=self.abs_residuals[rows])
         s = self.sample_weight[rows]
-        out.re += float(s @ residual_entropy_values(r, self.y_scale))
-        x = _ratio(r, unit)
-        rho = x
-        lam = 1.0
+        out.re += float(s @ _entropy_terms(abs_r, self.y_scale))
+        lam = None
         delta = None  # δ = 1 - (∂r*/∂r) / λ: see Sweep
         if leverage is not None:
             # The leverages need the weights at the unadjusted residuals.
+            rho = _ratio(r, unit)
             center, factor, const = leverage
             centered = np.subtract(aT[:k].T, center, out=scratch[: k * b].reshape(k, b).T)
             projected = leverage_projection(centered, factor)
-            lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(x)
+            lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(rho)
             lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
             if out.newton_gram is not None:
                 # h = q sech(r/unit) moves with r and the unit (not where it is capped).
                 delta = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * rho * np.tanh(rho), 0.0)
-            r = r * lam
-            x = _ratio(r, unit)
-        abs_x = np.abs(x)
-        e = np.exp(-abs_x)
+            r *= lam  # r* = r / sqrt(1 - h), in place in self.residuals
+            np.abs(r, out=abs_r)
+        abs_x = _abs_ratio(abs_r, unit)
+        e = np.exp(np.negative(abs_x))
         e2 = e * e
         denominator = 1.0 + e2
-        w = 2.0 * e / denominator
+        w = np.divide(2.0 * e, denominator, out=self.weights[rows])
         out.loss += float(s @ ((1.0 - e) ** 2 / denominator))
-        self.residuals[rows] = r
-        np.abs(r, out=self.abs_residuals[rows])
-        self.weights[rows] = w
         sw = s * w
-        if leverage is None:
-            out.gram += weighted(sw) @ aT.T
-        else:  # wide data: k is large, and a symmetric product costs a fraction of a general one
-            block_gram = _symmetric_sum(aT, sw, weighted)
+        W = scratch[: 2 * aT.size + 4 * b].reshape(-1, b)
+        # Wide data (the leverage-adjusted rows): k is large, and the Gram
+        # matrices as symmetric products cost a fraction of one fused product.
+        wide = leverage is not None
+        if wide:
+            block_gram = _symmetric_sum(aT, sw, lambda v: np.multiply(aT, v, out=W[: k + 2]))
             out.gram += block_gram
+        else:
+            np.multiply(aT, sw, out=W[: k + 2])
         if out.newton_gram is None:
+            if not wide:
+                out.gram += W[: k + 2] @ aT.T
             return
         tanh_abs_x = (1.0 - e2) / denominator
         x_tanh_x = abs_x * tanh_abs_x
@@ -386,14 +413,18 @@ class InMemoryRows:
             # unit · ∂x/∂unit = -x (1 - δ), ∂r*/∂r = λ (1 - δ)
             x_tanh_x *= 1.0 - delta
             lam = lam * (1.0 - delta)
-        if leverage is None:
-            out.newton_gram += weighted(sw * (1.0 - x_tanh_x)) @ aT.T
+        if wide:
+            out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, lambda v: np.multiply(aT, v, out=W[: k + 2]))
         else:
-            out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, weighted)
+            np.multiply(aT, sw * (1.0 - x_tanh_x), out=W[k + 2 : 2 * k + 4])
         if out.scale_sums is None:
+            if not wide:
+                sums = W[: 2 * k + 4] @ aT.T
+                out.gram += sums[: k + 2]
+                out.newton_gram += sums[k + 2 :]
             return
-        abs_x_f = np.abs(_ratio(r, fidelity_unit / 2.0))
-        f_e = np.exp(-abs_x_f)
+        abs_x_f = _abs_ratio(abs_r, fidelity_unit / 2.0)
+        f_e = np.exp(np.negative(abs_x_f))
         f_e2 = f_e * f_e
         f = 2.0 * f_e / (1.0 + f_e2)
         tanh_abs_x_f = (1.0 - f_e2) / (1.0 + f_e2)
@@ -404,15 +435,28 @@ class InMemoryRows:
         if delta is not None:  # unit · ∂f/∂unit = -f x_f tanh(x_f) δ
             unit_fidelity -= (swf * abs_x_f * tanh_abs_x_f) @ delta
         out.scale_sums += [swf.sum(), sw.sum(), unit_fidelity, sw_x_tanh_x.sum()]
-        lam_sw_tanh = np.copysign(sw * tanh_abs_x, x) * lam
-        columns = scratch[: 4 * b].reshape(4, b)
-        np.multiply(sw_x_tanh_x, rho, out=columns[0])
+        lam_sw_tanh = np.copysign(sw * tanh_abs_x, r)
+        columns = W[2 * k + 4 :]
+        if leverage is None:  # ρ = x = ±|x|
+            np.copysign(np.multiply(sw_x_tanh_x, abs_x, out=columns[0]), r, out=columns[0])
+        else:
+            lam_sw_tanh *= lam
+            np.multiply(sw_x_tanh_x, rho, out=columns[0])
         np.multiply(lam_sw_tanh, f, out=columns[1])
         columns[2] = lam_sw_tanh
-        np.multiply(swf * t, lam, out=columns[3])
-        sums = aT @ columns.T
-        out.unit_gradient += sums[:, 0]
-        out.fidelity_gradient += sums[:, 1:]
+        np.multiply(swf, t, out=columns[3])
+        if leverage is not None:
+            columns[3] *= lam
+        if wide:
+            sums = columns @ aT.T
+            out.unit_gradient += sums[0]
+            out.fidelity_gradient += sums[1:].T
+            return
+        sums = W @ aT.T
+        out.gram += sums[: k + 2]
+        out.newton_gram += sums[k + 2 : 2 * k + 4]
+        out.unit_gradient += sums[2 * k + 4]
+        out.fidelity_gradient += sums[2 * k + 5 :].T
 
     def qr_solve(self, fit_intercept):
         """Weighted least squares at the weights of the last sweep, by QR.
@@ -452,7 +496,9 @@ class InMemoryRows:
             values = self.abs_residuals
         else:
             values = np.abs(self.residuals - center)
-        return weighted_quantile(values, self.sample_weight, q)
+        if self._uniform is None:  # checked once: it is a pass over the weights
+            self._uniform = _is_uniform(self.sample_weight)
+        return weighted_quantile(values, None if self._uniform else self.sample_weight, q)
 
     def abs_mean(self):
         """``Σ s |r*| / Σ s``: the fallback scale when the MAD is 0.
@@ -485,14 +531,65 @@ class InMemoryRows:
         weighted_fidelity = self._fidelity[1]
 
         def part(rows):
-            s = self.sample_weight[rows]
-            if fresh:
-                np.multiply(s, _sech_abs(self.abs_residuals[rows], unit / 2.0), out=weighted_fidelity[rows])
-            w = self.weights[rows] if weight_unit is None else _sech_abs(self.abs_residuals[rows], weight_unit)
-            return float(w @ weighted_fidelity[rows]), float(w @ s)
+            # By blocks of rows, so that the temporaries stay in the cache.
+            fidelity = total = 0.0
+            for start in range(rows.start, rows.stop, self.block_rows):
+                block = slice(start, min(start + self.block_rows, rows.stop))
+                s = self.sample_weight[block]
+                if fresh:
+                    np.multiply(s, _sech_abs(self.abs_residuals[block], unit / 2.0), out=weighted_fidelity[block])
+                w = self.weights[block] if weight_unit is None else _sech_abs(self.abs_residuals[block], weight_unit)
+                fidelity += float(w @ weighted_fidelity[block])
+                total += float(w @ s)
+            return fidelity, total
 
         parts = in_halves(part, self.residuals.shape[0])
         return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+
+def _sech(x):
+    e = np.exp(-np.abs(x))
+    return 2.0 * e / (1.0 + e * e)
+
+
+def _sech_abs(abs_r, unit):
+    """``sech(|r| / unit)`` from ``|r|``, in place on one new array (no overflow:
+    ``exp`` of a large negative number is 0)."""
+    with np.errstate(over="ignore", under="ignore"):
+        e = np.multiply(abs_r, -1.0 / unit)
+    np.exp(e, out=e)
+    w = e * e
+    w += 1.0
+    np.divide(e, w, out=w)
+    w *= 2.0
+    return w
+
+
+def _abs_ratio(abs_r, unit):
+    """``|r| / unit`` capped at ``X_MAX`` without overflow: ``|_ratio(r, unit)|``."""
+    with np.errstate(over="ignore", under="ignore"):
+        x = np.divide(abs_r, unit)
+    return np.minimum(x, X_MAX, out=x)
+
+
+def _entropy_terms(abs_r, scale):
+    """``sinh x tanh x`` at ``x = r / scale`` from ``|r|``: the values of
+    :func:`mgsk._gnostic.residual_entropy_values`, the same bits, in fewer passes."""
+    a = np.negative(_abs_ratio(abs_r, scale))  # -|x|
+    e = np.exp(a)
+    a *= 2.0
+    t = np.expm1(a, out=a)  # -(1 - e^2)
+    numerator = t * t
+    t += 2.0
+    t *= e
+    t *= 2.0
+    return np.divide(numerator, t, out=numerator)
+
+
+def _ratio(r, unit):
+    """``r / unit`` clipped to ``±X_MAX`` without overflow."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.clip(r / unit, -X_MAX, X_MAX)
 
 
 def leverage_projection(centered, factor):

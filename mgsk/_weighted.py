@@ -96,7 +96,7 @@ def weighted_quantile(a, weights=None, q=0.5):
 
 def _is_uniform(weights):
     """All weights equal: the O(n) selection paths give the same answer."""
-    return bool(np.all(weights == weights[0]))
+    return bool((weights == weights[0]).all())
 
 
 def mad_scale(a, weights=None, center=0.0):
