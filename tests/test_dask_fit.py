@@ -23,6 +23,7 @@ import mgsk.dask  # noqa: E402
 from mgsk._rows import START_ROWS, InMemoryRows  # noqa: E402
 from mgsk._weighted import weighted_quantile  # noqa: E402
 from mgsk.dask import _rows as dask_rows  # noqa: E402
+from mgsk.dask._data import first_pass  # noqa: E402
 
 pytestmark = pytest.mark.slow
 CHUNKS = (1300, 1700, 1000)  # uneven, on purpose
@@ -169,8 +170,8 @@ def test_start_rows_are_those_of_the_in_memory_start(client):
     rng = np.random.default_rng(3)
     Z, y, w = rng.normal(size=(n, 2)), rng.normal(size=n), rng.random(n)
     dZ, dy, dw = on_dask_rows(Z, y, w, chunks=11111)
-    start = [a.compute() for a in dask_rows.start_arrays(dZ, dy, dw)[:3]]
-    rows = dask_rows.DaskRows(dZ, dy, dw, (*start, float(w.sum()), False), 1.0, True, client)
+    found = client.compute(first_pass(dZ, dy, dw), optimize_graph=False).result()
+    rows = dask_rows.DaskRows(dZ, dy, dw, (found["Zs"], found["ys"], found["ws"], float(w.sum()), False), 1.0, True, client)
     for ours, theirs in zip(rows.start_sample(), InMemoryRows(Z, y, w).start_sample()):
         assert np.array_equal(ours, theirs)
     in_memory = InMemoryRows(Z, y, w)  # the same means, of a strided view instead of a copy
