@@ -119,10 +119,11 @@ def first_chunk(X, y, sample_weight, features, offset, n, want_X, summarize_y):
         "weight_max": sample_weight.max(initial=-np.inf),
         "total_weight": sample_weight.sum(),
         "Z_range": np.array([Z.max(), Z.min()]) if Z.size else np.zeros(2),
-        "Zs": Z[rows],
+        # Copies: a view would keep the chunk (a memory map of its file, perhaps) alive.
+        "Zs": Z[rows].copy(),
         "ys": y[rows].copy(),
         "ws": sample_weight[rows].copy(),
-        "Xs": X[rows] if want_X else None,
+        "Xs": X[rows].copy() if want_X else None,
     }
     if summarize_y:
         found["y_summary"] = value_summary(y, sample_weight, offset, n)
