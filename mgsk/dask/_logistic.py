@@ -69,20 +69,30 @@ def _resolve(block, arg, leaves):
 
 
 @on_worker
-def _chunk_call(Z1, y_idx, sample_weight, diagnostic_weight, n_classes, block_class, name, args, found_with, *leaves):
-    """``LabelRows.<name>(*args)`` on one chunk (``Z1`` None: a method that does not read it).
+def _chunk_call(Z, y, sample_weight, leverage_weight, layout, name, args, found_with, *leaves):
+    """``LabelRows.<name>(*args)`` on one chunk (``Z`` None: a method that does not read it).
 
     With ``found_with`` (a tuple of method names), for a method that returns
     ``(per-row result, sums)``: ``(sums, [the sums of those methods on the
     per-row result])``; the per-row result stays on the worker.
     """
-    if Z1 is None:
-        Z1 = np.empty((y_idx.shape[0], 0))
-    block = block_class(Z1, y_idx, n_classes, sample_weight, diagnostic_weight)
+    block = _chunk_block(Z, y, sample_weight, leverage_weight, layout)
     out = getattr(block, name)(*[_resolve(block, a, leaves) for a in args])
     if found_with is None:
         return out
     return out[1], [getattr(block, extra)(out[0]) for extra in found_with]
+
+
+def _chunk_block(Z, y, sample_weight, leverage_weight, layout):
+    """The :class:`~mgsk._newton.LabelRows` of a chunk: its design with the intercept's column,
+    its labels' class indices, its weights with the leverage weights (made here, in the task
+    that uses them, so that none of them waits in the worker's memory)."""
+    classes, fit_intercept, block_class = layout
+    if Z is None:
+        Z1 = np.empty((y.shape[0], 0))
+    else:
+        Z1 = np.hstack([Z, np.ones((Z.shape[0], 1))]) if fit_intercept else Z
+    return block_class(Z1, np.searchsorted(classes, y), len(classes), sample_weight * leverage_weight, sample_weight)
 
 
 class DaskLabelRows:
@@ -96,33 +106,37 @@ class DaskLabelRows:
 
     Parameters
     ----------
-    Z1 : dask.array.Array of shape (n, k1)
-        Design (with the intercept column), one chunk across the columns.
-    y_idx : dask.array.Array of shape (n,)
-        Index of each row's class, chunked like ``Z1``'s rows.
-    sample_weight, diagnostic_weight : dask.array.Array of shape (n,)
-        Weights of the estimating equation and of the diagnostics.
-    n_classes : int
-        Number of classes.
+    Z : dask.array.Array of shape (n, k)
+        Design (without the intercept's column), one chunk across the columns.
+    y : dask.array.Array of shape (n,)
+        Labels, chunked like ``Z``'s rows.
+    sample_weight, leverage_weight : dask.array.Array of shape (n,)
+        The weights of the diagnostics, and the factor that makes them the
+        weights of the estimating equation.
+    classes : ndarray
+        The sorted classes.
+    fit_intercept : bool
+        Whether the design gets a last column of ones.
     block_class : type
         :class:`~mgsk._newton.LabelRows` or :class:`~mgsk._newton.BinaryLabelRows`.
     client : distributed.Client or None
         Where to compute.
     """
 
-    def __init__(self, Z1, y_idx, sample_weight, diagnostic_weight, n_classes, block_class, client=None):
-        self.chunks = list(zip(blocks(Z1), blocks(y_idx), blocks(sample_weight), blocks(diagnostic_weight)))
-        self.lengths = y_idx.chunks[0]
-        self.n_classes, self.block_class, self.client = n_classes, block_class, client
+    def __init__(self, Z, y, sample_weight, leverage_weight, classes, fit_intercept, block_class, client=None):
+        self.chunks = list(zip(blocks(Z), blocks(y), blocks(sample_weight), blocks(leverage_weight)))
+        self.lengths = y.chunks[0]
+        self.layout = (classes, fit_intercept, block_class)
+        self.client = client
 
     def _calls(self, name, args, found_with=None):
         calls = []
-        for i, (z, y, s, d) in enumerate(self.chunks):
+        for i, (z, y, s, lev) in enumerate(self.chunks):
             leaves = []
             chunk_args = _chunk_args(args, i, leaves)
             z = z if name in DESIGN_METHODS else None
             call = dask.delayed(_chunk_call, pure=False)
-            calls.append(call(z, y, s, d, self.n_classes, self.block_class, name, chunk_args, found_with, *leaves))
+            calls.append(call(z, y, s, lev, self.layout, name, chunk_args, found_with, *leaves))
         return calls
 
     def _add(self, sums):
@@ -154,17 +168,17 @@ class DaskLabelRows:
     def column(self, kept, key):
         """One per-row array of a kept result, as a dask array (recomputed from the logits)."""
         columns = []
-        for i, ((_, y, s, d), m) in enumerate(zip(self.chunks, self.lengths)):
+        for i, ((_, y, s, lev), m) in enumerate(zip(self.chunks, self.lengths)):
             leaves = []
             recipe = kept.chunk(i, leaves)
-            part = dask.delayed(_chunk_column)(y, s, d, self.n_classes, self.block_class, recipe, key, *leaves)
+            part = dask.delayed(_chunk_column)(y, s, lev, self.layout, recipe, key, *leaves)
             columns.append(da.from_delayed(part, (m,), dtype=np.float64))
         return da.concatenate(columns)
 
 
 @on_worker
-def _chunk_column(y_idx, sample_weight, diagnostic_weight, n_classes, block_class, kept, key, *leaves):
-    block = block_class(np.empty((y_idx.shape[0], 0)), y_idx, n_classes, sample_weight, diagnostic_weight)
+def _chunk_column(y, sample_weight, leverage_weight, layout, kept, key, *leaves):
+    block = _chunk_block(None, y, sample_weight, leverage_weight, layout)
     return _resolve(block, kept, leaves)[key]
 
 
@@ -324,14 +338,12 @@ class LogisticRegressor(DaskGnosticMixin, GnosticMixin, ClassifierMixin, BaseEst
         else:
             lev = da.ones_like(sample_weight)
         self.leverage_weights_ = persist(self.client, lev)[0]
-        if self.fit_intercept:
-            k = Z.shape[1]
-            Z = Z.map_blocks(_with_ones, chunks=(Z.chunks[0], (k + 1,)), dtype=np.float64)
         n_classes = len(self.classes_)
         problem_class = BinaryProblem if n_classes == 2 else Problem
-        rows = DaskLabelRows(Z, y_idx, sample_weight * self.leverage_weights_, sample_weight, n_classes,
+        rows = DaskLabelRows(Z, y, sample_weight, self.leverage_weights_, self.classes_, self.fit_intercept,
                              problem_class.block_class, self.client)  # fmt: skip
-        problem = problem_class(Z, None, n_classes, None, 1.0 / self.C, self.fit_intercept, self.scale, rows=rows)
+        columns = np.empty((0, Z.shape[1] + self.fit_intercept))  # the Problem reads only the design's width
+        problem = problem_class(columns, None, n_classes, None, 1.0 / self.C, self.fit_intercept, self.scale, rows=rows)
         _logistic.store_fit(self, *_logistic.newton_fit(problem, self.max_iter, self.tol, self.fit_intercept, self._report))
         return self
 
@@ -432,10 +444,6 @@ class LogisticRegressor(DaskGnosticMixin, GnosticMixin, ClassifierMixin, BaseEst
             a DataFrame, else an array.
         """
         return self._map(X, "predict", columns=None)
-
-
-def _with_ones(Z):
-    return np.hstack([Z, np.ones((Z.shape[0], 1))])
 
 
 def _local_method(X, model, method):
