@@ -345,7 +345,8 @@ def test_autologged_dataframe_classifier_logs_its_local_model(client, labelled, 
     assert isinstance(predicted, dd.Series) and np.array_equal(predicted.compute().to_numpy(), local.predict(frame))
     proba = model.predict_proba(dframe)
     assert isinstance(proba, da.Array)
-    np.testing.assert_allclose(proba.compute(), local.predict_proba(frame), rtol=0, atol=1e-9)
+    proba = proba.compute()
+    np.testing.assert_allclose(proba, local.predict_proba(frame), rtol=0, atol=1e-9)
 
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert run.data.params["C"] == "1.0" and "client" not in run.data.params
@@ -354,4 +355,4 @@ def test_autologged_dataframe_classifier_logs_its_local_model(client, labelled, 
     (logged,) = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
     loaded = mgsk.mlflow.load_model(f"models:/{logged.model_id}")
     assert type(loaded) is mgsk.LogisticRegressor and np.array_equal(loaded.coef_, model.coef_)
-    np.testing.assert_array_equal(loaded.predict_proba(frame[:100]), proba[:100].compute())
+    np.testing.assert_array_equal(loaded.predict_proba(frame[:100]), proba[:100])
