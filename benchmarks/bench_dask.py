@@ -23,6 +23,7 @@ after: a restarted worker is a miss.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -88,6 +89,21 @@ class PeakMemory:
         self._thread.join()
 
 
+@contextlib.contextmanager
+def small_cluster(folder):
+    """A client of a ``LocalCluster`` of 2 worker processes x 1 thread x 500 MiB, its files in ``folder``."""
+    import dask
+    import distributed
+
+    with dask.config.set({"temporary-directory": folder, "distributed.worker.daemon": False}):
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, memory_limit="500MiB",
+            host="127.0.0.1", dashboard_address=":0", local_directory=folder,
+        )  # fmt: skip
+        with cluster, distributed.Client(cluster) as client:
+            yield client
+
+
 def worker_pids(client):
     return sorted(client.run(os.getpid).values())
 
@@ -132,49 +148,41 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--repeat", type=int, default=2, help="fits of each kind per size; the fastest counts")
     args = parser.parse_args(argv)
-    import dask
-    import distributed
-
     sizes = [100_000, 200_000] if args.quick else [2_000_000, 4_000_000, 8_000_000, 16_000_000]
     chunk_rows = 25_000 if args.quick else CHUNK_ROWS
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_dask_") as folder:
         write_data(folder, sizes[-1], chunk_rows)
-        with dask.config.set({"temporary-directory": folder, "distributed.worker.daemon": False}):
-            cluster = distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True, memory_limit="500MiB",
-                host="127.0.0.1", dashboard_address=":0", local_directory=folder,
-            )  # fmt: skip
-            with cluster, distributed.Client(cluster) as client:
-                pids = worker_pids(client)
-                fit_on_dask(client, folder, sizes[0] // 10)  # untimed: the workers import mgsk
-                print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
-                for n in sizes:
-                    arrays = load(folder, n)
-                    dask_time = local_time = np.inf
-                    peak = 0
-                    for _ in range(args.repeat):  # alternating: a burst of other load hits both
-                        dask_model, elapsed, memory = fit_on_dask(client, folder, n)
-                        dask_time, peak = min(dask_time, elapsed), max(peak, memory)
-                        local_model, elapsed = fit_in_memory(*arrays)
-                        local_time = min(local_time, elapsed)
-                    del arrays
-                    theta_mem = np.r_[local_model.intercept_, local_model.coef_]
-                    theta_dask = np.r_[dask_model.intercept_, dask_model.coef_]
-                    results.append({
-                        "rows": n, "dask_s": dask_time, "in_memory_s": local_time, "ratio": dask_time / local_time,
-                        "rel_coef_diff": float(np.max(np.abs(theta_dask - theta_mem)) / np.linalg.norm(theta_mem)),
-                        "peak_worker_MiB": peak / 2**20, "us_per_row": 1e6 * dask_time / n,
-                        "n_iter": [dask_model.n_iter_, local_model.n_iter_],
-                    })  # fmt: skip
-                    r = results[-1]
-                    print(
-                        f"{n:>10,d} rows: dask {r['dask_s']:7.1f} s, in memory {r['in_memory_s']:7.1f} s, "
-                        f"ratio {r['ratio']:.2f}; rel. coef diff {r['rel_coef_diff']:.1e}; peak worker "
-                        f"{r['peak_worker_MiB']:.0f} MiB; {r['us_per_row']:.2f} us/row; n_iter {r['n_iter']}",
-                        flush=True,
-                    )
-                restarted = worker_pids(client) != pids
+        with small_cluster(folder) as client:
+            pids = worker_pids(client)
+            fit_on_dask(client, folder, sizes[0] // 10)  # untimed: the workers import mgsk
+            print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
+            for n in sizes:
+                arrays = load(folder, n)
+                dask_time = local_time = np.inf
+                peak = 0
+                for _ in range(args.repeat):  # alternating: a burst of other load hits both
+                    dask_model, elapsed, memory = fit_on_dask(client, folder, n)
+                    dask_time, peak = min(dask_time, elapsed), max(peak, memory)
+                    local_model, elapsed = fit_in_memory(*arrays)
+                    local_time = min(local_time, elapsed)
+                del arrays
+                theta_mem = np.r_[local_model.intercept_, local_model.coef_]
+                theta_dask = np.r_[dask_model.intercept_, dask_model.coef_]
+                results.append({
+                    "rows": n, "dask_s": dask_time, "in_memory_s": local_time, "ratio": dask_time / local_time,
+                    "rel_coef_diff": float(np.max(np.abs(theta_dask - theta_mem)) / np.linalg.norm(theta_mem)),
+                    "peak_worker_MiB": peak / 2**20, "us_per_row": 1e6 * dask_time / n,
+                    "n_iter": [dask_model.n_iter_, local_model.n_iter_],
+                })  # fmt: skip
+                r = results[-1]
+                print(
+                    f"{n:>10,d} rows: dask {r['dask_s']:7.1f} s, in memory {r['in_memory_s']:7.1f} s, "
+                    f"ratio {r['ratio']:.2f}; rel. coef diff {r['rel_coef_diff']:.1e}; peak worker "
+                    f"{r['peak_worker_MiB']:.0f} MiB; {r['us_per_row']:.2f} us/row; n_iter {r['n_iter']}",
+                    flush=True,
+                )
+            restarted = worker_pids(client) != pids
     print(f"load average {os.getloadavg()[0]:.1f} at the end; workers restarted: {'yes' if restarted else 'no'}")
     if args.json:
         with open(args.json, "w") as f:

@@ -27,12 +27,11 @@ import time
 
 import dask
 import dask.array as da
-import distributed
 import numpy as np
 
 import mgsk
 import mgsk.dask
-from bench_dask import PeakMemory, _parts, worker_pids
+from bench_dask import PeakMemory, _parts, small_cluster, worker_pids
 
 CHUNK = 250_000
 FEATURES = 10
@@ -90,15 +89,10 @@ def main():
     n = int(args.rows)
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_dask_logistic_") as folder:
-        with dask.config.set({"temporary-directory": folder, "distributed.worker.daemon": False}):
-            cluster = distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True, memory_limit="500MiB",
-                host="127.0.0.1", dashboard_address=":0", local_directory=folder,
-            )  # fmt: skip
-            with cluster, distributed.Client(cluster) as client:
-                pids = worker_pids(client)
-                met = all([measure(client, os.path.join(folder, f"k{k}"), n, int(k)) for k in args.classes.split(",")])
-                restarted = worker_pids(client) != pids
+        with small_cluster(folder) as client:
+            pids = worker_pids(client)
+            met = all([measure(client, os.path.join(folder, f"k{k}"), n, int(k)) for k in args.classes.split(",")])
+            restarted = worker_pids(client) != pids
     print(f"load average {os.getloadavg()[0]:.1f} at the end; workers restarted: {'yes' if restarted else 'no'}")
     met = met and not restarted
     print("targets met" if met else "targets MISSED")
