@@ -322,7 +322,15 @@ class LabelRows:
 
     def probabilities(self, theta):
         """Probabilities and Pearson residuals of every label at ``theta``."""
-        log_proba = log_softmax(self.Z1 @ theta, self.reference)
+        return self.from_logits(self.logits(theta))
+
+    def logits(self, theta):
+        """The free logits ``Z1 θ`` (all a chunked backend keeps per row between passes)."""
+        return self.Z1 @ theta
+
+    def from_logits(self, eta):
+        """:meth:`probabilities` from the rows' :meth:`logits`."""
+        log_proba = log_softmax(eta, self.reference)
         P = np.exp(log_proba)
         R = pearson_residuals(P)
         return {"log_proba": log_proba, "P": P, "R": R, "r": R.take(self.observed)}
@@ -343,8 +351,12 @@ class LabelRows:
 
     def weighted_score(self, probs, S):
         """The rows' weights and score at scale ``S``, and their part of the gradient."""
-        state = {**probs, "S": S, **self._weighted_score(probs, S)}
+        state = self.weighted_state(probs, S)
         return state, self.Z1.T @ (self.sample_weight[:, None] * state["score"])
+
+    def weighted_state(self, probs, S):
+        """The per-row result of :meth:`weighted_score` (without the design)."""
+        return {**probs, "S": S, **self._weighted_score(probs, S)}
 
     def _weighted_score(self, probs, S):
         """Filtering weights at scale ``S`` and the per-row ``F`` (free classes)."""
@@ -436,9 +448,13 @@ class BinaryLabelRows(LabelRows):
         super().__init__(Z1, y_idx, n_classes, sample_weight, diagnostic_weight)
         self.sign = 2.0 * y_idx - 1.0
 
-    def probabilities(self, theta):
-        """Probabilities and Pearson residuals of both labels at ``theta``."""
-        margin = self.sign * (self.Z1 @ theta[:, 0])
+    def logits(self, theta):
+        """The logit ``Z1 θ`` of class 1, one per row."""
+        return self.Z1 @ theta[:, 0]
+
+    def from_logits(self, eta):
+        """Probabilities and Pearson residuals of both labels from the rows' :meth:`logits`."""
+        margin = self.sign * eta
         with np.errstate(over="ignore", divide="ignore"):
             r = np.exp(-0.5 * margin)
             r_other = 1.0 / r

@@ -23,6 +23,7 @@ import mgsk.dask  # noqa: E402
 from mgsk._rows import START_ROWS, InMemoryRows  # noqa: E402
 from mgsk._weighted import weighted_quantile  # noqa: E402
 from mgsk.dask import _rows as dask_rows  # noqa: E402
+from mgsk.dask._data import first_pass  # noqa: E402
 
 pytestmark = pytest.mark.slow
 CHUNKS = (1300, 1700, 1000)  # uneven, on purpose
@@ -127,27 +128,12 @@ def test_dask_classifier_reaches_the_in_memory_fixed_point(client, labelled, n_c
     np.testing.assert_array_equal(round_trip.predict_proba(X), proba.compute())
 
 
-def test_dask_classifier_takes_dataframes_and_checks_its_labels(client, labelled):
-    import dask.dataframe as dd
-    import pandas as pd
-
-    X, labels, _ = labelled
-    frame = pd.DataFrame(X, columns=["a", "b", "c"])
-    dframe, dy = dd.from_pandas(frame, npartitions=3), dd.from_pandas(pd.Series(labels[2]), npartitions=3)
-    model = mgsk.dask.LogisticRegressor(leverage=False, client=client).fit(dframe, dy)
-    local = mgsk.LogisticRegressor(leverage=False).fit(frame, labels[2])
-    assert list(model.feature_names_in_) == ["a", "b", "c"] and relative_difference(model, local) <= 1e-9
-    predicted = model.predict(dframe)
-    assert isinstance(predicted, dd.Series) and np.array_equal(predicted.compute().to_numpy(), local.predict(frame))
-    proba = model.predict_proba(dframe)
-    assert isinstance(proba, da.Array)
-    np.testing.assert_allclose(proba.compute(), local.predict_proba(frame), rtol=0, atol=1e-9)
-
-    dX = on_dask(X)[0]
+def test_dask_classifier_checks_its_labels(client, labelled):
+    dX = on_dask(labelled[0])[0]
     with pytest.raises(ValueError, match="Unknown label type"):
-        mgsk.dask.LogisticRegressor(client=client).fit(dX, on_dask(X[:, 0])[0])
+        mgsk.dask.LogisticRegressor(client=client).fit(dX, on_dask(labelled[0][:, 0])[0])
     with pytest.raises(ValueError, match="only one class: 'z'"):
-        mgsk.dask.LogisticRegressor(client=client).fit(dX, on_dask(np.full(X.shape[0], "z"))[0])
+        mgsk.dask.LogisticRegressor(client=client).fit(dX, on_dask(np.full(labelled[0].shape[0], "z"))[0])
 
 
 def test_wide_data_take_the_same_leverage_adjusted_path(client):
@@ -169,8 +155,8 @@ def test_start_rows_are_those_of_the_in_memory_start(client):
     rng = np.random.default_rng(3)
     Z, y, w = rng.normal(size=(n, 2)), rng.normal(size=n), rng.random(n)
     dZ, dy, dw = on_dask_rows(Z, y, w, chunks=11111)
-    start = [a.compute() for a in dask_rows.start_arrays(dZ, dy, dw)[:3]]
-    rows = dask_rows.DaskRows(dZ, dy, dw, (*start, float(w.sum()), False), 1.0, True, client)
+    found = client.compute(first_pass(dZ, dy, dw), optimize_graph=False).result()
+    rows = dask_rows.DaskRows(dZ, dy, dw, (found["Zs"], found["ys"], found["ws"], float(w.sum()), False), 1.0, True, client)
     for ours, theirs in zip(rows.start_sample(), InMemoryRows(Z, y, w).start_sample()):
         assert np.array_equal(ours, theirs)
     in_memory = InMemoryRows(Z, y, w)  # the same means, of a strided view instead of a copy
@@ -191,8 +177,15 @@ def test_exact_quantile_is_the_in_memory_selection(values, q, uniform, chunk, da
     w = np.ones(a.shape[0]) if uniform else np.array(data.draw(st.lists(st.floats(0.0, 5.0), min_size=a.shape[0], max_size=a.shape[0])))
     if not w.sum() > 0:
         w[0] = 1.0
+    values, weights = da.from_array(a, chunks=chunk), None if uniform else da.from_array(w, chunks=chunk)
     with dask.config.set(scheduler="sync"):
-        found = dask_rows.exact_quantile(da.from_array(a, chunks=chunk), None if uniform else da.from_array(w, chunks=chunk), q)
+        found = dask_rows.exact_quantile(values, weights, q)
+        # The bracket pass run inside another graph (the sweep's, the first pass's) finds the same value, or none.
+        summary = dask_rows.lazy_summary(values, weights)
+        weight_parts = None if uniform else dask_rows.blocks(weights)
+        graph = dask_rows.graph_quantile(dask_rows.blocks(values), weight_parts, summary, q, a.shape[0], w.sum(), uniform)
+        in_graph = dask.compute(graph, optimize_graph=False)[0]
+    assert in_graph is None or in_graph == found
     expected = weighted_quantile(a, w, q)
     if uniform:
         assert found == expected
@@ -334,13 +327,27 @@ def test_the_pages_classifier_example_fits_on_the_cluster_as_in_memory(client, c
 
 
 @pytest.mark.usefixtures("mlflow_tracking", "autolog_reset")
-def test_autologged_dask_classifier_logs_its_local_model(client, labelled, tmp_path):
+def test_autologged_dataframe_classifier_logs_its_local_model(client, labelled, tmp_path):
+    import dask.dataframe as dd
     import mlflow
+    import pandas as pd
 
     X, labels, _ = labelled
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    dframe, dy = dd.from_pandas(frame, npartitions=3), dd.from_pandas(pd.Series(labels[2]), npartitions=3)
     mgsk.autolog(spool_dir=tmp_path / "spool", silent=True)
-    model = mgsk.dask.LogisticRegressor(leverage=False, client=client).fit(*on_dask(X, labels[2]))
+    model = mgsk.dask.LogisticRegressor(leverage=False, client=client).fit(dframe, dy)
     mgsk.autolog(disable=True)
+
+    local = mgsk.LogisticRegressor(leverage=False).fit(frame, labels[2])
+    assert list(model.feature_names_in_) == ["a", "b", "c"] and relative_difference(model, local) <= 1e-9
+    predicted = model.predict(dframe)
+    assert isinstance(predicted, dd.Series) and np.array_equal(predicted.compute().to_numpy(), local.predict(frame))
+    proba = model.predict_proba(dframe)
+    assert isinstance(proba, da.Array)
+    proba = proba.compute()
+    np.testing.assert_allclose(proba, local.predict_proba(frame), rtol=0, atol=1e-9)
+
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert run.data.params["C"] == "1.0" and "client" not in run.data.params
     assert run.data.metrics["re"] == model.re_ and run.data.metrics["n_iter"] == model.n_iter_
@@ -348,4 +355,4 @@ def test_autologged_dask_classifier_logs_its_local_model(client, labelled, tmp_p
     (logged,) = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
     loaded = mgsk.mlflow.load_model(f"models:/{logged.model_id}")
     assert type(loaded) is mgsk.LogisticRegressor and np.array_equal(loaded.coef_, model.coef_)
-    np.testing.assert_array_equal(loaded.predict_proba(X[:100]), model.predict_proba(on_dask(X)[0])[:100].compute())
+    np.testing.assert_array_equal(loaded.predict_proba(frame[:100]), proba[:100])

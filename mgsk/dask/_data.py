@@ -3,9 +3,13 @@
 import sys
 import warnings
 
+import dask
 import dask.array as da
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
+
+from .._rows import start_rows
+from ._rows import blocks, merge_summaries, offsets, on_worker, value_summary
 
 
 def _is_dask_frame(X, kind="DataFrame"):
@@ -83,19 +87,75 @@ def check_checks(estimator, checks):
         raise ValueError("sample_weight must have a positive sum.")
 
 
-def first_pass(X, y, sample_weight, Z, start):
-    """The lazy reductions of the first pass: the start rows, the totals and the checks."""
-    Zs, ys, ws, Xs = start
-    checks = {
-        "X_finite": da.isfinite(X).all(),
-        "y_finite": da.isfinite(y).all(),
-        "weight_finite": da.isfinite(sample_weight).all(),
-        "weight_min": sample_weight.min(),
-        "weight_max": sample_weight.max(),
+def first_pass(X, y, sample_weight, features=None, want_X=False, summarize_y=False):
+    """The first pass, one task per chunk, as a delayed dict (:func:`merge_first`).
+
+    It reads X once for the checks (finite values, the design's range for
+    :meth:`~mgsk._base.GnosticMixin._check_design`), the totals of the
+    weights, the start rows of :func:`mgsk._rows.start_rows` (``Zs, ys, ws``,
+    and ``Xs`` with ``want_X``) and, with ``summarize_y``, the summary of y
+    (:func:`~mgsk.dask._rows.value_summary`) for the data scale.
+    ``features``: the fitted polynomial expansion of X, or None.
+    """
+    n = X.shape[0]
+    parts = [
+        dask.delayed(first_chunk)(x, t, s, features, int(offset), n, want_X, summarize_y)
+        for x, t, s, offset in zip(blocks(X), blocks(y), blocks(sample_weight), offsets(y))
+    ]
+    return dask.delayed(merge_first)(parts)
+
+
+@on_worker
+def first_chunk(X, y, sample_weight, features, offset, n, want_X, summarize_y):
+    """One chunk's part of :func:`first_pass` (``offset``: its first row among all ``n``)."""
+    Z = X if features is None else features.transform(X)
+    stride = start_rows(n).step
+    rows = slice((-offset) % stride, None, stride)
+    found = {
+        "X_finite": _all_finite(X),
+        "y_finite": _all_finite(y),
+        "weight_finite": _all_finite(sample_weight),
+        "weight_min": sample_weight.min(initial=np.inf),
+        "weight_max": sample_weight.max(initial=-np.inf),
         "total_weight": sample_weight.sum(),
-        "Z_range": da.stack([Z.max(), Z.min()]) if Z.shape[1] else da.zeros(2),
+        "Z_range": np.array([Z.max(), Z.min()]) if Z.size else np.zeros(2),
+        # Copies: a view would keep the chunk (a memory map of its file, perhaps) alive.
+        "Zs": Z[rows].copy(),
+        "ys": y[rows].copy(),
+        "ws": sample_weight[rows].copy(),
+        "Xs": X[rows].copy() if want_X else None,
     }
-    return {"Zs": Zs, "ys": ys, "ws": ws, "Xs": Xs, **checks}
+    if summarize_y:
+        found["y_summary"] = value_summary(y, sample_weight, offset, n)
+    return found
+
+
+def _all_finite(a):
+    """Whether every value is finite, from two reductions (no boolean copy: NaN propagates)."""
+    return bool(a.size == 0 or (np.isfinite(a.max()) and np.isfinite(a.min())))
+
+
+def merge_first(parts):
+    """The first pass of all chunks from theirs: checks, totals and start rows in row order."""
+    found = {
+        "X_finite": all(p["X_finite"] for p in parts),
+        "y_finite": all(p["y_finite"] for p in parts),
+        "weight_finite": all(p["weight_finite"] for p in parts),
+        "weight_min": np.min([p["weight_min"] for p in parts]),
+        "weight_max": np.max([p["weight_max"] for p in parts]),
+        "total_weight": float(sum(p["total_weight"] for p in parts)),
+        "Z_range": np.array([np.max([p["Z_range"][0] for p in parts]), np.min([p["Z_range"][1] for p in parts])]),
+    }
+    for name in ("Zs", "ys", "ws", "Xs"):
+        found[name] = None if parts[0][name] is None else np.concatenate([p[name] for p in parts])
+    if "y_summary" in parts[0]:
+        found["y_summary"] = merge_summaries([p["y_summary"] for p in parts])
+    return found
+
+
+def uniform_weights(found):
+    """Whether all weights are equal (from :func:`merge_first`'s result)."""
+    return found["weight_min"] == found["weight_max"]
 
 
 def first_rows(X, rows=5):

@@ -1,5 +1,8 @@
 """The regressors on Dask: the one gnostic iteration over :class:`~mgsk.dask._rows.DaskRows`."""
 
+import operator
+
+import dask
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.preprocessing import PolynomialFeatures
@@ -9,8 +12,8 @@ from .._base import GnosticMixin
 from .._gnostic import characteristics
 from .._irls import gnostic_irls
 from .._rows import start_rows
-from ._data import check_checks, first_pass, fit_inputs, predict_inputs
-from ._rows import DaskRows, compute, data_scale, lazy_summary, start_arrays
+from ._data import check_checks, first_pass, fit_inputs, predict_inputs, uniform_weights
+from ._rows import DaskRows, blocks, compute, data_scale, graph_data_scale
 
 #: Fitted attributes with one value per training row: dask arrays, left out of ``to_local()``.
 PER_ROW_ATTRIBUTES = ("weights_", "outliers_", "characteristics_")
@@ -69,12 +72,12 @@ class DaskGnosticMixin:
         names = characteristics(np.zeros(1))
         return {name: x.map_blocks(lambda b, name=name: characteristics(b)[name]) for name in names}
 
-    def _first_pass(self, X, y, sample_weight, y_summary=False):
-        """The design (lazy), the start rows and the checks, from one read of X.
+    def _first_pass(self, X, y, sample_weight, y_scale=False):
+        """The design (lazy) and :func:`~mgsk.dask._data.first_pass`'s findings, from one read of X.
 
-        With ``y_summary``, ``found["y_summary"]`` is the summary of y's chunks
-        (:func:`~mgsk.dask._rows.lazy_summary`) for :func:`~mgsk.dask._rows.data_scale`,
-        its sample weights None when all weights are equal.
+        With ``y_scale``, ``found["y_scale"]`` is the data scale of y
+        (:func:`~mgsk.dask._rows.data_scale`), its selections run in the
+        same graph.
         """
         if self.degree > 1:
             head = self._compute(X[:1])[0]
@@ -84,15 +87,21 @@ class DaskGnosticMixin:
         else:
             self.polynomial_features_ = None
             Z = X
-        start = start_arrays(Z, y, sample_weight, X if self.leverage else None)
-        lazy = first_pass(X, y, sample_weight, Z, start)
-        if y_summary:
-            lazy["y_summary"] = lazy_summary(y, sample_weight)
-        found = dict(zip(lazy, self._compute(*lazy.values())))
+        merged = first_pass(X, y, sample_weight, self.polynomial_features_, self.leverage, summarize_y=y_scale)
+        lazy = [merged]
+        if y_scale:
+            summary, total = (dask.delayed(operator.getitem)(merged, key) for key in ("y_summary", "total_weight"))
+            uniform = dask.delayed(uniform_weights)(merged)
+            lazy.append(graph_data_scale(blocks(y), blocks(sample_weight), summary, X.shape[0], total, uniform))
+        found, *scale_found = self._compute(*lazy)
         check_checks(self, found)
-        if y_summary and found["weight_min"] == found["weight_max"]:
-            found["y_summary"] = (*found["y_summary"][:3], None)
         self._check_design(found["Z_range"])
+        if y_scale:
+            uniform = uniform_weights(found)
+            summary = (*found["y_summary"][:3], None) if uniform else found["y_summary"]
+            found["y_scale"] = data_scale(
+                y, sample_weight, uniform, self.client, summary, found["total_weight"], scale_found[0]
+            )
         return Z, found
 
 
@@ -230,10 +239,9 @@ class LinearRegressor(DaskGnosticMixin, GnosticMixin, RegressorMixin, BaseEstima
             The fitted estimator.
         """
         X, y, sample_weight = fit_inputs(self, X, y, sample_weight)
-        Z, found = self._first_pass(X, y, sample_weight, y_summary=True)
-        uniform = found["weight_min"] == found["weight_max"]
-        y_scale = data_scale(y, sample_weight, uniform, self.client, found["y_summary"], float(found["total_weight"]))
-        start = (found["Zs"], found["ys"], found["ws"], float(found["total_weight"]), uniform)
+        Z, found = self._first_pass(X, y, sample_weight, y_scale=True)
+        y_scale = found["y_scale"]
+        start = (found["Zs"], found["ys"], found["ws"], found["total_weight"], uniform_weights(found))
         rows = DaskRows(Z, y, sample_weight, start, y_scale, self.fit_intercept, self.client)
         result = gnostic_irls(
             Z,

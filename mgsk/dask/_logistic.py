@@ -15,95 +15,171 @@ from .._irls import leverage_rule
 from .._newton import BinaryProblem, Problem
 from ._data import fit_inputs, predict_inputs
 from ._linear import PER_ROW_ATTRIBUTES, DaskGnosticMixin
-from ._rows import blocks, compute, persist
-
-
-class ChunkResults:
-    """Per-row results of a :class:`DaskLabelRows` method: one persisted object per chunk, on the workers."""
-
-    def __init__(self, parts):
-        self.parts = parts
+from ._rows import blocks, compute, on_worker, persist
 
 
 #: The methods of :class:`mgsk._newton.LabelRows` that read the design; the
-#: others (the scale equation's sums, the diagnostics) need only the kept
-#: per-row results, the labels and the weights, so X is not read for them.
-DESIGN_METHODS = frozenset({"probabilities", "weighted_score", "jacobian", "fisher"})
+#: others (the scale equation's sums, the diagnostics) need only the logits,
+#: the labels and the weights, so X is not read for them.
+DESIGN_METHODS = frozenset({"logits", "weighted_score", "jacobian", "fisher"})
+#: The method that recomputes a kept result's per-row part (without its sums).
+ROW_PARTS = {"weighted_score": "weighted_state"}
+#: Sums found in the same pass as a kept result, because the iteration asks
+#: for them next: the diagnostics of a state (one round trip less per step).
+FOUND_WITH = {"weighted_score": ("diagnostic_sums",)}
 
 
-def _chunk_call(Z1, y_idx, sample_weight, diagnostic_weight, n_classes, block_class, name, args):
-    """``LabelRows.<name>(*args)`` on one chunk (``Z1`` None: a method that does not read it)."""
-    if Z1 is None:
-        Z1 = np.empty((y_idx.shape[0], 0))
-    block = block_class(Z1, y_idx, n_classes, sample_weight, diagnostic_weight)
-    return getattr(block, name)(*args)
+class Kept:
+    """A per-row result of :class:`DaskLabelRows`, recomputed on the workers from the logits.
+
+    Only the logits of each :meth:`~mgsk._newton.LabelRows.probabilities`
+    are persisted (``parts``, one per chunk): the probabilities, weights
+    and scale-equation terms derived from them are recomputed chunk by
+    chunk in each pass that needs them, so that between passes a chunk
+    keeps one value per row and coefficient vector (``M`` with more than
+    two classes) instead of about ten.
+    """
+
+    def __init__(self, name, args, parts=None):
+        self.name, self.args, self.parts = name, args, parts
+        self.sums = {}  # sums of FOUND_WITH, from the pass that made it
+
+    def chunk(self, i, leaves):
+        """How chunk ``i`` recomputes it: a nested dict; its persisted logits are appended to
+        ``leaves`` (the task's own arguments: dask keeps their futures only there)."""
+        if self.parts is not None:
+            leaves.append(self.parts[i])
+            return {"kept": "probabilities", "args": ({"leaf": len(leaves) - 1},)}
+        return {"kept": self.name, "args": _chunk_args(self.args, i, leaves)}
+
+
+def _chunk_args(args, i, leaves):
+    return tuple(a.chunk(i, leaves) if isinstance(a, Kept) else a for a in args)
+
+
+def _resolve(block, arg, leaves):
+    """The per-row result a :meth:`Kept.chunk` describes, on ``block`` (other arguments as they are)."""
+    if not (isinstance(arg, dict) and "kept" in arg):
+        return arg
+    name, args = arg["kept"], [_resolve(block, a, leaves) for a in arg["args"]]
+    if name == "probabilities":
+        return block.from_logits(leaves[args[0]["leaf"]])
+    out = getattr(block, ROW_PARTS.get(name, name))(*args)
+    return out[0] if isinstance(out, tuple) else out
+
+
+@on_worker
+def _chunk_call(Z, y, sample_weight, leverage_weight, layout, name, args, found_with, *leaves):
+    """``LabelRows.<name>(*args)`` on one chunk (``Z`` None: a method that does not read it).
+
+    With ``found_with`` (a tuple of method names), for a method that returns
+    ``(per-row result, sums)``: ``(sums, [the sums of those methods on the
+    per-row result])``; the per-row result stays on the worker.
+    """
+    block = _chunk_block(Z, y, sample_weight, leverage_weight, layout)
+    out = getattr(block, name)(*[_resolve(block, a, leaves) for a in args])
+    if found_with is None:
+        return out
+    return out[1], [getattr(block, extra)(out[0]) for extra in found_with]
+
+
+def _chunk_block(Z, y, sample_weight, leverage_weight, layout):
+    """The :class:`~mgsk._newton.LabelRows` of a chunk: its design with the intercept's column,
+    its labels' class indices, its weights with the leverage weights (made here, in the task
+    that uses them, so that none of them waits in the worker's memory)."""
+    classes, fit_intercept, block_class = layout
+    if Z is None:
+        Z1 = np.empty((y.shape[0], 0))
+    else:
+        Z1 = np.hstack([Z, np.ones((Z.shape[0], 1))]) if fit_intercept else Z
+    return block_class(Z1, np.searchsorted(classes, y), len(classes), sample_weight * leverage_weight, sample_weight)
 
 
 class DaskLabelRows:
     """The rows interface of :class:`mgsk._newton.Problem` on dask arrays chunked by rows.
 
     Each chunk runs the in-memory arithmetic of :class:`mgsk._newton.LabelRows`
-    (``block_class``) on its rows; per-row results stay persisted on the
-    workers (:class:`ChunkResults`), sums are added over the chunks in their
-    order on the client. X is never gathered: the methods that need the
-    design (:data:`DESIGN_METHODS`) read it chunk by chunk.
+    (``block_class``) on its rows; sums are added over the chunks in their
+    order on the client. Per-row results are :class:`Kept`: only logits
+    stay persisted on the workers. X is never gathered: the methods that
+    need the design (:data:`DESIGN_METHODS`) read it chunk by chunk.
 
     Parameters
     ----------
-    Z1 : dask.array.Array of shape (n, k1)
-        Design (with the intercept column), one chunk across the columns.
-    y_idx : dask.array.Array of shape (n,)
-        Index of each row's class, chunked like ``Z1``'s rows.
-    sample_weight, diagnostic_weight : dask.array.Array of shape (n,)
-        Weights of the estimating equation and of the diagnostics.
-    n_classes : int
-        Number of classes.
+    Z : dask.array.Array of shape (n, k)
+        Design (without the intercept's column), one chunk across the columns.
+    y : dask.array.Array of shape (n,)
+        Labels, chunked like ``Z``'s rows.
+    sample_weight, leverage_weight : dask.array.Array of shape (n,)
+        The weights of the diagnostics, and the factor that makes them the
+        weights of the estimating equation.
+    classes : ndarray
+        The sorted classes.
+    fit_intercept : bool
+        Whether the design gets a last column of ones.
     block_class : type
         :class:`~mgsk._newton.LabelRows` or :class:`~mgsk._newton.BinaryLabelRows`.
     client : distributed.Client or None
         Where to compute.
     """
 
-    def __init__(self, Z1, y_idx, sample_weight, diagnostic_weight, n_classes, block_class, client=None):
-        self.chunks = list(zip(blocks(Z1), blocks(y_idx), blocks(sample_weight), blocks(diagnostic_weight)))
-        self.lengths = y_idx.chunks[0]
-        self.n_classes, self.block_class, self.client = n_classes, block_class, client
+    def __init__(self, Z, y, sample_weight, leverage_weight, classes, fit_intercept, block_class, client=None):
+        self.chunks = list(zip(blocks(Z), blocks(y), blocks(sample_weight), blocks(leverage_weight)))
+        self.lengths = y.chunks[0]
+        self.layout = (classes, fit_intercept, block_class)
+        self.client = client
 
-    def _calls(self, name, args, nout=None):
+    def _calls(self, name, args, found_with=None):
         calls = []
-        for i, (z, y, s, d) in enumerate(self.chunks):
-            chunk_args = tuple(a.parts[i] if isinstance(a, ChunkResults) else a for a in args)
-            call = dask.delayed(_chunk_call, nout=nout, pure=False)
+        for i, (z, y, s, lev) in enumerate(self.chunks):
+            leaves = []
+            chunk_args = _chunk_args(args, i, leaves)
             z = z if name in DESIGN_METHODS else None
-            calls.append(call(z, y, s, d, self.n_classes, self.block_class, name, chunk_args))
+            call = dask.delayed(_chunk_call, pure=False)
+            calls.append(call(z, y, s, lev, self.layout, name, chunk_args, found_with, *leaves))
         return calls
 
     def _add(self, sums):
         return functools.reduce(operator.add, sums)
 
     def keep(self, name, *args):
-        """The per-row results of ``LabelRows.<name>(*args)``, persisted chunk by chunk."""
-        return ChunkResults(list(persist(self.client, *self._calls(name, args))))
+        """The per-row result of ``LabelRows.<name>(*args)``: logits persisted, anything else a recipe."""
+        if name == "probabilities":
+            return Kept(name, args, list(persist(self.client, *self._calls("logits", args))))
+        return Kept(name, args)
 
     def total(self, name, *args):
         """The sum over the chunks of ``LabelRows.<name>(*args)``."""
+        if len(args) == 1 and isinstance(args[0], Kept) and name in args[0].sums:
+            return args[0].sums[name]
         return self._add(compute(self.client, *self._calls(name, args)))
 
     def keep_total(self, name, *args):
-        """``(per-row results, sum)`` of a method that returns both."""
-        calls = self._calls(name, args, nout=2)
-        kept = persist(self.client, *[c[0] for c in calls], *[c[1] for c in calls])
-        parts, sums = kept[: len(calls)], kept[len(calls) :]
-        return ChunkResults(list(parts)), self._add(compute(self.client, *sums))
+        """``(per-row result, sum)`` of a method that returns both (and the sums found with it)."""
+        found_with = FOUND_WITH.get(name, ())
+        parts = compute(self.client, *self._calls(name, args, found_with))
+        # The scale equation's per-row terms depend on the new probabilities only,
+        # not on the previous weights (which weight only its first sums).
+        kept = Kept(name, (args[0], None) if name == "scale_terms" else args)
+        for j, extra in enumerate(found_with):
+            kept.sums[extra] = self._add([part[1][j] for part in parts])
+        return kept, self._add([part[0] for part in parts])
 
     def column(self, kept, key):
-        """One per-row array of kept results, as a dask array."""
-        return da.concatenate(
-            [
-                da.from_delayed(dask.delayed(operator.getitem)(part, key), (m,), dtype=np.float64)
-                for part, m in zip(kept.parts, self.lengths)
-            ]
-        )
+        """One per-row array of a kept result, as a dask array (recomputed from the logits)."""
+        columns = []
+        for i, ((_, y, s, lev), m) in enumerate(zip(self.chunks, self.lengths)):
+            leaves = []
+            recipe = kept.chunk(i, leaves)
+            part = dask.delayed(_chunk_column)(y, s, lev, self.layout, recipe, key, *leaves)
+            columns.append(da.from_delayed(part, (m,), dtype=np.float64))
+        return da.concatenate(columns)
+
+
+@on_worker
+def _chunk_column(y, sample_weight, leverage_weight, layout, kept, key, *leaves):
+    block = _chunk_block(None, y, sample_weight, leverage_weight, layout)
+    return _resolve(block, kept, leaves)[key]
 
 
 def _encode(y, classes):
@@ -262,14 +338,12 @@ class LogisticRegressor(DaskGnosticMixin, GnosticMixin, ClassifierMixin, BaseEst
         else:
             lev = da.ones_like(sample_weight)
         self.leverage_weights_ = persist(self.client, lev)[0]
-        if self.fit_intercept:
-            k = Z.shape[1]
-            Z = Z.map_blocks(_with_ones, chunks=(Z.chunks[0], (k + 1,)), dtype=np.float64)
         n_classes = len(self.classes_)
         problem_class = BinaryProblem if n_classes == 2 else Problem
-        rows = DaskLabelRows(Z, y_idx, sample_weight * self.leverage_weights_, sample_weight, n_classes,
+        rows = DaskLabelRows(Z, y, sample_weight, self.leverage_weights_, self.classes_, self.fit_intercept,
                              problem_class.block_class, self.client)  # fmt: skip
-        problem = problem_class(Z, None, n_classes, None, 1.0 / self.C, self.fit_intercept, self.scale, rows=rows)
+        columns = np.empty((0, Z.shape[1] + self.fit_intercept))  # the Problem reads only the design's width
+        problem = problem_class(columns, None, n_classes, None, 1.0 / self.C, self.fit_intercept, self.scale, rows=rows)
         _logistic.store_fit(self, *_logistic.newton_fit(problem, self.max_iter, self.tol, self.fit_intercept, self._report))
         return self
 
@@ -370,10 +444,6 @@ class LogisticRegressor(DaskGnosticMixin, GnosticMixin, ClassifierMixin, BaseEst
             a DataFrame, else an array.
         """
         return self._map(X, "predict", columns=None)
-
-
-def _with_ones(Z):
-    return np.hstack([Z, np.ones((Z.shape[0], 1))])
 
 
 def _local_method(X, model, method):

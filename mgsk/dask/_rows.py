@@ -16,16 +16,21 @@ exactly as :func:`mgsk._weighted.weighted_quantile` defines the lower
 weighted quantile.
 """
 
+import contextlib
+import ctypes
 import functools
 import operator
+import os
+import platform
+import threading
 from dataclasses import fields
 
 import dask
 import dask.array as da
 import numpy as np
 
-from .._irls import MAD_FACTOR
-from .._rows import SWEEP_ROWS, InMemoryRows, _ratio, _sech, start_rows
+from .._irls import KAPPA, MAD_FACTOR
+from .._rows import SWEEP_ROWS, InMemoryRows, _ratio, _sech
 from .._weighted import weighted_mean, weighted_quantile
 
 #: Bins of each narrowing pass of the selection.
@@ -38,6 +43,61 @@ SELECTION_SAMPLE = 65536
 SELECTION_SIGMAS = 6.0
 #: Narrowing passes at most (more only for values at the float resolution).
 SELECTION_PASSES = 8
+
+
+#: glibc's ``mallopt`` parameter of the heap's trim threshold.
+_M_TRIM_THRESHOLD = -1
+_allocator = {"libc": None, "active": 0, "lock": threading.Lock()}
+
+
+def _glibc():
+    if _allocator["libc"] is None:
+        _allocator["libc"] = ctypes.CDLL("libc.so.6") if platform.libc_ver()[0] == "glibc" else False
+    return _allocator["libc"]
+
+
+@contextlib.contextmanager
+def keep_freed_memory():
+    """Let glibc keep freed memory in the heap while a chunk's arithmetic runs.
+
+    Dask's nanny starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``, so
+    that freed memory goes back to the system at once; the block
+    temporaries of a sweep (64 KiB vectors) are then returned and paged in
+    afresh, block after block, which makes a chunk's arithmetic 1.5-2x
+    slower than in a plain process. Inside this context the threshold is
+    raised; when the last task in the process leaves it, the worker's own
+    threshold is restored and the heap trimmed, so the worker's memory
+    behaves as its configuration says between tasks. Elsewhere (no such
+    setting, not glibc) it does nothing.
+    """
+    threshold = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    libc = _glibc() if threshold is not None and threshold.isdigit() else False
+    if not libc:
+        yield
+        return
+    with _allocator["lock"]:
+        _allocator["active"] += 1
+        if _allocator["active"] == 1:
+            libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    try:
+        yield
+    finally:
+        with _allocator["lock"]:
+            _allocator["active"] -= 1
+            if _allocator["active"] == 0:
+                libc.mallopt(_M_TRIM_THRESHOLD, int(threshold))
+                libc.malloc_trim(0)
+
+
+def on_worker(fn):
+    """``fn`` run inside :func:`keep_freed_memory` (for the tasks of chunk arithmetic)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with keep_freed_memory():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def add_sweeps(sweeps):
@@ -81,6 +141,7 @@ def chunk_rows(Z, y, sample_weight, state):
     return rows
 
 
+@on_worker
 def _sweep_chunk(Z, y, sample_weight, state, args, place):
     """One chunk's sweep, its ``r*`` and ``w``, and the summary of ``r*`` for the quantiles."""
     rows = chunk_rows(Z, y, sample_weight, state)
@@ -89,6 +150,7 @@ def _sweep_chunk(Z, y, sample_weight, state, args, place):
     return sweep, rows.residuals, value_summary(rows.residuals, None if uniform else sample_weight, offset, n)
 
 
+@on_worker
 def _vector_method(residuals, sample_weight, total_weight, name, args):
     """``InMemoryRows.<name>(*args)`` of a chunk's ``r*``: no design is needed.
 
@@ -150,7 +212,8 @@ class DaskRows:
         self.residuals = da.zeros_like(y)
         self._unit = None  # of the last sweep
         self._summary = (0.0, 0.0, np.zeros(1), None if self.uniform else np.ones(1))
-        self._median_parts = None  # the bracket pass of the median of |r*|, run with the sweep
+        self._median = None  # of |r*|, found with the sweep (None: its bracket missed)
+        self._fidelity = {}  # (unit, weight_unit) -> fidelity_sums, found with the sweep
 
     @property
     def n_features(self):
@@ -178,7 +241,7 @@ class DaskRows:
         args = (coef, intercept, unit, leverage, newton, fidelity_unit)
         parts, residual_parts, residuals, summaries = [], [], [], []
         n = self.y.shape[0]
-        chunks = zip(blocks(self.Z), blocks(self.y), blocks(self.sample_weight), self.y.chunks[0], _offsets(self.y))
+        chunks = zip(blocks(self.Z), blocks(self.y), blocks(self.sample_weight), self.y.chunks[0], offsets(self.y))
         for z, y, s, m, offset in chunks:
             part = dask.delayed(_sweep_chunk, nout=3)(z, y, s, state, args, (int(offset), n, self.uniform))
             parts.append(part[0])
@@ -187,16 +250,22 @@ class DaskRows:
             summaries.append(part[2])
         total = dask.delayed(add_sweeps)(parts)
         summary = dask.delayed(merge_summaries)(summaries)
-        # The iteration next takes the median of |r*| (the MAD about 0): its bracket's pass runs in this graph.
-        weights = [None] * len(parts) if self.uniform else blocks(self.sample_weight)
-        median_parts = dask.delayed(tuple)(
-            [dask.delayed(_median_bracket_chunk)(r, w, summary, len(parts)) for r, w in zip(residual_parts, weights)]
+        # The iteration next takes the median of |r*| (σ, the MAD about 0) and the scale
+        # equation's sums at κσ and the sweep's weights: both run in this graph.
+        weights = None if self.uniform else blocks(self.sample_weight)
+        median = graph_quantile(residual_parts, weights, summary, 0.5, n, self.total_weight, self.uniform, True, 0.0)
+        fidelity = dask.delayed(_add_parts)(
+            [
+                dask.delayed(_fidelity_chunk)(r, s, self.total_weight, median, unit)
+                for r, s in zip(residual_parts, blocks(self.sample_weight))
+            ]
         )
-        residuals, total, summary, median_parts = persist(
-            self.client, da.concatenate(residuals), total, summary, median_parts
+        residuals, total, summary, median, fidelity = persist(
+            self.client, da.concatenate(residuals), total, summary, median, fidelity
         )
         self.residuals, self._unit = residuals, unit
-        total, self._summary, self._median_parts = compute(self.client, total, summary, median_parts)
+        total, self._summary, self._median, fidelity = compute(self.client, total, summary, median, fidelity)
+        self._fidelity = {} if fidelity is None else {(KAPPA * (MAD_FACTOR * self._median), unit): fidelity}
         return total
 
     def _vector_sums(self, name, *args):
@@ -231,9 +300,10 @@ class DaskRows:
         else:
             values = abs(self.residuals - center)
             summary = deviation_summary(summary, center)
+        if (q, center) == (0.5, 0.0) and self._median is not None:
+            return self._median
         weights = None if self.uniform else self.sample_weight
-        parts = self._median_parts if (q, center) == (0.5, 0.0) else None
-        return exact_quantile(values, weights, q, self.client, summary, self.total_weight, parts)
+        return exact_quantile(values, weights, q, self.client, summary, self.total_weight)
 
     def abs_mean(self):
         """``Σ s |r*| / Σ s``."""
@@ -242,7 +312,9 @@ class DaskRows:
     def fidelity_sums(self, unit, weight_unit=None):
         """``(Σ s w sech(2 r*/unit), Σ s w)`` (see :meth:`mgsk._rows.InMemoryRows.fidelity_sums`)."""
         # The weights of the last sweep are sech(r*/unit) at its unit (they are not kept).
-        return self._vector_sums("fidelity_sums", unit, self._unit if weight_unit is None else weight_unit)
+        weight_unit = self._unit if weight_unit is None else weight_unit
+        found = self._fidelity.get((unit, weight_unit))
+        return found if found is not None else self._vector_sums("fidelity_sums", unit, weight_unit)
 
 
 def persist(client, *collections):
@@ -314,7 +386,7 @@ def lazy_summary(values, weights):
     n = values.shape[0]
     v_blocks = blocks(values)
     w_blocks = [None] * len(v_blocks) if weights is None else blocks(weights)
-    parts = [dask.delayed(value_summary)(v, w, o, n) for v, w, o in zip(v_blocks, w_blocks, _offsets(values))]
+    parts = [dask.delayed(value_summary)(v, w, o, n) for v, w, o in zip(v_blocks, w_blocks, offsets(values))]
     return dask.delayed(merge_summaries)(parts)
 
 
@@ -335,14 +407,83 @@ def merge_summaries(summaries):
     )
 
 
-def _offsets(array):
+def offsets(array):
     return np.r_[0, np.cumsum(array.chunks[0])[:-1]].astype(int)
 
 
-def _median_bracket_chunk(residuals, weights, summary, n_blocks):
-    """A chunk's part of the bracket pass of :func:`exact_quantile` for the median of ``|r*|``."""
-    a, b, most = _bracket(deviation_summary(summary, 0.0), 0.5, n_blocks)
-    return _chunk_bracket(np.abs(residuals), weights, a, b, most)
+def graph_quantile(value_parts, weight_parts, summary, q, n, total_weight, uniform, centered=False, center=None):
+    """The lower weighted ``q``-quantile of chunks (or of ``|values - center|``), as a delayed object.
+
+    One bracket pass (:func:`exact_quantile`'s) in the graph that makes the
+    values, so the quantile costs no round trip of its own; the result is
+    None when the sample's bracket misses (then :func:`exact_quantile`
+    finishes the selection). ``summary``, ``total_weight``, ``uniform`` and
+    ``center`` may be delayed (with ``centered``, a None ``center`` gives None);
+    ``weight_parts`` None for equal weights.
+    """
+    value_parts = list(value_parts)
+    weight_parts = [None] * len(value_parts) if weight_parts is None else list(weight_parts)
+    bracket = dask.delayed(_graph_bracket)(summary, q, len(value_parts), uniform, centered, center)
+    parts = [dask.delayed(_bracket_chunk)(v, w, bracket, centered, center) for v, w in zip(value_parts, weight_parts)]
+    return dask.delayed(_finish_quantile)(parts, q, n, total_weight, uniform)
+
+
+def _graph_bracket(summary, q, n_blocks, uniform, centered, center):
+    """:func:`_bracket` of the merged sample (one task: the sample is not sent to every chunk)."""
+    if centered and not (center is not None and np.isfinite(center)):
+        return None
+    if centered:
+        summary = deviation_summary(summary, center)
+    if uniform:
+        summary = (*summary[:3], None)
+    if not np.isfinite(summary[2]).all():
+        return None
+    return (*_bracket(summary, q, n_blocks), uniform)
+
+
+@on_worker
+def _bracket_chunk(values, weights, bracket, centered, center):
+    """A chunk's part of the bracket pass (None when there is no bracket)."""
+    if bracket is None:
+        return None
+    a, b, most, uniform = bracket
+    values = np.abs(values - center) if centered else values
+    return _chunk_bracket(values, None if uniform else weights, a, b, most)
+
+
+def _finish_quantile(parts, q, n, total_weight, uniform):
+    if any(p is None for p in parts):
+        return None
+    return _from_bracket(parts, _quantile_target(q, n, total_weight, uniform))
+
+
+def _quantile_target(q, n, total_weight, uniform):
+    """The weight at or below the quantile (with equal weights a count: exact)."""
+    return float(max(int(np.ceil(q * n)) - 1, 0) + 1) if uniform else q * total_weight
+
+
+def _from_bracket(parts, target):
+    """The quantile from the chunks' bracket pass, or None when it is not inside the bracket's values."""
+    below = sum(p[0] for p in parts)
+    if below < target and all(p[1] is not None for p in parts):
+        candidates = np.concatenate([p[1] for p in parts])
+        candidate_weights = np.concatenate([p[2] for p in parts])
+        if below + candidate_weights.sum() >= target:
+            return _select(candidates, candidate_weights, below, target)
+    return None
+
+
+@on_worker
+def _fidelity_chunk(residuals, sample_weight, total_weight, median, weight_unit):
+    """A chunk's scale-equation sums at ``κσ``, ``σ`` the MAD from ``median`` (None without one)."""
+    if median is None or not median > 0:
+        return None
+    return _vector_method(residuals, sample_weight, total_weight, "fidelity_sums", (KAPPA * (MAD_FACTOR * median), weight_unit))
+
+
+def _add_parts(parts):
+    """The sum of the chunks' results (None if one is None)."""
+    return None if any(p is None for p in parts) else functools.reduce(_add_results, parts)
 
 
 def _bracket(summary, q, n_blocks):
@@ -355,7 +496,7 @@ def _bracket(summary, q, n_blocks):
     return a, b, SELECTION_GATHER // n_blocks + 1
 
 
-def exact_quantile(values, weights, q, client=None, summary=None, total_weight=None, bracket_parts=None):
+def exact_quantile(values, weights, q, client=None, summary=None, total_weight=None):
     """Lower weighted ``q``-quantile of a dask array, exactly, in a few passes.
 
     The same value as :func:`mgsk._weighted.weighted_quantile` on the
@@ -382,9 +523,6 @@ def exact_quantile(values, weights, q, client=None, summary=None, total_weight=N
         :func:`merge_summaries` of the values' chunks, if known.
     total_weight : float or None
         ``weights.sum()``, if known.
-    bracket_parts : tuple or None
-        The chunks' results of the bracket pass, if it already ran (the
-        median of ``|r*|`` runs it with the sweep).
 
     Returns
     -------
@@ -404,26 +542,20 @@ def exact_quantile(values, weights, q, client=None, summary=None, total_weight=N
     if summary is None:
         summary = compute(client, lazy_summary(values, weights))[0]
     lo, hi = summary[:2]
-    if weights is None:
-        target = float(max(int(np.ceil(q * n)) - 1, 0) + 1)  # a count: exact
-    else:
-        total_weight = float(compute(client, weights.sum())[0]) if total_weight is None else total_weight
-        target = q * total_weight
+    if weights is not None and total_weight is None:
+        total_weight = float(compute(client, weights.sum())[0])
+    target = _quantile_target(q, n, total_weight, weights is None)
     a, b, most = _bracket(summary, q, len(v_blocks))
-    parts = bracket_parts
-    if parts is None:
-        parts = compute(client, *[dask.delayed(_chunk_bracket)(v, w, a, b, most) for v, w in zip(v_blocks, w_blocks)])
+    parts = compute(client, *[dask.delayed(_chunk_bracket)(v, w, a, b, most) for v, w in zip(v_blocks, w_blocks)])
+    found = _from_bracket(parts, target)
+    if found is not None:
+        return found
     below = sum(p[0] for p in parts)
     inside = sum(p[3] for p in parts)
-    if below < target and all(p[1] is not None for p in parts):
-        candidates = np.concatenate([p[1] for p in parts])
-        candidate_weights = np.concatenate([p[2] for p in parts])
-        if below + candidate_weights.sum() >= target:
-            return _select(candidates, candidate_weights, below, target)
     if below >= target:  # the quantile lies below the bracket
         hi, below, count = np.nextafter(a, -np.inf), 0.0, n
     elif all(p[1] is not None for p in parts):  # above it
-        lo, below, count = np.nextafter(b, np.inf), below + candidate_weights.sum(), n
+        lo, below, count = np.nextafter(b, np.inf), below + np.concatenate([p[2] for p in parts]).sum(), n
     else:  # inside it, but too many values to gather
         lo, hi, count = a, b, inside
     return _narrow(v_blocks, w_blocks, lo, hi, below, target, count, client)
@@ -455,16 +587,35 @@ def _select(candidates, weights, below, target):
     return float(candidates[order[min(np.searchsorted(cumulative, target), order.shape[0] - 1)]])
 
 
-def data_scale(y, sample_weight, uniform, client=None, summary=None, total_weight=None):
+def graph_data_scale(y_parts, weight_parts, summary, n, total_weight, uniform):
+    """The median of y and the median of its absolute deviations from it, as one delayed pair.
+
+    :func:`graph_quantile` twice in one graph: with the first pass, the data
+    scale costs no pass of its own. Either is None where its bracket
+    missed (then :func:`data_scale` finds it).
+    """
+    y_parts, weight_parts = list(y_parts), list(weight_parts)
+    center = graph_quantile(y_parts, weight_parts, summary, 0.5, n, total_weight, uniform)
+    deviation = graph_quantile(y_parts, weight_parts, summary, 0.5, n, total_weight, uniform, True, center)
+    return dask.delayed(tuple)([center, deviation])
+
+
+def data_scale(y, sample_weight, uniform, client=None, summary=None, total_weight=None, found=(None, None)):
     """:func:`mgsk._irls.data_scale` of dask arrays: the same value, from exact selections.
 
     ``summary`` (:func:`lazy_summary` of ``y``, computed with the first
-    pass) and ``total_weight`` save the passes that would find them.
+    pass), ``total_weight`` and ``found`` (the median and the median
+    deviation that :func:`graph_data_scale` found, or None) save the passes
+    that would find them.
     """
     weights = None if uniform else sample_weight
-    center = exact_quantile(y, weights, 0.5, client, summary, total_weight)
-    deviations = None if summary is None else deviation_summary(summary, center)
-    s = MAD_FACTOR * exact_quantile(abs(y - center), weights, 0.5, client, deviations, total_weight)
+    center, deviation = found
+    if center is None:
+        center, deviation = exact_quantile(y, weights, 0.5, client, summary, total_weight), None
+    if deviation is None:
+        deviations = None if summary is None else deviation_summary(summary, center)
+        deviation = exact_quantile(abs(y - center), weights, 0.5, client, deviations, total_weight)
+    s = MAD_FACTOR * deviation
     if not s > 0:
         dev = y - center
         total, mean_dev = compute(client, sample_weight.sum(), sample_weight @ dev)
@@ -473,9 +624,3 @@ def data_scale(y, sample_weight, uniform, client=None, summary=None, total_weigh
         if top > 0:
             s = top * float(np.sqrt(compute(client, sample_weight @ (dev / top) ** 2)[0] / total))
     return s if s > 0 and np.isfinite(s) else 1.0
-
-
-def start_arrays(Z, y, sample_weight, X=None):
-    """The start rows of the dask arrays (lazy), as :func:`mgsk._rows.start_rows` picks them."""
-    rows = start_rows(y.shape[0])
-    return Z[rows], y[rows], sample_weight[rows], None if X is None else X[rows]
