@@ -130,7 +130,7 @@ class LinearRegressor(DaskGnosticMixin, GnosticMixin, RegressorMixin, BaseEstima
     fit_intercept : bool, default=True
         Whether to fit an intercept.
     leverage : bool, default=True
-        Whether the robust start down-weights rows far from the bulk of X.
+        Whether the robust start begins from the rows nearest the bulk of (X, y).
     gnostic_characteristics : bool, default=False
         Whether to provide the per-row characteristics in
         ``characteristics_`` (dask arrays).
@@ -313,7 +313,7 @@ class PolynomialRegressor(LinearRegressor):
     fit_intercept : bool, default=True
         Whether to fit an intercept.
     leverage : bool, default=True
-        Whether the robust start down-weights rows far from the bulk of X.
+        Whether the robust start begins from the rows nearest the bulk of (X, y).
     gnostic_characteristics : bool, default=False
         Whether to provide per-row characteristics in ``characteristics_``.
     verbose : int, default=0
