@@ -200,6 +200,9 @@ ANDERSON_MEMORY = 5
 #: with reweighting steps only, which take 22-24 steps at 1000 x 400
 #: where these take 11-13).
 WIDE_NEWTON_AGREEMENT = 0.98
+#: On wide data, once an accepted Newton step moves the coefficients by at
+#: most this fraction of their norm, the next step reuses its Jacobian.
+CHORD_STEP = 1e-3
 #: The wide-data start keeps the rows whose standardized prediction
 #: residual is within this many robust standard deviations
 #: (:func:`wide_start`), and at least ``WIDE_MIN_KEEP`` rows per parameter.
@@ -585,6 +588,9 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
         The leverages of the kept rows' fit (:func:`solve_gram`).
     kept : ndarray of shape (n,)
         Weights of the rows the start was fitted on.
+    residuals : ndarray of shape (n,) or None
+        The rows' :func:`prediction_residuals` at the start (None when it
+        has none).
 
     Examples
     --------
@@ -593,7 +599,7 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     >>> rng = np.random.default_rng(0)
     >>> Z = rng.normal(size=(90, 40)); y = Z @ np.ones(40) + 0.1 * rng.normal(size=90)
     >>> y[:9] += 30
-    >>> coef, intercept, _, kept = wide_start(Z, y, np.ones(90), Z.mean(0), y.mean(), True)
+    >>> coef, intercept, _, kept, _ = wide_start(Z, y, np.ones(90), Z.mean(0), y.mean(), True)
     >>> bool(kept[:9].sum() == 0 and np.abs(coef - 1).max() < 0.2)
     True
     """
@@ -642,7 +648,7 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
         solved = solve_gram(gram, fit_intercept)
         if solved is None:
             coef, intercept = weighted_least_squares(Z, y, kept, fit_intercept)
-            return coef, intercept, None, kept
+            return coef, intercept, None, kept, None
         coef, intercept, leverage = solved
         coef, intercept = shifted(coef, intercept)
         t = np.abs(prediction_residuals(y - Z @ coef - intercept, a[:, :-2], leverage, kept))
@@ -651,9 +657,9 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
         if new_kept.sum() < floor:
             new_kept = trimmed_weights(t, sample_weight, floor)
         if np.array_equal(new_kept, kept):
-            break
+            return coef, intercept, leverage, kept, t
         kept, gram = new_kept, refit(new_kept)
-    return coef, intercept, leverage, kept
+    return coef, intercept, leverage, kept, None
 
 
 def ridge(gram, fit_intercept, penalty):
@@ -975,7 +981,21 @@ def scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma, solved):
     return sweep.unit_gradient, u, root
 
 
-def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, coupling=None):
+def jacobian_factor(sweep, m):
+    """``(L, d)``: the Cholesky factor of the Jacobian of :func:`newton_step`, or None.
+
+    ``L Lᵀ = J / (d dᵀ)`` for the Jacobian ``J`` of the first ``m`` rows of
+    ``sweep.newton_gram``, ``d`` the root of the Gram matrix's diagonal;
+    None where ``J`` is indefinite or ill-conditioned.
+    """
+    d = np.sqrt(np.abs(np.diag(sweep.gram[:m, :m])))
+    if m == 0 or not np.all(d > 0):
+        return None
+    factors = well_conditioned_cholesky(sweep.newton_gram[:m, :m] / np.outer(d, d))
+    return None if factors is None else (factors[0], d)
+
+
+def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, coupling=None, factor=None):
     """A Newton step on the estimating equation, or None.
 
     The equation is ``g(θ, c) = Σ s w r z̃ = 0`` (``z̃ = (z, 1)``,
@@ -1005,6 +1025,9 @@ def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, cou
         The unit of the weights.
     coupling : tuple (g_c, u, c') or None, default=None
         See :func:`scale_coupling`.
+    factor : tuple (L, d) or None, default=None
+        The Jacobian's factor (:func:`jacobian_factor`), of this sweep or
+        an earlier one; None factors ``sweep.newton_gram``.
 
     Returns
     -------
@@ -1018,14 +1041,11 @@ def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, cou
     G = sweep.gram
     Gm = G[:m, :m]
     grad = G[:m, k + 1] - Gm @ theta
-    J = sweep.newton_gram[:m, :m]
-    d = np.sqrt(np.abs(np.diag(Gm)))
-    if m == 0 or not np.all(d > 0):
-        return None
-    factors = well_conditioned_cholesky(J / np.outer(d, d))
-    if factors is None:
-        return None
-    L = factors[0]
+    if factor is None:
+        factor = jacobian_factor(sweep, m)
+        if factor is None:
+            return None
+    L, d = factor
     new_unit = None
     if coupling is None:
         delta = cho_solve_lower(L, grad / d) / d
@@ -1174,14 +1194,14 @@ def gnostic_irls(
         rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept)
     Zs, ys, ws = rows.start_sample()
     X_start = None if X_leverage is None else np.ascontiguousarray(X_leverage[start_rows(X_leverage.shape[0])])
-    leverage = kept = None
+    leverage = kept = start_residuals = None
     if start is not None:
         coef, intercept = start
     else:
         settles = joint_scale and y is not None and ys.shape[0] < y.shape[0] and ws.sum() > 0
         with single_blas_thread():  # the start's products are small too
             if adjust_leverage:
-                coef, intercept, leverage, kept = wide_start(Zs, ys, ws, rows.shift, rows.y_shift, fit_intercept)
+                coef, intercept, leverage, kept, start_residuals = wide_start(Zs, ys, ws, rows.shift, rows.y_shift, fit_intercept)
             else:
                 finishing = FINISHING_CONCENTRATION_STEPS if settles else MAX_CONCENTRATION_STEPS
                 coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False, finishing_steps=finishing)
@@ -1194,9 +1214,10 @@ def gnostic_irls(
                 coef, intercept = sample.coef, sample.intercept
     # The first scale equation is weighted by the half of the (start) rows
     # that fit the start best, so gross outliers cannot inflate it.
-    start_residuals = ys - Zs @ coef - intercept
-    if leverage is not None:
-        start_residuals = prediction_residuals(start_residuals, Zs - rows.shift, leverage, kept)
+    if start_residuals is None:
+        start_residuals = ys - Zs @ coef - intercept
+        if leverage is not None:
+            start_residuals = prediction_residuals(start_residuals, Zs - rows.shift, leverage, kept)
     if kept is None:
         half = (half_weight_subset(start_residuals, ws, 0.5 * ws.sum(), fit_intercept) > 0).astype(float)
     else:
@@ -1214,11 +1235,17 @@ def gnostic_irls(
         unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
 
     fidelity_sigma = [start_sigma]  # σ of the last step: the unit of the sweep's scale sums
+    # Wide data: the Jacobian's factor that the next step reuses (see below).
+    chord = [None]
 
     def reweight(coef, intercept, unit, leverage, newton=True):
         """The map: one sweep at (coef, unit), the new coefficients and unit."""
         fidelity_unit = KAPPA * fidelity_sigma[0] if joint_scale and fidelity_sigma[0] > 0 else None
-        sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton, fidelity_unit=fidelity_unit)
+        reused = chord[0]
+        sweep = rows.sweep(
+            coef, intercept, unit, leverage if adjust_leverage else None, newton=newton, fidelity_unit=fidelity_unit, jacobian=reused is None
+        )
+        chord[0] = None
         sigma, image_unit, floored, image = _scale(rows, scale, start_sigma, unit)
         solved = solve_gram(sweep.gram, fit_intercept)
         stepped = None
@@ -1231,12 +1258,20 @@ def gnostic_irls(
             if newton and sigma > 0:
                 auto = scale == "auto" and not floored
                 coupling = scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma[0], auto) if joint_scale else None
-                stepped = newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling)
+                if adjust_leverage:
+                    factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept)
+                    stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
+                else:
+                    stepped = newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling)
                 if stepped and adjust_leverage:
                     newton_change = (stepped[0] - coef, stepped[1] - intercept)
                     plain_change = (new_coef - coef, new_intercept - intercept)
                     if not fitted_cosine(sweep.gram, rows.shift, newton_change, plain_change) >= WIDE_NEWTON_AGREEMENT:
                         stepped = None
+                    elif _norm(newton_change) <= CHORD_STEP * _norm((stepped[0], stepped[1])):
+                        # The leverages' lag keeps the convergence linear
+                        # here: a fresh Jacobian would not make it faster.
+                        chord[0] = factor
                 if stepped:
                     new_coef, new_intercept = stepped[:2]
         joint = bool(stepped) and stepped[2] is not None
@@ -1295,6 +1330,11 @@ def _iterate(reweight, accelerator, start, scale, tol, max_iter, history, callba
         else:
             coef, intercept, unit = current.next_coef, current.next_intercept, current.next_unit
     return n_iter, current, S, converged
+
+
+def _norm(change):
+    """``‖(intercept, coef)‖`` of a ``(coef, intercept)`` pair."""
+    return float(np.sqrt(change[0] @ change[0] + change[1] ** 2))
 
 
 def _reported_scale(scale, unit, sigma):

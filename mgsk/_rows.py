@@ -245,6 +245,7 @@ class InMemoryRows:
         self.weights = np.ones(n)  # w of the last sweep
         self._fidelity = None
         self._uniform = None  # whether the sample weights are all equal
+        self._whole = None  # the one block of wide data, transposed (see sweep)
 
     @classmethod
     def of_residuals(cls, residuals, sample_weight, total_weight):
@@ -282,7 +283,7 @@ class InMemoryRows:
         rows = start_rows(self.y.shape[0])
         return np.ascontiguousarray(self.Z[rows]), self.y[rows].copy(), self.sample_weight[rows].copy()
 
-    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None):
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True):
         """One pass over the rows; see the module docstring.
 
         Parameters
@@ -304,6 +305,9 @@ class InMemoryRows:
             With ``newton``: the unit ``κσ`` of the scale equation's
             fidelities ``sech(2 r*/fidelity_unit)``, at which the sums of
             the derivatives with respect to the unit are taken.
+        jacobian : bool, default=True
+            With ``newton`` and ``leverage``: False leaves ``newton_gram``
+            out (the caller reuses an earlier Jacobian) but sums the rest.
 
         Returns
         -------
@@ -315,19 +319,27 @@ class InMemoryRows:
         theta = np.concatenate((-coef, [-offset, 1.0]))  # r = a @ theta
         self._fidelity = None
 
+        whole = None
+        if leverage is not None and n <= self.block_rows:
+            # Wide data fit in one block: it is filled once for all sweeps.
+            if self._whole is None:
+                self._whole = self._fill(np.empty((k + 2, n)), slice(0, n))
+            whole = self._whole
+
         def part(rows):
             out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0)
             if newton:
-                out.newton_gram = np.zeros((k + 2, k + 2))
+                if jacobian or leverage is None:
+                    out.newton_gram = np.zeros((k + 2, k + 2))
                 if fidelity_unit is not None:
                     out.unit_gradient = np.zeros(k + 2)
                     out.fidelity_gradient = np.zeros((k + 2, 3))
                     out.scale_sums = np.zeros(4)
-            buffer = np.empty((k + 2, min(self.block_rows, rows.stop - rows.start)))
+            buffer = np.empty((k + 2, min(self.block_rows, rows.stop - rows.start))) if whole is None else whole
             scratch = np.empty(2 * buffer.size + 4 * buffer.shape[1])
             for start in range(rows.start, rows.stop, self.block_rows):
                 stop = min(start + self.block_rows, rows.stop)
-                aT = self._fill(buffer[:, : stop - start], slice(start, stop))
+                aT = self._fill(buffer[:, : stop - start], slice(start, stop)) if whole is None else whole
                 self._sweep_block(aT, slice(start, stop), theta, unit, leverage, fidelity_unit, out, scratch)
             return out
 
@@ -403,7 +415,7 @@ class InMemoryRows:
             out.gram += block_gram
         else:
             np.multiply(aT, sw, out=W[: k + 2])
-        if out.newton_gram is None:
+        if out.newton_gram is None and out.scale_sums is None:
             if not wide:
                 out.gram += W[: k + 2] @ aT.T
             return
@@ -414,7 +426,8 @@ class InMemoryRows:
             x_tanh_x *= 1.0 - delta
             lam = lam * (1.0 - delta)
         if wide:
-            out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, lambda v: np.multiply(aT, v, out=W[: k + 2]))
+            if out.newton_gram is not None:
+                out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, lambda v: np.multiply(aT, v, out=W[: k + 2]))
         else:
             np.multiply(aT, sw * (1.0 - x_tanh_x), out=W[k + 2 : 2 * k + 4])
         if out.scale_sums is None:
