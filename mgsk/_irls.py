@@ -696,15 +696,17 @@ def ridge(gram, fit_intercept, penalty):
     """
     k = gram.shape[0] - 2
     total = gram[k, k]
+    # Only the k x k block and the target's column are centered: the wide
+    # start solves this some thirty times.
+    A, b = gram[:k, :k], gram[:k, k + 1]
     if fit_intercept:
         mean = gram[k] / total
-        centered = gram - total * np.outer(mean, mean)
-    else:
-        mean, centered = np.zeros(k + 2), gram
-    A, b = centered[:k, :k], centered[:k, k + 1]
+        A = A - total * np.outer(mean[:k], mean[:k])
+        b = b - total * (mean[:k] * mean[k + 1])
     d = np.sqrt(np.maximum(np.diag(A), 0.0))
     d = np.where(d > 0, d, 1.0)
-    scaled = A / np.outer(d, d) + penalty * np.eye(k)
+    scaled = np.divide(A, np.outer(d, d), out=A if fit_intercept else None)
+    scaled.flat[:: k + 1] += penalty
     L, info = dpotrf(scaled, lower=1, clean=1)
     coef = (cho_solve_lower(L, b / d) if info == 0 else np.linalg.solve(scaled, b / d)) / d
     return coef, float(mean[k + 1] - mean[:k] @ coef) if fit_intercept else 0.0
