@@ -114,7 +114,7 @@ Every step costs O(n·k²) time and O(n·k) memory; no n×n matrix is formed.
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg.lapack import dpotrf, dpotrs, dtrtri
+from scipy.linalg.lapack import dpocon, dpotrf, dpotrs, dtrtri
 
 from ._gnostic import (
     gnostic_scale,
@@ -170,6 +170,9 @@ MAD_FACTOR = 1.482602218505602
 #: solved by Cholesky: the normal equations then lose at most about 8 of
 #: 16 digits; worse-conditioned steps are solved by QR.
 MAX_GRAM_CONDITION = 1e8
+#: :func:`estimated_cholesky` checks the eigenvalues where its condition
+#: estimate is above ``MAX_GRAM_CONDITION / CONDITION_MARGIN``.
+CONDITION_MARGIN = 10.0
 #: Secant steps at most of the start's scale (one-dimensional, no pass over X).
 MAX_SCALE_STEPS = 50
 #: Secant steps at most, and their relative tolerance, of the unit at
@@ -584,7 +587,7 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     -------
     coef : ndarray of shape (k,)
     intercept : float
-    leverage : tuple (m, F, c) or None
+    leverage : tuple (m, R, c) or None
         The leverages of the kept rows' fit (:func:`solve_gram`).
     kept : ndarray of shape (n,)
         Weights of the rows the start was fitted on.
@@ -645,7 +648,7 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
         coef, intercept = shifted(*ridge(gram, fit_intercept, WIDE_RIDGE))
     leverage = None
     for _ in range(MAX_CONCENTRATION_STEPS):
-        solved = solve_gram(gram, fit_intercept)
+        solved = solve_gram(gram, fit_intercept, estimate=True)
         if solved is None:
             coef, intercept = weighted_least_squares(Z, y, kept, fit_intercept)
             return coef, intercept, None, kept, None
@@ -727,7 +730,7 @@ def prediction_residuals(residuals, Z, leverage, weights):
     residuals : ndarray of shape (n,)
     Z : ndarray of shape (n, k)
         The design in the shifted coordinates of ``leverage``.
-    leverage : tuple (m, F, c)
+    leverage : tuple (m, R, c)
     weights : ndarray of shape (n,)
         The fit's weights ``v`` (sample weights included).
 
@@ -810,7 +813,7 @@ def gnostic_weights(residuals, sample_weight, prev_weights, scale="auto", min_si
     return sech(x), x, S, sigma
 
 
-def solve_gram(gram, fit_intercept):
+def solve_gram(gram, fit_intercept, estimate=False):
     """Weighted least squares from a :class:`mgsk._rows.Sweep`'s Gram matrix.
 
     ``gram`` is ``Σ a aᵀ`` (weights included) of ``a = (z - shift, 1,
@@ -827,14 +830,19 @@ def solve_gram(gram, fit_intercept):
         The weighted Gram matrix.
     fit_intercept : bool
         Whether the model has an intercept.
+    estimate : bool, default=False
+        Whether the condition number is LAPACK's estimate
+        (:func:`estimated_cholesky`, for the wide data's large ``k``)
+        rather than the bound of :func:`well_conditioned_cholesky`.
 
     Returns
     -------
     coef : ndarray of shape (k,)
     intercept : float
         In the shifted coordinates (add ``y_shift - shift @ coef``).
-    leverage : tuple (m, F, c)
-        ``z̃ᵀ (Σ w z̃ z̃ᵀ)⁻¹ z̃ = c + ‖(z - m) F‖²`` for the leverages.
+    leverage : tuple (m, R, c)
+        ``z̃ᵀ (Σ w z̃ z̃ᵀ)⁻¹ z̃ = c + ‖(z - m) R⁻ᵀ‖²`` for the leverages,
+        ``R`` lower triangular (:func:`mgsk._rows.leverage_projection`).
 
     Or None when the matrix is too ill-conditioned for the normal equations.
 
@@ -866,14 +874,56 @@ def solve_gram(gram, fit_intercept):
         if not (d > 0).all() or not np.isfinite(A).all():
             return None
         scaled = A / np.outer(d, d)
-        factors = well_conditioned_cholesky(scaled)
-        if factors is None:
+        L = estimated_cholesky(scaled) if estimate else _first(well_conditioned_cholesky(scaled))
+        if L is None:
             return None
-        L, L_inv = factors
         coef = cho_solve_lower(L, b / d) / d
-        factor = L_inv.T / d[:, None]
+        factor = L * d[:, None]  # (z - m) R⁻ᵀ = ((z - m) / d) L⁻ᵀ
     intercept = float(mean[k + 1] - mean[:k] @ coef) if fit_intercept else 0.0
     return coef, intercept, (mean[:k], factor, const)
+
+
+def _first(pair):
+    return None if pair is None else pair[0]
+
+
+def estimated_cholesky(A):
+    """The lower Cholesky factor ``L`` of ``A``, or None when ``A`` is not
+    positive definite or its condition number is above :data:`MAX_GRAM_CONDITION`.
+
+    LAPACK's estimate of the 1-norm condition number (``dpocon``, O(m²))
+    stands in for :func:`well_conditioned_cholesky`'s bound, whose inverse
+    factor costs more than the factorisation at large ``m``: only where the
+    estimate is within ``CONDITION_MARGIN`` of the limit are the
+    eigenvalues computed. (The 2-norm condition number of a symmetric
+    matrix is at most its 1-norm one, which the estimate rarely
+    understates by more than a factor of 3.)
+
+    Parameters
+    ----------
+    A : ndarray of shape (m, m)
+        Symmetric, best scaled to unit diagonal.
+
+    Returns
+    -------
+    ndarray of shape (m, m) or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._irls import estimated_cholesky
+    >>> estimated_cholesky(np.array([[4.0, 2.0], [2.0, 2.0]])).tolist(), estimated_cholesky(np.diag([1.0, 1e-9]))
+    ([[2.0, 0.0], [1.0, 1.0]], None)
+    """
+    L, info = dpotrf(A, lower=1, clean=1)
+    if info != 0 or not np.isfinite(L).all():
+        return None
+    rcond, info = dpocon(L, float(np.abs(A).sum(axis=0).max()), uplo="L")
+    if info != 0 or not rcond * MAX_GRAM_CONDITION > CONDITION_MARGIN:
+        eig = np.linalg.eigvalsh(A)
+        if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
+            return None
+    return L
 
 
 def cho_solve_lower(L, b):
@@ -983,18 +1033,20 @@ def scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma, solved):
     return sweep.unit_gradient, u, root
 
 
-def jacobian_factor(sweep, m):
+def jacobian_factor(sweep, m, estimate=False):
     """``(L, d)``: the Cholesky factor of the Jacobian of :func:`newton_step`, or None.
 
     ``L Lᵀ = J / (d dᵀ)`` for the Jacobian ``J`` of the first ``m`` rows of
     ``sweep.newton_gram``, ``d`` the root of the Gram matrix's diagonal;
-    None where ``J`` is indefinite or ill-conditioned.
+    None where ``J`` is indefinite or ill-conditioned (its condition number
+    estimated with ``estimate``, as in :func:`solve_gram`).
     """
     d = np.sqrt(np.abs(np.diag(sweep.gram[:m, :m])))
     if m == 0 or not np.all(d > 0):
         return None
-    factors = well_conditioned_cholesky(sweep.newton_gram[:m, :m] / np.outer(d, d))
-    return None if factors is None else (factors[0], d)
+    scaled = sweep.newton_gram[:m, :m] / np.outer(d, d)
+    L = estimated_cholesky(scaled) if estimate else _first(well_conditioned_cholesky(scaled))
+    return None if L is None else (L, d)
 
 
 def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, coupling=None, factor=None):
@@ -1249,7 +1301,7 @@ def gnostic_irls(
         )
         chord[0] = None
         sigma, image_unit, floored, image = _scale(rows, scale, start_sigma, unit)
-        solved = solve_gram(sweep.gram, fit_intercept)
+        solved = solve_gram(sweep.gram, fit_intercept, estimate=adjust_leverage)
         stepped = None
         if solved is None:
             new_coef, new_intercept = rows.qr_solve(fit_intercept)
@@ -1261,7 +1313,7 @@ def gnostic_irls(
                 auto = scale == "auto" and not floored
                 coupling = scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma[0], auto) if joint_scale else None
                 if adjust_leverage:
-                    factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept)
+                    factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept, estimate=True)
                     stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
                 else:
                     stepped = newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling)

@@ -14,8 +14,8 @@ stay with the rows object.
 ``sweep(coef, intercept, unit, leverage, newton=False, fidelity_unit=None)``
     **One pass over X.** For each block of rows: the residuals
     ``r = y - Z coef - intercept``, their leverage-adjusted form
-    ``r* = r / sqrt(1 - h)`` with ``h_i = w_i (c + ‖(z_i - m) F‖²)`` and
-    ``leverage = (m, F, c)`` from the previous step's weighted Gram matrix
+    ``r* = r / sqrt(1 - h)`` with ``h_i = w_i (c + ‖(z_i - m) R⁻ᵀ‖²)`` and
+    ``leverage = (m, R, c)`` from the previous step's weighted Gram matrix
     (no adjustment when it is ``None``), the filtering weights
     ``w = sech(r* / unit)``, and the sums of the block: the Gram matrix
     ``Σ s w a aᵀ`` of ``a = (z - shift, 1, y - y_shift)``, ``Σ s e_I(r*/unit)``
@@ -51,7 +51,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy.linalg.blas import dtrmm
+from scipy.linalg import solve_triangular
+from scipy.linalg.blas import dtrsm
 from threadpoolctl import ThreadpoolController
 
 from ._gnostic import X_MAX
@@ -294,10 +295,10 @@ class InMemoryRows:
             Intercept.
         unit : float
             Positive scale of the filtering weights ``sech(r* / unit)``.
-        leverage : tuple (m, F, c) or None
-            The weighted leverage of a row is ``w (c + ‖(z - m) F‖²)``, ``m``
-            of shape (k,) in the shifted coordinates ``z - shift``, ``F`` of
-            shape (k, k) (see :func:`mgsk._irls.solve_gram`); None for no
+        leverage : tuple (m, R, c) or None
+            The weighted leverage of a row is ``w (c + ‖(z - m) R⁻ᵀ‖²)``, ``m``
+            of shape (k,) in the shifted coordinates ``z - shift``, ``R`` of
+            shape (k, k) lower triangular (see :func:`mgsk._irls.solve_gram`); None for no
             adjustment.
         newton : bool, default=False
             Whether to sum the Jacobian ``newton_gram`` too.
@@ -606,25 +607,29 @@ def _ratio(r, unit):
 
 
 def leverage_projection(centered, factor):
-    """``centered @ factor`` for the leverages ``c + ‖(z - m) F‖²``.
+    """``centered @ R⁻ᵀ`` for the leverages ``c + ‖(z - m) R⁻ᵀ‖²``.
 
-    ``F`` from :func:`mgsk._irls.solve_gram` is upper triangular: then the
-    product is BLAS ``trmm``, in place in ``centered`` (Fortran-ordered),
-    at half the cost of a general product.
+    ``R`` from :func:`mgsk._irls.solve_gram` is lower triangular: the
+    product is a triangular solve (BLAS ``trsm``), in place in ``centered``
+    where it is Fortran-ordered, at the cost of half a general product and
+    without inverting ``R``.
 
     Parameters
     ----------
     centered : ndarray of shape (b, k)
-        Rows ``z - m``; overwritten when ``factor`` is triangular.
+        Rows ``z - m``; overwritten when Fortran-ordered.
     factor : ndarray of shape (k, k)
+        ``R``, lower triangular and invertible.
 
     Returns
     -------
     ndarray of shape (b, k)
     """
-    if factor.shape[0] == 0 or np.tril(factor, -1).any() or not centered.flags.f_contiguous:
-        return centered @ factor
-    return dtrmm(1.0, factor, centered, side=1, lower=0, overwrite_b=1)
+    if factor.shape[0] == 0:
+        return centered
+    if not centered.flags.f_contiguous:
+        return solve_triangular(factor, centered.T, lower=True).T
+    return dtrsm(1.0, factor, centered, side=1, lower=1, trans_a=1, overwrite_b=1)
 
 
 def _symmetric_sum(aT, c, weighted):
