@@ -888,25 +888,15 @@ def _first(pair):
 
 
 def estimated_cholesky(A):
-    """The lower Cholesky factor ``L`` of ``A``, or None when ``A`` is not
-    positive definite or its condition number is above :data:`MAX_GRAM_CONDITION`.
+    """:func:`well_conditioned_cholesky`'s ``L`` alone, its condition number estimated.
 
     LAPACK's estimate of the 1-norm condition number (``dpocon``, O(m²))
-    stands in for :func:`well_conditioned_cholesky`'s bound, whose inverse
-    factor costs more than the factorisation at large ``m``: only where the
-    estimate is within ``CONDITION_MARGIN`` of the limit are the
-    eigenvalues computed. (The 2-norm condition number of a symmetric
-    matrix is at most its 1-norm one, which the estimate rarely
-    understates by more than a factor of 3.)
-
-    Parameters
-    ----------
-    A : ndarray of shape (m, m)
-        Symmetric, best scaled to unit diagonal.
-
-    Returns
-    -------
-    ndarray of shape (m, m) or None
+    stands in for the bound, whose inverse factor costs more than the
+    factorisation at large ``m``: only where the estimate is within
+    ``CONDITION_MARGIN`` of :data:`MAX_GRAM_CONDITION` are the eigenvalues
+    computed. (The 2-norm condition number of a symmetric matrix is at most
+    its 1-norm one, which the estimate rarely understates by more than a
+    factor of 3.)
 
     Examples
     --------
@@ -915,15 +905,27 @@ def estimated_cholesky(A):
     >>> estimated_cholesky(np.array([[4.0, 2.0], [2.0, 2.0]])).tolist(), estimated_cholesky(np.diag([1.0, 1e-9]))
     ([[2.0, 0.0], [1.0, 1.0]], None)
     """
-    L, info = dpotrf(A, lower=1, clean=1)
-    if info != 0 or not np.isfinite(L).all():
+    L = _finite_cholesky(A)
+    if L is None:
         return None
     rcond, info = dpocon(L, float(np.abs(A).sum(axis=0).max()), uplo="L")
     if info != 0 or not rcond * MAX_GRAM_CONDITION > CONDITION_MARGIN:
-        eig = np.linalg.eigvalsh(A)
-        if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
-            return None
+        return L if _eigen_conditioned(A) else None
     return L
+
+
+def _finite_cholesky(A):
+    """The lower Cholesky factor of ``A``, None if it fails or is not finite."""
+    # LAPACK directly: the scipy.linalg wrappers' checks cost more than the
+    # factorisation at small k, and this runs in every step.
+    L, info = dpotrf(A, lower=1, clean=1)
+    return L if info == 0 and np.isfinite(L).all() else None
+
+
+def _eigen_conditioned(A):
+    """Whether the condition number of ``A`` (by its eigenvalues) is below the limit."""
+    eig = np.linalg.eigvalsh(A)
+    return bool(eig[0] > eig[-1] / MAX_GRAM_CONDITION)
 
 
 def cho_solve_lower(L, b):
@@ -956,19 +958,15 @@ def well_conditioned_cholesky(A):
     >>> L.round(6).tolist(), well_conditioned_cholesky(np.diag([1.0, 1e-9]))
     ([[2.0, 0.0], [1.0, 1.0]], None)
     """
-    # LAPACK directly: the scipy.linalg wrappers' checks cost more than the
-    # factorisation at small k, and this runs in every step.
-    L, info = dpotrf(A, lower=1, clean=1)
-    if info != 0 or not np.isfinite(L).all():
+    L = _finite_cholesky(A)
+    if L is None:
         return None
     L_inv, info = dtrtri(L, lower=1)
     if info != 0:
         return None
     bound = float(np.trace(A)) * float(np.einsum("ij,ij->", L_inv, L_inv))
-    if not bound < MAX_GRAM_CONDITION:
-        eig = np.linalg.eigvalsh(A)
-        if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
-            return None
+    if not bound < MAX_GRAM_CONDITION and not _eigen_conditioned(A):
+        return None
     return L, L_inv
 
 
