@@ -97,8 +97,9 @@ The fit has three stages, all deterministic and weight-aware.
    weighted leverage ``h = q sech(r/c)`` of each row as its residual and
    the unit move (``q``, from the last step's Gram matrix, is held); the
    Newton step is taken only where it points the same way as the
-   reweighting step (:data:`WIDE_NEWTON_AGREEMENT`), and reweighting steps
-   are not extrapolated. All of this changes how fast the
+   reweighting step (:data:`WIDE_NEWTON_AGREEMENT`), reweighting steps
+   are not extrapolated, and once the steps are small (:data:`CHORD_STEP`)
+   the Newton steps reuse the last Jacobian's factor. All of this changes how fast the
    iteration reaches the fixed point, not the fixed point: the equations
    above define it.
 
@@ -1294,9 +1295,8 @@ def gnostic_irls(
         """The map: one sweep at (coef, unit), the new coefficients and unit."""
         fidelity_unit = KAPPA * fidelity_sigma[0] if joint_scale and fidelity_sigma[0] > 0 else None
         reused = chord[0]
-        sweep = rows.sweep(
-            coef, intercept, unit, leverage if adjust_leverage else None, newton=newton, fidelity_unit=fidelity_unit, jacobian=reused is None
-        )
+        skip = {} if reused is None else {"jacobian": False}
+        sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton, fidelity_unit=fidelity_unit, **skip)
         chord[0] = None
         sigma, image_unit, floored, image = _scale(rows, scale, start_sigma, unit)
         solved = solve_gram(sweep.gram, fit_intercept, estimate=adjust_leverage)
@@ -1320,9 +1320,10 @@ def gnostic_irls(
                     plain_change = (new_coef - coef, new_intercept - intercept)
                     if not fitted_cosine(sweep.gram, rows.shift, newton_change, plain_change) >= WIDE_NEWTON_AGREEMENT:
                         stepped = None
-                    elif _norm(newton_change) <= CHORD_STEP * _norm((stepped[0], stepped[1])):
+                    elif isinstance(rows, InMemoryRows) and _norm(newton_change) <= CHORD_STEP * _norm((stepped[0], stepped[1])):
                         # The leverages' lag keeps the convergence linear
                         # here: a fresh Jacobian would not make it faster.
+                        # (Only these rows can leave the Jacobian out.)
                         chord[0] = factor
                 if stepped:
                     new_coef, new_intercept = stepped[:2]

@@ -11,7 +11,7 @@ stay with the rows object.
 ``start_sample()``
     The rows of the robust start: evenly spaced, at most about
     :data:`START_ROWS` of them, as numpy arrays ``(Z, y, sample_weight)``.
-``sweep(coef, intercept, unit, leverage, newton=False, fidelity_unit=None)``
+``sweep(coef, intercept, unit, leverage, newton=False, fidelity_unit=None, jacobian=True)``
     **One pass over X.** For each block of rows: the residuals
     ``r = y - Z coef - intercept``, their leverage-adjusted form
     ``r* = r / sqrt(1 - h)`` with ``h_i = w_i (c + ‖(z_i - m) R⁻ᵀ‖²)`` and
