@@ -395,7 +395,7 @@ class InMemoryRows:
             projected = leverage_projection(centered, factor)
             lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(rho)
             lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
-            if out.newton_gram is not None:
+            if out.newton_gram is not None or out.scale_sums is not None:
                 # h = q sech(r/unit) moves with r and the unit (not where it is capped).
                 delta = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * rho * np.tanh(rho), 0.0)
             r *= lam  # r* = r / sqrt(1 - h), in place in self.residuals

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import mgsk._irls as irls_module
 import mgsk._rows as rows_module
 from mgsk._gnostic import scale_from_fidelity
 from mgsk._irls import (
@@ -213,3 +214,39 @@ def test_wide_sweep_products_equal_the_general_ones():
     scratch = np.empty(aT.size)
     total = rows_module._symmetric_sum(aT, c, lambda v: np.multiply(aT, v, out=scratch.reshape(aT.shape)))
     np.testing.assert_allclose(total, (aT * c) @ aT.T, atol=1e-12)
+
+
+def test_wide_chord_steps_reach_the_fixed_point_of_fresh_jacobians(monkeypatch):
+    # Chord steps reuse a Jacobian's factor once the steps are small; the
+    # sweep then leaves the Jacobian out but keeps every other sum.
+    rng = np.random.default_rng(5)
+    Z = rng.normal(size=(150, 50))
+    y = Z @ rng.normal(size=50) + rng.normal(size=150)
+    y[:15] += rng.uniform(20, 50, size=15)
+    s = np.ones(150)
+    options = {"adjust_leverage": True, "joint_scale": True}
+    lean_sweeps = []
+    sweep = InMemoryRows.sweep
+
+    def recorded(self, *args, **kwargs):
+        lean_sweeps.append(kwargs.get("jacobian", True) is False)
+        return sweep(self, *args, **kwargs)
+
+    monkeypatch.setattr(InMemoryRows, "sweep", recorded)
+    chord = gnostic_irls(Z, y, s, **options)
+    assert sum(lean_sweeps) >= 2  # chord steps were taken
+    monkeypatch.setattr(irls_module, "CHORD_STEP", 0.0)
+    lean_sweeps.clear()
+    fresh = gnostic_irls(Z, y, s, **options)
+    assert not any(lean_sweeps)
+    assert chord.converged and fresh.converged
+    np.testing.assert_allclose(chord.coef, fresh.coef, atol=1e-4)
+    assert abs(chord.n_iter - fresh.n_iter) <= 3
+
+    rows = InMemoryRows(Z, y, s)
+    leverage = solve_gram(rows.sweep(chord.coef, chord.intercept, 1.0).gram, True, estimate=True)[2]
+    full = rows.sweep(chord.coef, chord.intercept, 1.0, leverage, newton=True, fidelity_unit=2.0)
+    lean = rows.sweep(chord.coef, chord.intercept, 1.0, leverage, newton=True, fidelity_unit=2.0, jacobian=False)
+    assert lean.newton_gram is None and full.newton_gram is not None
+    for name in ("gram", "unit_gradient", "fidelity_gradient", "scale_sums"):
+        np.testing.assert_allclose(getattr(lean, name), getattr(full, name), rtol=1e-12, atol=1e-12)
