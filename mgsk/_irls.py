@@ -97,8 +97,9 @@ The fit has three stages, all deterministic and weight-aware.
    weighted leverage ``h = q sech(r/c)`` of each row as its residual and
    the unit move (``q``, from the last step's Gram matrix, is held); the
    Newton step is taken only where it points the same way as the
-   reweighting step (:data:`WIDE_NEWTON_AGREEMENT`), and reweighting steps
-   are not extrapolated. All of this changes how fast the
+   reweighting step (:data:`WIDE_NEWTON_AGREEMENT`), reweighting steps
+   are not extrapolated, and once the steps are small (:data:`CHORD_STEP`)
+   the Newton steps reuse the last Jacobian's factor. All of this changes how fast the
    iteration reaches the fixed point, not the fixed point: the equations
    above define it.
 
@@ -114,7 +115,7 @@ Every step costs O(n·k²) time and O(n·k) memory; no n×n matrix is formed.
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg.lapack import dpotrf, dpotrs, dtrtri
+from scipy.linalg.lapack import dpocon, dpotrf, dpotrs, dtrtri
 
 from ._gnostic import (
     gnostic_scale,
@@ -170,6 +171,9 @@ MAD_FACTOR = 1.482602218505602
 #: solved by Cholesky: the normal equations then lose at most about 8 of
 #: 16 digits; worse-conditioned steps are solved by QR.
 MAX_GRAM_CONDITION = 1e8
+#: :func:`estimated_cholesky` checks the eigenvalues where its condition
+#: estimate is above ``MAX_GRAM_CONDITION / CONDITION_MARGIN``.
+CONDITION_MARGIN = 10.0
 #: Secant steps at most of the start's scale (one-dimensional, no pass over X).
 MAX_SCALE_STEPS = 50
 #: Secant steps at most, and their relative tolerance, of the unit at
@@ -200,6 +204,9 @@ ANDERSON_MEMORY = 5
 #: with reweighting steps only, which take 22-24 steps at 1000 x 400
 #: where these take 11-13).
 WIDE_NEWTON_AGREEMENT = 0.98
+#: On wide data, once an accepted Newton step moves the coefficients by at
+#: most this fraction of their norm, the next step reuses its Jacobian.
+CHORD_STEP = 1e-3
 #: The wide-data start keeps the rows whose standardized prediction
 #: residual is within this many robust standard deviations
 #: (:func:`wide_start`), and at least ``WIDE_MIN_KEEP`` rows per parameter.
@@ -581,10 +588,13 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     -------
     coef : ndarray of shape (k,)
     intercept : float
-    leverage : tuple (m, F, c) or None
+    leverage : tuple (m, R, c) or None
         The leverages of the kept rows' fit (:func:`solve_gram`).
     kept : ndarray of shape (n,)
         Weights of the rows the start was fitted on.
+    residuals : ndarray of shape (n,) or None
+        The rows' :func:`prediction_residuals` at the start (None when it
+        has none).
 
     Examples
     --------
@@ -593,7 +603,7 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     >>> rng = np.random.default_rng(0)
     >>> Z = rng.normal(size=(90, 40)); y = Z @ np.ones(40) + 0.1 * rng.normal(size=90)
     >>> y[:9] += 30
-    >>> coef, intercept, _, kept = wide_start(Z, y, np.ones(90), Z.mean(0), y.mean(), True)
+    >>> coef, intercept, _, kept, _ = wide_start(Z, y, np.ones(90), Z.mean(0), y.mean(), True)
     >>> bool(kept[:9].sum() == 0 and np.abs(coef - 1).max() < 0.2)
     True
     """
@@ -639,10 +649,10 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
         coef, intercept = shifted(*ridge(gram, fit_intercept, WIDE_RIDGE))
     leverage = None
     for _ in range(MAX_CONCENTRATION_STEPS):
-        solved = solve_gram(gram, fit_intercept)
+        solved = solve_gram(gram, fit_intercept, estimate=True)
         if solved is None:
             coef, intercept = weighted_least_squares(Z, y, kept, fit_intercept)
-            return coef, intercept, None, kept
+            return coef, intercept, None, kept, None
         coef, intercept, leverage = solved
         coef, intercept = shifted(coef, intercept)
         t = np.abs(prediction_residuals(y - Z @ coef - intercept, a[:, :-2], leverage, kept))
@@ -651,9 +661,9 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
         if new_kept.sum() < floor:
             new_kept = trimmed_weights(t, sample_weight, floor)
         if np.array_equal(new_kept, kept):
-            break
+            return coef, intercept, leverage, kept, t
         kept, gram = new_kept, refit(new_kept)
-    return coef, intercept, leverage, kept
+    return coef, intercept, leverage, kept, None
 
 
 def ridge(gram, fit_intercept, penalty):
@@ -690,15 +700,17 @@ def ridge(gram, fit_intercept, penalty):
     """
     k = gram.shape[0] - 2
     total = gram[k, k]
+    # Only the k x k block and the target's column are centered: the wide
+    # start solves this some thirty times.
+    A, b = gram[:k, :k], gram[:k, k + 1]
     if fit_intercept:
         mean = gram[k] / total
-        centered = gram - total * np.outer(mean, mean)
-    else:
-        mean, centered = np.zeros(k + 2), gram
-    A, b = centered[:k, :k], centered[:k, k + 1]
+        A = A - total * np.outer(mean[:k], mean[:k])
+        b = b - total * (mean[:k] * mean[k + 1])
     d = np.sqrt(np.maximum(np.diag(A), 0.0))
     d = np.where(d > 0, d, 1.0)
-    scaled = A / np.outer(d, d) + penalty * np.eye(k)
+    scaled = np.divide(A, np.outer(d, d), out=A if fit_intercept else None)
+    scaled.flat[:: k + 1] += penalty
     L, info = dpotrf(scaled, lower=1, clean=1)
     coef = (cho_solve_lower(L, b / d) if info == 0 else np.linalg.solve(scaled, b / d)) / d
     return coef, float(mean[k + 1] - mean[:k] @ coef) if fit_intercept else 0.0
@@ -719,7 +731,7 @@ def prediction_residuals(residuals, Z, leverage, weights):
     residuals : ndarray of shape (n,)
     Z : ndarray of shape (n, k)
         The design in the shifted coordinates of ``leverage``.
-    leverage : tuple (m, F, c)
+    leverage : tuple (m, R, c)
     weights : ndarray of shape (n,)
         The fit's weights ``v`` (sample weights included).
 
@@ -802,7 +814,7 @@ def gnostic_weights(residuals, sample_weight, prev_weights, scale="auto", min_si
     return sech(x), x, S, sigma
 
 
-def solve_gram(gram, fit_intercept):
+def solve_gram(gram, fit_intercept, estimate=False):
     """Weighted least squares from a :class:`mgsk._rows.Sweep`'s Gram matrix.
 
     ``gram`` is ``Σ a aᵀ`` (weights included) of ``a = (z - shift, 1,
@@ -819,14 +831,19 @@ def solve_gram(gram, fit_intercept):
         The weighted Gram matrix.
     fit_intercept : bool
         Whether the model has an intercept.
+    estimate : bool, default=False
+        Whether the condition number is LAPACK's estimate
+        (:func:`estimated_cholesky`, for the wide data's large ``k``)
+        rather than the bound of :func:`well_conditioned_cholesky`.
 
     Returns
     -------
     coef : ndarray of shape (k,)
     intercept : float
         In the shifted coordinates (add ``y_shift - shift @ coef``).
-    leverage : tuple (m, F, c)
-        ``z̃ᵀ (Σ w z̃ z̃ᵀ)⁻¹ z̃ = c + ‖(z - m) F‖²`` for the leverages.
+    leverage : tuple (m, R, c)
+        ``z̃ᵀ (Σ w z̃ z̃ᵀ)⁻¹ z̃ = c + ‖(z - m) R⁻ᵀ‖²`` for the leverages,
+        ``R`` lower triangular (:func:`mgsk._rows.leverage_projection`).
 
     Or None when the matrix is too ill-conditioned for the normal equations.
 
@@ -858,14 +875,58 @@ def solve_gram(gram, fit_intercept):
         if not (d > 0).all() or not np.isfinite(A).all():
             return None
         scaled = A / np.outer(d, d)
-        factors = well_conditioned_cholesky(scaled)
-        if factors is None:
+        L = estimated_cholesky(scaled) if estimate else _first(well_conditioned_cholesky(scaled))
+        if L is None:
             return None
-        L, L_inv = factors
         coef = cho_solve_lower(L, b / d) / d
-        factor = L_inv.T / d[:, None]
+        factor = L * d[:, None]  # (z - m) R⁻ᵀ = ((z - m) / d) L⁻ᵀ
     intercept = float(mean[k + 1] - mean[:k] @ coef) if fit_intercept else 0.0
     return coef, intercept, (mean[:k], factor, const)
+
+
+def _first(pair):
+    return None if pair is None else pair[0]
+
+
+def estimated_cholesky(A):
+    """:func:`well_conditioned_cholesky`'s ``L`` alone, its condition number estimated.
+
+    LAPACK's estimate of the 1-norm condition number (``dpocon``, O(m²))
+    stands in for the bound, whose inverse factor costs more than the
+    factorisation at large ``m``: only where the estimate is within
+    ``CONDITION_MARGIN`` of :data:`MAX_GRAM_CONDITION` are the eigenvalues
+    computed. (The 2-norm condition number of a symmetric matrix is at most
+    its 1-norm one, which the estimate rarely understates by more than a
+    factor of 3.)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._irls import estimated_cholesky
+    >>> estimated_cholesky(np.array([[4.0, 2.0], [2.0, 2.0]])).tolist(), estimated_cholesky(np.diag([1.0, 1e-9]))
+    ([[2.0, 0.0], [1.0, 1.0]], None)
+    """
+    L = _finite_cholesky(A)
+    if L is None:
+        return None
+    rcond, info = dpocon(L, float(np.abs(A).sum(axis=0).max()), uplo="L")
+    if info != 0 or not rcond * MAX_GRAM_CONDITION > CONDITION_MARGIN:
+        return L if _eigen_conditioned(A) else None
+    return L
+
+
+def _finite_cholesky(A):
+    """The lower Cholesky factor of ``A``, None if it fails or is not finite."""
+    # LAPACK directly: the scipy.linalg wrappers' checks cost more than the
+    # factorisation at small k, and this runs in every step.
+    L, info = dpotrf(A, lower=1, clean=1)
+    return L if info == 0 and np.isfinite(L).all() else None
+
+
+def _eigen_conditioned(A):
+    """Whether the condition number of ``A`` (by its eigenvalues) is below the limit."""
+    eig = np.linalg.eigvalsh(A)
+    return bool(eig[0] > eig[-1] / MAX_GRAM_CONDITION)
 
 
 def cho_solve_lower(L, b):
@@ -898,19 +959,15 @@ def well_conditioned_cholesky(A):
     >>> L.round(6).tolist(), well_conditioned_cholesky(np.diag([1.0, 1e-9]))
     ([[2.0, 0.0], [1.0, 1.0]], None)
     """
-    # LAPACK directly: the scipy.linalg wrappers' checks cost more than the
-    # factorisation at small k, and this runs in every step.
-    L, info = dpotrf(A, lower=1, clean=1)
-    if info != 0 or not np.isfinite(L).all():
+    L = _finite_cholesky(A)
+    if L is None:
         return None
     L_inv, info = dtrtri(L, lower=1)
     if info != 0:
         return None
     bound = float(np.trace(A)) * float(np.einsum("ij,ij->", L_inv, L_inv))
-    if not bound < MAX_GRAM_CONDITION:
-        eig = np.linalg.eigvalsh(A)
-        if not eig[0] > eig[-1] / MAX_GRAM_CONDITION:
-            return None
+    if not bound < MAX_GRAM_CONDITION and not _eigen_conditioned(A):
+        return None
     return L, L_inv
 
 
@@ -975,7 +1032,23 @@ def scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma, solved):
     return sweep.unit_gradient, u, root
 
 
-def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, coupling=None):
+def jacobian_factor(sweep, m, estimate=False):
+    """``(L, d)``: the Cholesky factor of the Jacobian of :func:`newton_step`, or None.
+
+    ``L Lᵀ = J / (d dᵀ)`` for the Jacobian ``J`` of the first ``m`` rows of
+    ``sweep.newton_gram``, ``d`` the root of the Gram matrix's diagonal;
+    None where ``J`` is indefinite or ill-conditioned (its condition number
+    estimated with ``estimate``, as in :func:`solve_gram`).
+    """
+    d = np.sqrt(np.abs(np.diag(sweep.gram[:m, :m])))
+    if m == 0 or not np.all(d > 0):
+        return None
+    scaled = sweep.newton_gram[:m, :m] / np.outer(d, d)
+    L = estimated_cholesky(scaled) if estimate else _first(well_conditioned_cholesky(scaled))
+    return None if L is None else (L, d)
+
+
+def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, coupling=None, factor=None):
     """A Newton step on the estimating equation, or None.
 
     The equation is ``g(θ, c) = Σ s w r z̃ = 0`` (``z̃ = (z, 1)``,
@@ -1005,6 +1078,9 @@ def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, cou
         The unit of the weights.
     coupling : tuple (g_c, u, c') or None, default=None
         See :func:`scale_coupling`.
+    factor : tuple (L, d) or None, default=None
+        The Jacobian's factor (:func:`jacobian_factor`), of this sweep or
+        an earlier one; None factors ``sweep.newton_gram``.
 
     Returns
     -------
@@ -1018,14 +1094,11 @@ def newton_step(sweep, coef, intercept, shift, y_shift, fit_intercept, unit, cou
     G = sweep.gram
     Gm = G[:m, :m]
     grad = G[:m, k + 1] - Gm @ theta
-    J = sweep.newton_gram[:m, :m]
-    d = np.sqrt(np.abs(np.diag(Gm)))
-    if m == 0 or not np.all(d > 0):
-        return None
-    factors = well_conditioned_cholesky(J / np.outer(d, d))
-    if factors is None:
-        return None
-    L = factors[0]
+    if factor is None:
+        factor = jacobian_factor(sweep, m)
+        if factor is None:
+            return None
+    L, d = factor
     new_unit = None
     if coupling is None:
         delta = cho_solve_lower(L, grad / d) / d
@@ -1174,14 +1247,14 @@ def gnostic_irls(
         rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept)
     Zs, ys, ws = rows.start_sample()
     X_start = None if X_leverage is None else np.ascontiguousarray(X_leverage[start_rows(X_leverage.shape[0])])
-    leverage = kept = None
+    leverage = kept = start_residuals = None
     if start is not None:
         coef, intercept = start
     else:
         settles = joint_scale and y is not None and ys.shape[0] < y.shape[0] and ws.sum() > 0
         with single_blas_thread():  # the start's products are small too
             if adjust_leverage:
-                coef, intercept, leverage, kept = wide_start(Zs, ys, ws, rows.shift, rows.y_shift, fit_intercept)
+                coef, intercept, leverage, kept, start_residuals = wide_start(Zs, ys, ws, rows.shift, rows.y_shift, fit_intercept)
             else:
                 finishing = FINISHING_CONCENTRATION_STEPS if settles else MAX_CONCENTRATION_STEPS
                 coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False, finishing_steps=finishing)
@@ -1194,9 +1267,10 @@ def gnostic_irls(
                 coef, intercept = sample.coef, sample.intercept
     # The first scale equation is weighted by the half of the (start) rows
     # that fit the start best, so gross outliers cannot inflate it.
-    start_residuals = ys - Zs @ coef - intercept
-    if leverage is not None:
-        start_residuals = prediction_residuals(start_residuals, Zs - rows.shift, leverage, kept)
+    if start_residuals is None:
+        start_residuals = ys - Zs @ coef - intercept
+        if leverage is not None:
+            start_residuals = prediction_residuals(start_residuals, Zs - rows.shift, leverage, kept)
     if kept is None:
         half = (half_weight_subset(start_residuals, ws, 0.5 * ws.sum(), fit_intercept) > 0).astype(float)
     else:
@@ -1214,13 +1288,18 @@ def gnostic_irls(
         unit = settled_unit(start_residuals, ws, half, scale, start_sigma)
 
     fidelity_sigma = [start_sigma]  # σ of the last step: the unit of the sweep's scale sums
+    # Wide data: the Jacobian's factor that the next step reuses (see below).
+    chord = [None]
 
     def reweight(coef, intercept, unit, leverage, newton=True):
         """The map: one sweep at (coef, unit), the new coefficients and unit."""
         fidelity_unit = KAPPA * fidelity_sigma[0] if joint_scale and fidelity_sigma[0] > 0 else None
-        sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton, fidelity_unit=fidelity_unit)
+        reused = chord[0]
+        skip = {} if reused is None else {"jacobian": False}
+        sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton, fidelity_unit=fidelity_unit, **skip)
+        chord[0] = None
         sigma, image_unit, floored, image = _scale(rows, scale, start_sigma, unit)
-        solved = solve_gram(sweep.gram, fit_intercept)
+        solved = solve_gram(sweep.gram, fit_intercept, estimate=adjust_leverage)
         stepped = None
         if solved is None:
             new_coef, new_intercept = rows.qr_solve(fit_intercept)
@@ -1231,12 +1310,21 @@ def gnostic_irls(
             if newton and sigma > 0:
                 auto = scale == "auto" and not floored
                 coupling = scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma[0], auto) if joint_scale else None
-                stepped = newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling)
+                if adjust_leverage:
+                    factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept, estimate=True)
+                    stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
+                else:
+                    stepped = newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling)
                 if stepped and adjust_leverage:
                     newton_change = (stepped[0] - coef, stepped[1] - intercept)
                     plain_change = (new_coef - coef, new_intercept - intercept)
                     if not fitted_cosine(sweep.gram, rows.shift, newton_change, plain_change) >= WIDE_NEWTON_AGREEMENT:
                         stepped = None
+                    elif isinstance(rows, InMemoryRows) and _norm(newton_change) <= CHORD_STEP * _norm((stepped[0], stepped[1])):
+                        # The leverages' lag keeps the convergence linear
+                        # here: a fresh Jacobian would not make it faster.
+                        # (Only these rows can leave the Jacobian out.)
+                        chord[0] = factor
                 if stepped:
                     new_coef, new_intercept = stepped[:2]
         joint = bool(stepped) and stepped[2] is not None
@@ -1295,6 +1383,11 @@ def _iterate(reweight, accelerator, start, scale, tol, max_iter, history, callba
         else:
             coef, intercept, unit = current.next_coef, current.next_intercept, current.next_unit
     return n_iter, current, S, converged
+
+
+def _norm(change):
+    """``‖(intercept, coef)‖`` of a ``(coef, intercept)`` pair."""
+    return float(np.sqrt(change[0] @ change[0] + change[1] ** 2))
 
 
 def _reported_scale(scale, unit, sigma):

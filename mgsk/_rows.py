@@ -11,11 +11,11 @@ stay with the rows object.
 ``start_sample()``
     The rows of the robust start: evenly spaced, at most about
     :data:`START_ROWS` of them, as numpy arrays ``(Z, y, sample_weight)``.
-``sweep(coef, intercept, unit, leverage, newton=False, fidelity_unit=None)``
+``sweep(coef, intercept, unit, leverage, newton=False, fidelity_unit=None, jacobian=True)``
     **One pass over X.** For each block of rows: the residuals
     ``r = y - Z coef - intercept``, their leverage-adjusted form
-    ``r* = r / sqrt(1 - h)`` with ``h_i = w_i (c + ‖(z_i - m) F‖²)`` and
-    ``leverage = (m, F, c)`` from the previous step's weighted Gram matrix
+    ``r* = r / sqrt(1 - h)`` with ``h_i = w_i (c + ‖(z_i - m) R⁻ᵀ‖²)`` and
+    ``leverage = (m, R, c)`` from the previous step's weighted Gram matrix
     (no adjustment when it is ``None``), the filtering weights
     ``w = sech(r* / unit)``, and the sums of the block: the Gram matrix
     ``Σ s w a aᵀ`` of ``a = (z - shift, 1, y - y_shift)``, ``Σ s e_I(r*/unit)``
@@ -51,7 +51,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy.linalg.blas import dtrmm
+from scipy.linalg import solve_triangular
+from scipy.linalg.blas import dtrsm
 from threadpoolctl import ThreadpoolController
 
 from ._gnostic import X_MAX
@@ -245,6 +246,7 @@ class InMemoryRows:
         self.weights = np.ones(n)  # w of the last sweep
         self._fidelity = None
         self._uniform = None  # whether the sample weights are all equal
+        self._whole = None  # the one block of wide data, transposed (see sweep)
 
     @classmethod
     def of_residuals(cls, residuals, sample_weight, total_weight):
@@ -282,7 +284,7 @@ class InMemoryRows:
         rows = start_rows(self.y.shape[0])
         return np.ascontiguousarray(self.Z[rows]), self.y[rows].copy(), self.sample_weight[rows].copy()
 
-    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None):
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True):
         """One pass over the rows; see the module docstring.
 
         Parameters
@@ -293,10 +295,10 @@ class InMemoryRows:
             Intercept.
         unit : float
             Positive scale of the filtering weights ``sech(r* / unit)``.
-        leverage : tuple (m, F, c) or None
-            The weighted leverage of a row is ``w (c + ‖(z - m) F‖²)``, ``m``
-            of shape (k,) in the shifted coordinates ``z - shift``, ``F`` of
-            shape (k, k) (see :func:`mgsk._irls.solve_gram`); None for no
+        leverage : tuple (m, R, c) or None
+            The weighted leverage of a row is ``w (c + ‖(z - m) R⁻ᵀ‖²)``, ``m``
+            of shape (k,) in the shifted coordinates ``z - shift``, ``R`` of
+            shape (k, k) lower triangular (see :func:`mgsk._irls.solve_gram`); None for no
             adjustment.
         newton : bool, default=False
             Whether to sum the Jacobian ``newton_gram`` too.
@@ -304,6 +306,9 @@ class InMemoryRows:
             With ``newton``: the unit ``κσ`` of the scale equation's
             fidelities ``sech(2 r*/fidelity_unit)``, at which the sums of
             the derivatives with respect to the unit are taken.
+        jacobian : bool, default=True
+            With ``newton`` and ``leverage``: False leaves ``newton_gram``
+            out (the caller reuses an earlier Jacobian) but sums the rest.
 
         Returns
         -------
@@ -315,19 +320,27 @@ class InMemoryRows:
         theta = np.concatenate((-coef, [-offset, 1.0]))  # r = a @ theta
         self._fidelity = None
 
+        whole = None
+        if leverage is not None and n <= self.block_rows:
+            # Wide data fit in one block: it is filled once for all sweeps.
+            if self._whole is None:
+                self._whole = self._fill(np.empty((k + 2, n)), slice(0, n))
+            whole = self._whole
+
         def part(rows):
             out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0)
             if newton:
-                out.newton_gram = np.zeros((k + 2, k + 2))
+                if jacobian or leverage is None:
+                    out.newton_gram = np.zeros((k + 2, k + 2))
                 if fidelity_unit is not None:
                     out.unit_gradient = np.zeros(k + 2)
                     out.fidelity_gradient = np.zeros((k + 2, 3))
                     out.scale_sums = np.zeros(4)
-            buffer = np.empty((k + 2, min(self.block_rows, rows.stop - rows.start)))
+            buffer = np.empty((k + 2, min(self.block_rows, rows.stop - rows.start))) if whole is None else whole
             scratch = np.empty(2 * buffer.size + 4 * buffer.shape[1])
             for start in range(rows.start, rows.stop, self.block_rows):
                 stop = min(start + self.block_rows, rows.stop)
-                aT = self._fill(buffer[:, : stop - start], slice(start, stop))
+                aT = self._fill(buffer[:, : stop - start], slice(start, stop)) if whole is None else whole
                 self._sweep_block(aT, slice(start, stop), theta, unit, leverage, fidelity_unit, out, scratch)
             return out
 
@@ -382,7 +395,7 @@ class InMemoryRows:
             projected = leverage_projection(centered, factor)
             lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(rho)
             lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
-            if out.newton_gram is not None:
+            if out.newton_gram is not None or out.scale_sums is not None:
                 # h = q sech(r/unit) moves with r and the unit (not where it is capped).
                 delta = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * rho * np.tanh(rho), 0.0)
             r *= lam  # r* = r / sqrt(1 - h), in place in self.residuals
@@ -403,7 +416,7 @@ class InMemoryRows:
             out.gram += block_gram
         else:
             np.multiply(aT, sw, out=W[: k + 2])
-        if out.newton_gram is None:
+        if out.newton_gram is None and out.scale_sums is None:
             if not wide:
                 out.gram += W[: k + 2] @ aT.T
             return
@@ -414,7 +427,8 @@ class InMemoryRows:
             x_tanh_x *= 1.0 - delta
             lam = lam * (1.0 - delta)
         if wide:
-            out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, lambda v: np.multiply(aT, v, out=W[: k + 2]))
+            if out.newton_gram is not None:
+                out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, lambda v: np.multiply(aT, v, out=W[: k + 2]))
         else:
             np.multiply(aT, sw * (1.0 - x_tanh_x), out=W[k + 2 : 2 * k + 4])
         if out.scale_sums is None:
@@ -593,25 +607,29 @@ def _ratio(r, unit):
 
 
 def leverage_projection(centered, factor):
-    """``centered @ factor`` for the leverages ``c + ‖(z - m) F‖²``.
+    """``centered @ R⁻ᵀ`` for the leverages ``c + ‖(z - m) R⁻ᵀ‖²``.
 
-    ``F`` from :func:`mgsk._irls.solve_gram` is upper triangular: then the
-    product is BLAS ``trmm``, in place in ``centered`` (Fortran-ordered),
-    at half the cost of a general product.
+    ``R`` from :func:`mgsk._irls.solve_gram` is lower triangular: the
+    product is a triangular solve (BLAS ``trsm``), in place in ``centered``
+    where it is Fortran-ordered, at the cost of half a general product and
+    without inverting ``R``.
 
     Parameters
     ----------
     centered : ndarray of shape (b, k)
-        Rows ``z - m``; overwritten when ``factor`` is triangular.
+        Rows ``z - m``; overwritten when Fortran-ordered.
     factor : ndarray of shape (k, k)
+        ``R``, lower triangular and invertible.
 
     Returns
     -------
     ndarray of shape (b, k)
     """
-    if factor.shape[0] == 0 or np.tril(factor, -1).any() or not centered.flags.f_contiguous:
-        return centered @ factor
-    return dtrmm(1.0, factor, centered, side=1, lower=0, overwrite_b=1)
+    if factor.shape[0] == 0:
+        return centered
+    if not centered.flags.f_contiguous:
+        return solve_triangular(factor, centered.T, lower=True).T
+    return dtrsm(1.0, factor, centered, side=1, lower=1, trans_a=1, overwrite_b=1)
 
 
 def _symmetric_sum(aT, c, weighted):

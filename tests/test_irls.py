@@ -5,12 +5,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import mgsk._irls as irls_module
 import mgsk._rows as rows_module
 from mgsk._gnostic import scale_from_fidelity
 from mgsk._irls import (
     KAPPA,
     MAX_GRAM_CONDITION,
     _unit,
+    estimated_cholesky,
     gnostic_irls,
     scale_coupling,
     settled_unit,
@@ -120,6 +122,26 @@ def test_well_conditioned_cholesky_agrees_with_the_eigenvalues(m, log_condition,
         assert result is None
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.floats(0.0, 14.0), st.integers(0, 2**16))
+def test_estimated_cholesky_agrees_with_the_eigenvalues(m, log_condition, seed):
+    # The wide path's check: LAPACK's condition estimate, eigenvalues near the limit.
+    rng = np.random.default_rng(seed)
+    Q = np.linalg.qr(rng.normal(size=(m, m)))[0]
+    A = (Q * np.logspace(0, -log_condition, m)) @ Q.T
+    A = (A + A.T) / 2
+    d = np.sqrt(np.diag(A))
+    A = A / np.outer(d, d)  # unit diagonal, as the callers scale it
+    L = estimated_cholesky(A)
+    exact = np.linalg.eigvalsh(A)
+    if exact[0] > exact[-1] / MAX_GRAM_CONDITION * 1.01:
+        assert L is not None
+        np.testing.assert_allclose(L @ L.T, A, atol=1e-12)
+        np.testing.assert_array_equal(L, np.tril(L))
+    elif exact[0] < exact[-1] / MAX_GRAM_CONDITION * 0.99:
+        assert L is None
+
+
 def test_settled_unit_is_the_root_of_the_scale_equation():
     r = np.random.default_rng(3).normal(size=3000)
     r[:300] += 40
@@ -179,17 +201,52 @@ def test_label_scale_is_settled_at_its_residuals():
 
 
 def test_wide_sweep_products_equal_the_general_ones():
-    # The wide path's triangular (trmm) and symmetric (syrk) products, with
-    # some negative row weights in the symmetric sum.
+    # The wide path's triangular solve (trsm) and symmetric (syrk) products,
+    # with some negative row weights in the symmetric sum.
     rng = np.random.default_rng(3)
     centered = np.asfortranarray(rng.normal(size=(50, 6)))
-    upper = np.triu(rng.normal(size=(6, 6)))
-    full = rng.normal(size=(6, 6))
-    expected = centered @ upper
-    np.testing.assert_allclose(rows_module.leverage_projection(centered.copy(order="F"), upper), expected, atol=1e-12)
-    np.testing.assert_allclose(rows_module.leverage_projection(centered, full), centered @ full, atol=1e-12)
+    lower = np.tril(rng.normal(size=(6, 6))) + 3.0 * np.eye(6)
+    expected = centered @ np.linalg.inv(lower).T
+    np.testing.assert_allclose(rows_module.leverage_projection(centered.copy(order="F"), lower), expected, atol=1e-12)
+    np.testing.assert_allclose(rows_module.leverage_projection(np.ascontiguousarray(centered), lower), expected, atol=1e-12)
     aT = rng.normal(size=(8, 50))
     c = rng.uniform(-0.2, 1.0, size=50)
     scratch = np.empty(aT.size)
     total = rows_module._symmetric_sum(aT, c, lambda v: np.multiply(aT, v, out=scratch.reshape(aT.shape)))
     np.testing.assert_allclose(total, (aT * c) @ aT.T, atol=1e-12)
+
+
+def test_wide_chord_steps_reach_the_fixed_point_of_fresh_jacobians(monkeypatch):
+    # Chord steps reuse a Jacobian's factor once the steps are small; the
+    # sweep then leaves the Jacobian out but keeps every other sum.
+    rng = np.random.default_rng(5)
+    Z = rng.normal(size=(150, 50))
+    y = Z @ rng.normal(size=50) + rng.normal(size=150)
+    y[:15] += rng.uniform(20, 50, size=15)
+    s = np.ones(150)
+    options = {"adjust_leverage": True, "joint_scale": True}
+    lean_sweeps = []
+    sweep = InMemoryRows.sweep
+
+    def recorded(self, *args, **kwargs):
+        lean_sweeps.append(kwargs.get("jacobian", True) is False)
+        return sweep(self, *args, **kwargs)
+
+    monkeypatch.setattr(InMemoryRows, "sweep", recorded)
+    chord = gnostic_irls(Z, y, s, **options)
+    assert sum(lean_sweeps) >= 2  # chord steps were taken
+    monkeypatch.setattr(irls_module, "CHORD_STEP", 0.0)
+    lean_sweeps.clear()
+    fresh = gnostic_irls(Z, y, s, **options)
+    assert not any(lean_sweeps)
+    assert chord.converged and fresh.converged
+    np.testing.assert_allclose(chord.coef, fresh.coef, atol=1e-4)
+    assert abs(chord.n_iter - fresh.n_iter) <= 3
+
+    rows = InMemoryRows(Z, y, s)
+    leverage = solve_gram(rows.sweep(chord.coef, chord.intercept, 1.0).gram, True, estimate=True)[2]
+    full = rows.sweep(chord.coef, chord.intercept, 1.0, leverage, newton=True, fidelity_unit=2.0)
+    lean = rows.sweep(chord.coef, chord.intercept, 1.0, leverage, newton=True, fidelity_unit=2.0, jacobian=False)
+    assert lean.newton_gram is None and full.newton_gram is not None
+    for name in ("gram", "unit_gradient", "fidelity_gradient", "scale_sums"):
+        np.testing.assert_allclose(getattr(lean, name), getattr(full, name), rtol=1e-12, atol=1e-12)

@@ -190,7 +190,7 @@ def test_wide_start_finds_the_outliers_at_one_and_a_half_rows_per_parameter():
     beta = rng.normal(size=k)
     y = 1.0 + Z @ beta + rng.normal(size=n)
     y[:15] += rng.uniform(20, 50, size=15)
-    coef, intercept, _, kept = wide_start(Z, y, np.ones(n), Z.mean(axis=0), float(y.mean()), True)
+    coef, intercept, _, kept, _ = wide_start(Z, y, np.ones(n), Z.mean(axis=0), float(y.mean()), True)
     assert kept[:15].sum() == 0 and kept[15:].mean() > 0.95
     # Least squares on all rows absorbs the outliers: far worse.
     ls = np.linalg.lstsq(np.c_[np.ones(n), Z], y, rcond=None)[0]
