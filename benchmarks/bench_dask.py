@@ -4,6 +4,7 @@
 
     python benchmarks/bench_dask.py            # the figures of docs/user_guide/scaling.rst (about 10 min)
     python benchmarks/bench_dask.py --quick    # small, to check that it runs (exits 1 on a miss)
+    python benchmarks/bench_dask.py --sizes 4000000   # one size (a quicker measure)
 
 The data (16e6 x 10 float64, 1.28 GB, with 10 % gross outliers in y) are
 written with ``dask.array.to_npy_stack`` in chunks of 250,000 rows and read
@@ -147,8 +148,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes, to check that it runs")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--repeat", type=int, default=2, help="fits of each kind per size; the fastest counts")
+    parser.add_argument("--sizes", type=int, nargs="+", help="rows of each fit (default 2e6 4e6 8e6 16e6)")
     args = parser.parse_args(argv)
     sizes = [100_000, 200_000] if args.quick else [2_000_000, 4_000_000, 8_000_000, 16_000_000]
+    sizes = sorted(args.sizes) if args.sizes else sizes
     chunk_rows = 25_000 if args.quick else CHUNK_ROWS
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_dask_") as folder:
