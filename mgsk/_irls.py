@@ -1320,10 +1320,9 @@ def gnostic_irls(
                     plain_change = (new_coef - coef, new_intercept - intercept)
                     if not fitted_cosine(sweep.gram, rows.shift, newton_change, plain_change) >= WIDE_NEWTON_AGREEMENT:
                         stepped = None
-                    elif isinstance(rows, InMemoryRows) and _norm(newton_change) <= CHORD_STEP * _norm((stepped[0], stepped[1])):
+                    elif _norm(newton_change) <= CHORD_STEP * _norm((stepped[0], stepped[1])):
                         # The leverages' lag keeps the convergence linear
                         # here: a fresh Jacobian would not make it faster.
-                        # (Only these rows can leave the Jacobian out.)
                         chord[0] = factor
                 if stepped:
                     new_coef, new_intercept = stepped[:2]

@@ -194,6 +194,14 @@ def test_exact_quantile_is_the_in_memory_selection(values, q, uniform, chunk, da
         assert found == expected or abs(below - q * w.sum()) <= 1e-9 * w.sum() or abs(w[a <= found].sum() - q * w.sum()) <= 1e-9 * w.sum()
 
 
+def test_exact_quantile_of_a_subnormal_total_weight_is_the_smallest_value():
+    # q times the total rounds to 0: the in-memory selection gives the smallest value (hypothesis found an IndexError).
+    values = da.from_array(np.array([2.0, -3.0, 1.0]), chunks=1)
+    weights = da.from_array(np.array([5e-324, 0.0, 0.0]), chunks=1)
+    with dask.config.set(scheduler="sync"):
+        assert dask_rows.exact_quantile(values, weights, 0.5) == -3.0 == weighted_quantile(np.array([2.0, -3.0, 1.0]), np.array([5e-324, 0.0, 0.0]), 0.5)
+
+
 @pytest.fixture(scope="module")
 def monkeypatch_module():
     """Few bins and a small gather, so the narrowing passes run on small data too."""

@@ -235,10 +235,10 @@ class DaskRows:
         Zs, ys, ws = self._start
         return Zs.copy(), ys.copy(), ws.copy()
 
-    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None):
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True):
         """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers."""
         state = dask.delayed(self._state(), traverse=False)
-        args = (coef, intercept, unit, leverage, newton, fidelity_unit)
+        args = (coef, intercept, unit, leverage, newton, fidelity_unit, jacobian)
         parts, residual_parts, residuals, summaries = [], [], [], []
         n = self.y.shape[0]
         chunks = zip(blocks(self.Z), blocks(self.y), blocks(self.sample_weight), self.y.chunks[0], offsets(self.y))
@@ -457,9 +457,15 @@ def _finish_quantile(parts, q, n, total_weight, uniform):
     return _from_bracket(parts, _quantile_target(q, n, total_weight, uniform))
 
 
+#: Relative amount by which a weighted quantile's target is lowered: the
+#: chunks' weights are added in other orders than the total's, and at q = 1 a
+#: target above every accumulated sum would select past the largest value.
+TARGET_SLACK = 1e-12
+
+
 def _quantile_target(q, n, total_weight, uniform):
     """The weight at or below the quantile (with equal weights a count: exact)."""
-    return float(max(int(np.ceil(q * n)) - 1, 0) + 1) if uniform else q * total_weight
+    return float(max(int(np.ceil(q * n)) - 1, 0) + 1) if uniform else q * total_weight * (1.0 - TARGET_SLACK)
 
 
 def _from_bracket(parts, target):
@@ -545,6 +551,8 @@ def exact_quantile(values, weights, q, client=None, summary=None, total_weight=N
     if weights is not None and total_weight is None:
         total_weight = float(compute(client, weights.sum())[0])
     target = _quantile_target(q, n, total_weight, weights is None)
+    if target <= 0.0:  # q times a subnormal total weight rounds to 0: the smallest value, as in memory
+        return float(compute(client, values.min())[0])
     a, b, most = _bracket(summary, q, len(v_blocks))
     parts = compute(client, *[dask.delayed(_chunk_bracket)(v, w, a, b, most) for v, w in zip(v_blocks, w_blocks)])
     found = _from_bracket(parts, target)
