@@ -647,27 +647,3 @@ def _symmetric_sum(aT, c, weighted):
         part = aT[:, negative] * np.sqrt(-c[negative])
         total -= part @ part.T
     return total
-
-
-def _sech(x):
-    e = np.exp(-np.abs(x))
-    return 2.0 * e / (1.0 + e * e)
-
-
-def _sech_abs(abs_r, unit):
-    """``sech(|r| / unit)`` from ``|r|``, in place on one new array (no overflow:
-    ``exp`` of a large negative number is 0)."""
-    with np.errstate(over="ignore", under="ignore"):
-        e = np.multiply(abs_r, -1.0 / unit)
-    np.exp(e, out=e)
-    w = e * e
-    w += 1.0
-    np.divide(e, w, out=w)
-    w *= 2.0
-    return w
-
-
-def _ratio(r, unit):
-    """``r / unit`` clipped to ``±X_MAX`` without overflow."""
-    with np.errstate(over="ignore", under="ignore"):
-        return np.clip(r / unit, -X_MAX, X_MAX)
