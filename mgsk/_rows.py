@@ -411,11 +411,15 @@ class InMemoryRows:
         # Wide data (the leverage-adjusted rows): k is large, and the Gram
         # matrices as symmetric products cost a fraction of one fused product.
         wide = leverage is not None
+
+        def weighted(row_weights):  # aT * row_weights, in W's first rows
+            return np.multiply(aT, row_weights, out=W[: k + 2])
+
         if wide:
-            block_gram = _symmetric_sum(aT, sw, lambda v: np.multiply(aT, v, out=W[: k + 2]))
+            block_gram = _symmetric_sum(aT, sw, weighted)
             out.gram += block_gram
         else:
-            np.multiply(aT, sw, out=W[: k + 2])
+            weighted(sw)
         if out.newton_gram is None and out.scale_sums is None:
             if not wide:
                 out.gram += W[: k + 2] @ aT.T
@@ -428,7 +432,7 @@ class InMemoryRows:
             lam = lam * (1.0 - delta)
         if wide:
             if out.newton_gram is not None:
-                out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, lambda v: np.multiply(aT, v, out=W[: k + 2]))
+                out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, weighted)
         else:
             np.multiply(aT, sw * (1.0 - x_tanh_x), out=W[k + 2 : 2 * k + 4])
         if out.scale_sums is None:
@@ -451,15 +455,15 @@ class InMemoryRows:
         out.scale_sums += [swf.sum(), sw.sum(), unit_fidelity, sw_x_tanh_x.sum()]
         lam_sw_tanh = np.copysign(sw * tanh_abs_x, r)
         columns = W[2 * k + 4 :]
-        if leverage is None:  # ρ = x = ±|x|
-            np.copysign(np.multiply(sw_x_tanh_x, abs_x, out=columns[0]), r, out=columns[0])
-        else:
+        if wide:
             lam_sw_tanh *= lam
             np.multiply(sw_x_tanh_x, rho, out=columns[0])
+        else:  # ρ = x = ±|x|
+            np.copysign(np.multiply(sw_x_tanh_x, abs_x, out=columns[0]), r, out=columns[0])
         np.multiply(lam_sw_tanh, f, out=columns[1])
         columns[2] = lam_sw_tanh
         np.multiply(swf, t, out=columns[3])
-        if leverage is not None:
+        if wide:
             columns[3] *= lam
         if wide:
             sums = columns @ aT.T
