@@ -40,6 +40,7 @@ import mgsk.mlflow as mg  # noqa: E402
 from mgsk.mlflow import _requirements  # noqa: E402
 from mgsk import LinearRegressor, LogisticRegressor, PolynomialRegressor  # noqa: E402
 from mgsk.mlflow import MgskModelError  # noqa: E402
+from mgsk.mlflow._serialization import deserialize  # noqa: E402
 
 
 # ---------------------------------------------------------------- fixtures
@@ -652,17 +653,55 @@ def test_trust_list_is_never_read_from_the_mlmodel_file(tmp_path, regression):
             load(str(tmp_path / "m"))
 
 
+def _member_data_offset(data, name):
+    """Where a zip member's (compressed) bytes start inside the archive."""
+    import io
+    import struct
+    import zipfile
+
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo(name)
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+    return info.header_offset + 30 + name_len + extra_len, info.compress_size
+
+
 def test_a_changed_model_file_is_refused(tmp_path, regressor):
     mg.save_model(regressor, tmp_path / "m")
     model_file = tmp_path / "m" / "model.skops"
     data = bytearray(model_file.read_bytes())
-    data[len(data) // 2] ^= 0xFF
+    # skops names its members after object ids, so the layout moves from save
+    # to save: change a byte of the schema's own bytes, not a fixed offset.
+    start, size = _member_data_offset(bytes(data), "schema.json")
+    data[start + size // 2] ^= 0xFF
     model_file.write_bytes(bytes(data))
     with pytest.raises(MgskModelError, match="does not match the sha256"):
         mg.load_model(str(tmp_path / "m"))
     _edit_mlmodel(tmp_path / "m", lambda conf: conf.update(sha256=hashlib.sha256(data).hexdigest()))
     with pytest.raises(MgskModelError, match="not a readable skops file"):
         mg.load_model(str(tmp_path / "m"))
+
+
+def test_no_changed_byte_loads_a_different_model(tmp_path, regressor, regression):
+    """With the sha256 rewritten too, a flipped byte is refused or changes nothing.
+
+    Zip keeps some header fields twice (local and central) and reads one copy,
+    so a flip there loads the same model; a flip anywhere in a member's data
+    must be caught by its CRC. Every 37th byte of the file is tried.
+    """
+    mg.save_model(regressor, tmp_path / "m")
+    original = (tmp_path / "m" / "model.skops").read_bytes()
+    X, _ = regression
+    refused = 0
+    for position in range(0, len(original), 37):
+        data = bytearray(original)
+        data[position] ^= 0xFF
+        try:
+            loaded = deserialize(bytes(data), "skops", source="a flipped model file")
+        except MgskModelError:
+            refused += 1
+            continue
+        assert same_bits(loaded.coef_, regressor.coef_), position
+        assert same_bits(loaded.predict(X), regressor.predict(X)), position
+    assert refused > 0.9 * len(range(0, len(original), 37))
 
 
 @pytest.mark.parametrize(
