@@ -204,8 +204,9 @@ ANDERSON_MEMORY = 5
 #: with reweighting steps only, which take 22-24 steps at 1000 x 400
 #: where these take 11-13).
 WIDE_NEWTON_AGREEMENT = 0.98
-#: On wide data, once an accepted Newton step moves the coefficients by at
-#: most this fraction of their norm, the next step reuses its Jacobian.
+#: Once an accepted Newton step (on tall data: a joint one) moves the
+#: coefficients by at most this fraction of their norm, the next step
+#: reuses its Jacobian.
 CHORD_STEP = 1e-3
 #: The wide-data start keeps the rows whose standardized prediction
 #: residual is within this many robust standard deviations
@@ -1244,7 +1245,7 @@ def gnostic_irls(
     (array([ 1., -2.]), True)
     """
     if rows is None:
-        rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept)
+        rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept, keep_design=True)
     Zs, ys, ws = rows.start_sample()
     X_start = None if X_leverage is None else np.ascontiguousarray(X_leverage[start_rows(X_leverage.shape[0])])
     leverage = kept = start_residuals = None
@@ -1314,7 +1315,14 @@ def gnostic_irls(
                     factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept, estimate=True)
                     stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
                 else:
-                    stepped = newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling)
+                    factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept)
+                    stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
+                    if stepped and stepped[2] is not None:
+                        change = (stepped[0] - coef, stepped[1] - intercept)
+                        if _norm(change) <= CHORD_STEP * _norm((stepped[0], stepped[1])):
+                            # The next joint step is the last or nearly: its Jacobian would
+                            # change the step by a fraction of this one's size.
+                            chord[0] = factor
                 if stepped and adjust_leverage:
                     newton_change = (stepped[0] - coef, stepped[1] - intercept)
                     plain_change = (new_coef - coef, new_intercept - intercept)

@@ -68,6 +68,8 @@ MAX_LEVERAGE = 0.99
 #: vectors stay in the cache, and the per-block overhead of the numpy calls
 #: stays small against their work.
 SWEEP_ROWS = 8192
+#: Per-row temporaries of a tall sweep block (:meth:`InMemoryRows._tall_block`).
+TALL_TEMPORARIES = 7
 #: Rows from which a sweep (and the scale's one-dimensional sums) runs in
 #: two threads, on the first and second half of the rows: numpy releases
 #: the GIL in its loops and products. The halves are fixed by ``n`` alone
@@ -218,6 +220,12 @@ class InMemoryRows:
         the start rows' weighted means, for the conditioning of the sums).
     block_rows : int, default=SWEEP_ROWS
         Rows per block: a block and its weighted copy stay in cache.
+    keep_design : bool, default=False
+        Whether the first sweep keeps ``a = (z - shift, 1, y - y_shift)``
+        of all rows, transposed, for the later sweeps (``(k + 2) n`` more
+        floats): they then read it instead of laying out each block afresh.
+        Worth it for a fit of several sweeps over data in memory, not for a
+        chunk swept once.
 
     Examples
     --------
@@ -229,7 +237,7 @@ class InMemoryRows:
     ([0.0, 0.0, 0.0, 6.0], 0.0)
     """
 
-    def __init__(self, Z, y, sample_weight, y_scale=1.0, fit_intercept=True, block_rows=SWEEP_ROWS):
+    def __init__(self, Z, y, sample_weight, y_scale=1.0, fit_intercept=True, block_rows=SWEEP_ROWS, keep_design=False):
         self.Z, self.y, self.sample_weight = Z, y, sample_weight
         self.y_scale = y_scale
         self.block_rows = block_rows
@@ -246,7 +254,9 @@ class InMemoryRows:
         self.weights = np.ones(n)  # w of the last sweep
         self._fidelity = None
         self._uniform = None  # whether the sample weights are all equal
-        self._whole = None  # the one block of wide data, transposed (see sweep)
+        self.keep_design = keep_design
+        self._unit_weights = bool(np.all(sample_weight == 1.0))  # then not multiplied in
+        self._whole = None  # the design transposed, (k + 2, n), when kept (see sweep)
 
     @classmethod
     def of_residuals(cls, residuals, sample_weight, total_weight):
@@ -307,8 +317,8 @@ class InMemoryRows:
             fidelities ``sech(2 r*/fidelity_unit)``, at which the sums of
             the derivatives with respect to the unit are taken.
         jacobian : bool, default=True
-            With ``newton`` and ``leverage``: False leaves ``newton_gram``
-            out (the caller reuses an earlier Jacobian) but sums the rest.
+            With ``newton``: False leaves ``newton_gram`` out (the caller
+            reuses an earlier Jacobian) but sums the rest.
 
         Returns
         -------
@@ -320,28 +330,33 @@ class InMemoryRows:
         theta = np.concatenate((-coef, [-offset, 1.0]))  # r = a @ theta
         self._fidelity = None
 
-        whole = None
-        if leverage is not None and n <= self.block_rows:
-            # Wide data fit in one block: it is filled once for all sweeps.
-            if self._whole is None:
-                self._whole = self._fill(np.empty((k + 2, n)), slice(0, n))
-            whole = self._whole
+        # The design laid out transposed for all sweeps: with keep_design,
+        # and for wide data, which fit in one block. The first sweep fills it.
+        fill = self._whole is None and (self.keep_design or (leverage is not None and n <= self.block_rows))
+        if fill:
+            self._whole = np.empty((k + 2, n))
+        whole = self._whole
 
         def part(rows):
             out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0)
             if newton:
-                if jacobian or leverage is None:
+                if jacobian:
                     out.newton_gram = np.zeros((k + 2, k + 2))
                 if fidelity_unit is not None:
                     out.unit_gradient = np.zeros(k + 2)
                     out.fidelity_gradient = np.zeros((k + 2, 3))
                     out.scale_sums = np.zeros(4)
-            buffer = np.empty((k + 2, min(self.block_rows, rows.stop - rows.start))) if whole is None else whole
-            scratch = np.empty(2 * buffer.size + 4 * buffer.shape[1])
+            b = min(self.block_rows, rows.stop - rows.start)
+            buffer = np.empty((k + 2, b)) if whole is None else None
+            scratch = np.empty((2 * (k + 2) + 4 + TALL_TEMPORARIES) * b)
+            block_sums = self._sweep_block if leverage is not None else self._tall_block
             for start in range(rows.start, rows.stop, self.block_rows):
-                stop = min(start + self.block_rows, rows.stop)
-                aT = self._fill(buffer[:, : stop - start], slice(start, stop)) if whole is None else whole
-                self._sweep_block(aT, slice(start, stop), theta, unit, leverage, fidelity_unit, out, scratch)
+                block = slice(start, min(start + self.block_rows, rows.stop))
+                if whole is None:
+                    aT = self._fill(buffer[:, : block.stop - start], block)
+                else:
+                    aT = self._fill(whole[:, block], block) if fill else whole[:, block]
+                block_sums(aT, block, theta, unit, leverage, fidelity_unit, out, scratch)
             return out
 
         with single_blas_thread():
@@ -355,6 +370,66 @@ class InMemoryRows:
         out.loss /= self.total_weight
         out.re /= self.total_weight
         return out
+
+    def _tall_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out, scratch):
+        """One block of :meth:`sweep` without the leverage adjustment (``r* = r``).
+
+        The sums of :meth:`_sweep_block` with ``λ = 1``, ``δ = 0``: one
+        product ``W aᵀ`` of ``W``'s rows ``s w a``, ``s ψ'(x) a`` (the
+        Jacobian) and the unit's four columns. ``W`` and the per-row
+        temporaries live in ``scratch``; sample weights that are all 1 are
+        not multiplied in.
+        """
+        k2, b = aT.shape
+        jacobian, scale = out.newton_gram is not None, out.scale_sums is not None
+        rows_of_W = k2 * (1 + jacobian) + 4 * scale
+        W = scratch[: rows_of_W * b].reshape(rows_of_W, b)
+        t = scratch[rows_of_W * b : (rows_of_W + TALL_TEMPORARIES) * b].reshape(TALL_TEMPORARIES, b)
+        s = None if self._unit_weights else self.sample_weight[rows]
+
+        def total(values):  # Σ s values
+            return float(values.sum() if s is None else s @ values)
+
+        r = np.matmul(theta, aT, out=self.residuals[rows])
+        abs_r = np.abs(r, out=self.abs_residuals[rows])
+        out.re += total(_entropy_terms(abs_r, self.y_scale, out=t[1], work=t[2]))
+        x = _abs_ratio(abs_r, unit, out=t[0])
+        e = np.exp(np.negative(x, out=t[1]), out=t[1])
+        denominator = np.multiply(e, e, out=t[2])
+        denominator += 1.0
+        loss = np.subtract(1.0, e, out=t[3])  # e_I = 1 - sech x = (1 - e)² / (1 + e²)
+        loss *= loss
+        loss /= denominator
+        out.loss += total(loss)
+        w = np.divide(e, denominator, out=self.weights[rows])
+        w *= 2.0
+        sw = w if s is None else np.multiply(s, w, out=t[3])
+        np.multiply(aT, sw, out=W[:k2])
+        if not (jacobian or scale):
+            out.gram += W @ aT.T
+            return
+        tanh_x = np.divide(2.0, denominator, out=denominator)
+        tanh_x -= 1.0
+        sw_x_tanh_x = np.multiply(x, tanh_x, out=t[4])
+        sw_x_tanh_x *= sw
+        if jacobian:  # ψ'(x) = sech x (1 - x tanh x)
+            np.multiply(aT, np.subtract(sw, sw_x_tanh_x, out=t[5]), out=W[k2 : 2 * k2])
+        if scale:
+            f, tanh_f = _sech_tanh_abs(abs_r, fidelity_unit / 2.0, out=t[5], tanh_out=t[6])
+            swf = np.multiply(sw, f, out=t[1])
+            out.scale_sums += [swf.sum(), sw.sum(), f @ sw_x_tanh_x, sw_x_tanh_x.sum()]
+            columns = W[-4:]  # with ρ = x and λ = 1 (see Sweep)
+            np.copysign(np.multiply(sw_x_tanh_x, x, out=columns[0]), r, out=columns[0])
+            sw_tanh = np.copysign(np.multiply(sw, tanh_x, out=columns[2]), r, out=columns[2])
+            np.multiply(sw_tanh, f, out=columns[1])
+            np.copysign(np.multiply(swf, tanh_f, out=columns[3]), r, out=columns[3])
+        sums = W @ aT.T
+        out.gram += sums[:k2]
+        if jacobian:
+            out.newton_gram += sums[k2 : 2 * k2]
+        if scale:
+            out.unit_gradient += sums[-4]
+            out.fidelity_gradient += sums[-3:].T
 
     def _fill(self, aT, rows):
         """``aT`` filled with ``a = (z - shift, 1, y - y_shift)`` of ``rows``, transposed."""
@@ -583,25 +658,46 @@ def _sech_abs(abs_r, unit):
     return w
 
 
-def _abs_ratio(abs_r, unit):
+def _abs_ratio(abs_r, unit, out=None):
     """``|r| / unit`` capped at ``X_MAX`` without overflow: ``|_ratio(r, unit)|``."""
     with np.errstate(over="ignore", under="ignore"):
-        x = np.divide(abs_r, unit)
+        x = np.divide(abs_r, unit, out=out)
     return np.minimum(x, X_MAX, out=x)
 
 
-def _entropy_terms(abs_r, scale):
+def _sech_tanh_abs(abs_r, unit, out, tanh_out):
+    """``sech x`` and ``tanh x`` at ``x = |r| / unit`` (capped at ``X_MAX``)
+    from ``|r|``, into ``out`` and ``tanh_out``: one exponential ``e = exp(-x)``,
+    ``sech x = 2e / (1 + e²)`` and ``tanh x = 2 / (1 + e²) - 1``."""
+    e = np.exp(np.negative(_abs_ratio(abs_r, unit, out=out), out=out), out=out)
+    denominator = np.multiply(e, e, out=tanh_out)
+    denominator += 1.0
+    sech = np.divide(e, denominator, out=out)
+    sech *= 2.0
+    tanh = np.divide(2.0, denominator, out=denominator)
+    tanh -= 1.0
+    return sech, tanh
+
+
+def _entropy_terms(abs_r, scale, out=None, work=None):
     """``sinh x tanh x`` at ``x = r / scale`` from ``|r|``: the values of
-    :func:`mgsk._gnostic.residual_entropy_values`, the same bits, in fewer passes."""
-    a = np.negative(_abs_ratio(abs_r, scale))  # -|x|
-    e = np.exp(a)
-    a *= 2.0
-    t = np.expm1(a, out=a)  # -(1 - e^2)
-    numerator = t * t
-    t += 2.0
-    t *= e
-    t *= 2.0
-    return np.divide(numerator, t, out=numerator)
+    :func:`mgsk._gnostic.residual_entropy_values` (to rounding) from one
+    exponential, into ``out`` (``work``: a temporary of the same shape).
+
+    With ``q = exp(|x|) - 1`` (``expm1``, exact near 0) and ``E = q + 1``:
+    ``u = q (q + 2) / E = 2 sinh x`` and ``E + 1/E = u + 2/E = 2 cosh x``, so
+    ``sinh x tanh x = u² / (2 (u + 2/E))``; nothing cancels, and for
+    ``|x| <= X_MAX`` nothing overflows (``u² < 1e261``)."""
+    q = np.expm1(_abs_ratio(abs_r, scale, out=out), out=out)
+    u = np.add(q, 2.0, out=work)
+    u *= q
+    E = np.add(q, 1.0, out=q)
+    u /= E
+    two_cosh = np.divide(2.0, E, out=E)
+    two_cosh += u
+    two_cosh *= 2.0
+    u *= u
+    return np.divide(u, two_cosh, out=u)
 
 
 def _ratio(r, unit):
