@@ -146,6 +146,12 @@ class Sweep:
     scale_sums : ndarray of shape (4,) or None
         ``(Σ s w f, Σ s w, Σ s w f x tanh x, Σ s w x tanh x)``: the mean
         fidelity and its derivative with respect to the unit.
+    fidelity_slopes : ndarray of shape (2,) or None
+        The first and second derivatives of ``Σ s w f`` with respect to
+        ``ℓ = ln fidelity_unit``, ``Σ s w f t x_f`` and
+        ``-Σ s w f x_f (x_f (1 - 2t²) + t)`` (``x_f = 2 |r*|/fidelity_unit``,
+        ``t = tanh x_f``): ``Σ s w f`` at a nearby ``fidelity_unit`` to
+        second order (without the leverage adjustment only).
     """
 
     gram: np.ndarray
@@ -155,6 +161,7 @@ class Sweep:
     unit_gradient: np.ndarray = None
     fidelity_gradient: np.ndarray = None
     scale_sums: np.ndarray = None
+    fidelity_slopes: np.ndarray = None
 
 
 def in_halves(fn, n):
@@ -346,6 +353,8 @@ class InMemoryRows:
                     out.unit_gradient = np.zeros(k + 2)
                     out.fidelity_gradient = np.zeros((k + 2, 3))
                     out.scale_sums = np.zeros(4)
+                    if leverage is None:
+                        out.fidelity_slopes = np.zeros(2)
             b = min(self.block_rows, rows.stop - rows.start)
             buffer = np.empty((k + 2, b)) if whole is None else None
             scratch = np.empty((2 * (k + 2) + 4 + TALL_TEMPORARIES) * b)
@@ -415,14 +424,23 @@ class InMemoryRows:
         if jacobian:  # ψ'(x) = sech x (1 - x tanh x)
             np.multiply(aT, np.subtract(sw, sw_x_tanh_x, out=t[5]), out=W[k2 : 2 * k2])
         if scale:
-            f, tanh_f = _sech_tanh_abs(abs_r, fidelity_unit / 2.0, out=t[5], tanh_out=t[6])
-            swf = np.multiply(sw, f, out=t[1])
-            out.scale_sums += [swf.sum(), sw.sum(), f @ sw_x_tanh_x, sw_x_tanh_x.sum()]
             columns = W[-4:]  # with ρ = x and λ = 1 (see Sweep)
             np.copysign(np.multiply(sw_x_tanh_x, x, out=columns[0]), r, out=columns[0])
             sw_tanh = np.copysign(np.multiply(sw, tanh_x, out=columns[2]), r, out=columns[2])
+            x_f = _abs_ratio(abs_r, fidelity_unit / 2.0, out=t[1])
+            f, tanh_f = _sech_tanh(x_f, out=t[5], tanh_out=t[6])
+            swf = np.multiply(sw, f, out=t[2])
             np.multiply(sw_tanh, f, out=columns[1])
-            np.copysign(np.multiply(swf, tanh_f, out=columns[3]), r, out=columns[3])
+            out.scale_sums += [swf.sum(), sw.sum(), f @ sw_x_tanh_x, sw_x_tanh_x.sum()]
+            sw_f_tanh_f = np.multiply(swf, tanh_f, out=columns[3])
+            # ℓ = ln fidelity_unit: d(sech x_f)/dℓ = f t x_f, d(f t x_f)/dℓ = -f x_f (x_f (1 - 2t²) + t)
+            curvature = np.multiply(tanh_f, tanh_f, out=t[0])
+            curvature *= -2.0
+            curvature += 1.0
+            curvature *= x_f
+            curvature += tanh_f
+            out.fidelity_slopes += [sw_f_tanh_f @ x_f, -float(np.multiply(swf, x_f, out=t[5]) @ curvature)]
+            np.copysign(sw_f_tanh_f, r, out=columns[3])
         sums = W @ aT.T
         out.gram += sums[:k2]
         if jacobian:
@@ -665,11 +683,11 @@ def _abs_ratio(abs_r, unit, out=None):
     return np.minimum(x, X_MAX, out=x)
 
 
-def _sech_tanh_abs(abs_r, unit, out, tanh_out):
-    """``sech x`` and ``tanh x`` at ``x = |r| / unit`` (capped at ``X_MAX``)
-    from ``|r|``, into ``out`` and ``tanh_out``: one exponential ``e = exp(-x)``,
-    ``sech x = 2e / (1 + e²)`` and ``tanh x = 2 / (1 + e²) - 1``."""
-    e = np.exp(np.negative(_abs_ratio(abs_r, unit, out=out), out=out), out=out)
+def _sech_tanh(x, out, tanh_out):
+    """``sech x`` and ``tanh x`` of ``x >= 0`` into ``out`` and ``tanh_out``: one
+    exponential ``e = exp(-x)``, ``sech x = 2e / (1 + e²)`` and
+    ``tanh x = 2 / (1 + e²) - 1``."""
+    e = np.exp(np.negative(x, out=out), out=out)
     denominator = np.multiply(e, e, out=tanh_out)
     denominator += 1.0
     sech = np.divide(e, denominator, out=out)
