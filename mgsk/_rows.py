@@ -383,11 +383,172 @@ class InMemoryRows:
     def _tall_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out, scratch):
         """One block of :meth:`sweep` without the leverage adjustment (``r* = r``).
 
-        The sums of :meth:`_sweep_block` with ``λ = 1``, ``δ = 0``: one
-        product ``W aᵀ`` of ``W``'s rows ``s w a``, ``s ψ'(x) a`` (the
-        Jacobian) and the unit's four columns. ``W`` and the per-row
-        temporaries live in ``scratch``; sample weights that are all 1 are
-        not multiplied in.
+        The sums of :meth:`_sweep_block` with ``λ = 1``, ``δ = 0``, all from
+        one product ``W aᵀ`` of ``W``'s rows ``s w a``, ``s ψ'(x) a`` (the
+        Jacobian) and the unit's four columns (``k`` is small: one general
+        product costs less than several symmetric ones). ``W`` and the
+        per-row temporaries live in ``scratch`` (see :meth:`_sweep_block`);
+        sample weights that are all 1 are not multiplied in.
+        """
+        k2, b = aT.shape
+        jacobian, scale = out.newton_gram is not None, out.scale_sums is not None
+        rows_of_W = k2 * (1 + jacobian) + 4 * scale
+        W = scratch[: rows_of_W * b].reshape(rows_of_W, b)
+        t = scratch[rows_of_W * b : (rows_of_W + TALL_TEMPORARIES) * b].reshape(TALL_TEMPORARIES, b)
+        s = None if self._unit_weights else self.sample_weight[rows]
+
+        def total(values):  # Σ s values
+            return float(values.sum() if s is None else s @ values)
+
+        r = np.matmul(theta, aT, out=self.residuals[rows])
+        abs_r = np.abs(r, out=self.abs_residuals[rows])
+        out.re += total(_entropy_terms(abs_r, self.y_scale, out=t[1], work=t[2]))
+        x = _abs_ratio(abs_r, unit, out=t[0])
+        e = np.exp(np.negative(x, out=t[1]), out=t[1])
+        denominator = np.multiply(e, e, out=t[2])
+        denominator += 1.0
+        loss = np.subtract(1.0, e, out=t[3])  # e_I = 1 - sech x = (1 - e)² / (1 + e²)
+        loss *= loss
+        loss /= denominator
+        out.loss += total(loss)
+        w = np.divide(e, denominator, out=self.weights[rows])
+        w *= 2.0
+        sw = w if s is None else np.multiply(s, w, out=t[3])
+        np.multiply(aT, sw, out=W[:k2])
+        if not (jacobian or scale):
+            out.gram += W @ aT.T
+            return
+        tanh_x = np.divide(2.0, denominator, out=denominator)
+        tanh_x -= 1.0
+        sw_x_tanh_x = np.multiply(x, tanh_x, out=t[4])
+        sw_x_tanh_x *= sw
+        if jacobian:  # ψ'(x) = sech x (1 - x tanh x)
+            np.multiply(aT, np.subtract(sw, sw_x_tanh_x, out=t[5]), out=W[k2 : 2 * k2])
+        if scale:
+            columns = W[-4:]  # with ρ = x and λ = 1 (see Sweep)
+            np.copysign(np.multiply(sw_x_tanh_x, x, out=columns[0]), r, out=columns[0])
+            sw_tanh = np.copysign(np.multiply(sw, tanh_x, out=columns[2]), r, out=columns[2])
+            x_f = _abs_ratio(abs_r, fidelity_unit / 2.0, out=t[1])
+            f, tanh_f = _sech_tanh(x_f, out=t[5], tanh_out=t[6])
+            swf = np.multiply(sw, f, out=t[2])
+            np.multiply(sw_tanh, f, out=columns[1])
+            out.scale_sums += [swf.sum(), sw.sum(), f @ sw_x_tanh_x, sw_x_tanh_x.sum()]
+            sw_f_tanh_f = np.multiply(swf, tanh_f, out=columns[3])
+            # ℓ = ln fidelity_unit: d(sech x_f)/dℓ = f t x_f, d(f t x_f)/dℓ = -f x_f (x_f (1 - 2t²) + t)
+            curvature = np.multiply(tanh_f, tanh_f, out=t[0])
+            curvature *= -2.0
+            curvature += 1.0
+            curvature *= x_f
+            curvature += tanh_f
+            out.fidelity_slopes += [sw_f_tanh_f @ x_f, -float(np.multiply(swf, x_f, out=t[5]) @ curvature)]
+            np.copysign(sw_f_tanh_f, r, out=columns[3])
+        sums = W @ aT.T
+        out.gram += sums[:k2]
+        if jacobian:
+            out.newton_gram += sums[k2 : 2 * k2]
+        if scale:
+            out.unit_gradient += sums[-4]
+            out.fidelity_gradient += sums[-3:].T
+
+    def _fill(self, aT, rows):
+        """``aT`` filled with ``a = (z - shift, 1, y - y_shift)`` of ``rows``, transposed."""
+        k = self.Z.shape[1]
+        np.subtract(self.Z[rows].T, self.shift[:, None], out=aT[:k])
+        aT[k] = 1.0
+        np.subtract(self.y[rows], self.y_shift, out=aT[k + 1])
+        return aT
+
+    def _sweep_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out, scratch):
+        """One block of :meth:`sweep` with the leverage adjustment (wide data): adds its sums to ``out``.
+
+        ``aT`` holds the block's ``a`` transposed, ``(k + 2, b)``: the row
+        weights then scale contiguous rows of it. ``k`` is large, and the
+        Gram matrices as symmetric products cost a fraction of one general
+        product; the unit's columns are one product ``W aᵀ``. ``W`` and the
+        leverage's temporaries go to ``scratch`` (at least
+        ``(2 (k + 2) + 4) b`` values): reusing it saves an allocation per
+        product, which costs page faults where the allocator returns large
+        blocks to the system at once (as Dask's workers configure it). The
+        per-row values are taken from ``|r*|`` (its sign copied on where it
+        matters) and written in place into the rows' vectors.
+        """
+        k = self.Z.shape[1]
+        b = aT.shape[1]
+
+        r = np.matmul(theta, aT, out=self.residuals[rows])
+        abs_r = np.abs(r, out=self.abs_residuals[rows])
+        s = self.sample_weight[rows]
+        out.re += float(s @ _entropy_terms(abs_r, self.y_scale))
+        delta = None  # δ = 1 - (∂r*/∂r) / λ: see Sweep
+        # The leverages need the weights at the unadjusted residuals.
+        rho = _ratio(r, unit)
+        center, factor, const = leverage
+        centered = np.subtract(aT[:k].T, center, out=scratch[: k * b].reshape(k, b).T)
+        projected = leverage_projection(centered, factor)
+        lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(rho)
+        lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
+        if out.newton_gram is not None or out.scale_sums is not None:
+            # h = q sech(r/unit) moves with r and the unit (not where it is capped).
+            delta = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * rho * np.tanh(rho), 0.0)
+        r *= lam  # r* = r / sqrt(1 - h), in place in self.residuals
+        np.abs(r, out=abs_r)
+        abs_x = _abs_ratio(abs_r, unit)
+        e = np.exp(np.negative(abs_x))
+        e2 = e * e
+        denominator = 1.0 + e2
+        w = np.divide(2.0 * e, denominator, out=self.weights[rows])
+        out.loss += float(s @ ((1.0 - e) ** 2 / denominator))
+        sw = s * w
+        W = scratch[: 2 * aT.size + 4 * b].reshape(-1, b)
+
+        def weighted(row_weights):  # aT * row_weights, in W's first rows
+            return np.multiply(aT, row_weights, out=W[: k + 2])
+
+        block_gram = _symmetric_sum(aT, sw, weighted)
+        out.gram += block_gram
+        if delta is None:
+            return
+        tanh_abs_x = (1.0 - e2) / denominator
+        x_tanh_x = abs_x * tanh_abs_x
+        # unit · ∂x/∂unit = -x (1 - δ), ∂r*/∂r = λ (1 - δ)
+        x_tanh_x *= 1.0 - delta
+        lam = lam * (1.0 - delta)
+        if out.newton_gram is not None:
+            out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, weighted)
+        if out.scale_sums is None:
+            return
+        abs_x_f = _abs_ratio(abs_r, fidelity_unit / 2.0)
+        f_e = np.exp(np.negative(abs_x_f))
+        f_e2 = f_e * f_e
+        f = 2.0 * f_e / (1.0 + f_e2)
+        tanh_abs_x_f = (1.0 - f_e2) / (1.0 + f_e2)
+        t = np.copysign(tanh_abs_x_f, r)
+        sw_x_tanh_x = sw * x_tanh_x
+        swf = sw * f
+        unit_fidelity = swf @ x_tanh_x
+        unit_fidelity -= (swf * abs_x_f * tanh_abs_x_f) @ delta  # unit · ∂f/∂unit = -f x_f tanh(x_f) δ
+        out.scale_sums += [swf.sum(), sw.sum(), unit_fidelity, sw_x_tanh_x.sum()]
+        lam_sw_tanh = np.copysign(sw * tanh_abs_x, r)
+        lam_sw_tanh *= lam
+        columns = W[2 * k + 4 :]
+        np.multiply(sw_x_tanh_x, rho, out=columns[0])
+        np.multiply(lam_sw_tanh, f, out=columns[1])
+        columns[2] = lam_sw_tanh
+        np.multiply(swf, t, out=columns[3])
+        columns[3] *= lam
+        sums = columns @ aT.T
+        out.unit_gradient += sums[0]
+        out.fidelity_gradient += sums[1:].T
+
+    def _tall_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out, scratch):
+        """One block of :meth:`sweep` without the leverage adjustment (``r* = r``).
+
+        The sums of :meth:`_sweep_block` with ``λ = 1``, ``δ = 0``, all from
+        one product ``W aᵀ`` of ``W``'s rows ``s w a``, ``s ψ'(x) a`` (the
+        Jacobian) and the unit's four columns (``k`` is small: one general
+        product costs less than several symmetric ones). ``W`` and the
+        per-row temporaries live in ``scratch`` (see :meth:`_sweep_block`);
+        sample weights that are all 1 are not multiplied in.
         """
         k2, b = aT.shape
         jacobian, scale = out.newton_gram is not None, out.scale_sums is not None
