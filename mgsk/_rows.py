@@ -24,7 +24,9 @@ stay with the rows object.
     (``newton=True``) and, with ``fidelity_unit`` too, the sums of the
     derivatives of the estimating and scale equations with respect to the
     unit and the coefficients (:class:`Sweep`'s ``unit_gradient``,
-    ``fidelity_gradient`` and ``scale_sums``). Returns a :class:`Sweep`,
+    ``fidelity_gradient`` and ``scale_sums``; without the adjustment also
+    ``fidelity_slopes``, which carry the scale equation's sums to the next
+    ``σ``); ``jacobian=False`` leaves the Jacobian out. Returns a :class:`Sweep`,
     every field of which is a sum over row blocks (divided by ``Σ s`` for
     ``loss`` and ``re``): chunked backends add the fields of their chunks.
 ``quantile(q, center=None)``
