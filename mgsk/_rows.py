@@ -341,10 +341,10 @@ class InMemoryRows:
 
         # The design laid out transposed for all sweeps: with keep_design,
         # and for wide data, which fit in one block. The first sweep fills it.
-        fill = self._whole is None and (self.keep_design or (leverage is not None and n <= self.block_rows))
-        if fill:
-            self._whole = np.empty((k + 2, n))
         whole = self._whole
+        fill = whole is None and (self.keep_design or (leverage is not None and n <= self.block_rows))
+        if fill:
+            whole = np.empty((k + 2, n))
 
         def part(rows):
             out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0)
@@ -372,6 +372,8 @@ class InMemoryRows:
 
         with single_blas_thread():
             parts = in_halves(part, n)
+        if fill:  # kept once it is filled
+            self._whole = whole
         out = parts[0]
         for other in parts[1:]:
             for name in (f.name for f in fields(Sweep)):
