@@ -99,7 +99,10 @@ The fit has three stages, all deterministic and weight-aware.
    Newton step is taken only where it points the same way as the
    reweighting step (:data:`WIDE_NEWTON_AGREEMENT`), reweighting steps
    are not extrapolated, and once the steps are small (:data:`CHORD_STEP`)
-   the Newton steps reuse the last Jacobian's factor. All of this changes how fast the
+   the Newton steps reuse the last Jacobian's factor. On tall data a joint
+   step that follows a small one reuses its Jacobian too, and the scale
+   equation's mean fidelity at the new ``σ`` comes from the sweep's sums
+   (:func:`_scale`). All of this changes how fast the
    iteration reaches the fixed point, not the fixed point: the equations
    above define it.
 
