@@ -208,9 +208,9 @@ ANDERSON_MEMORY = 5
 #: with reweighting steps only, which take 22-24 steps at 1000 x 400
 #: where these take 11-13).
 WIDE_NEWTON_AGREEMENT = 0.98
-#: Once an accepted Newton step (on tall data: a joint one) moves the
-#: coefficients by at most this fraction of their norm, the next step
-#: reuses its Jacobian.
+#: Once an accepted Newton step moves the coefficients by at most this
+#: fraction of their norm (on tall data: a joint step, which moves the unit
+#: by at most this fraction too), the next step reuses its Jacobian.
 CHORD_STEP = 1e-3
 #: The wide-data start keeps the rows whose standardized prediction
 #: residual is within this many robust standard deviations
@@ -1325,9 +1325,10 @@ def gnostic_irls(
                     stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
                     if stepped and stepped[2] is not None:
                         change = (stepped[0] - coef, stepped[1] - intercept)
-                        if _norm(change) <= CHORD_STEP * _norm((stepped[0], stepped[1])):
-                            # The next joint step is the last or nearly: its Jacobian would
-                            # change the step by a fraction of this one's size.
+                        if _norm(change) <= CHORD_STEP * _norm(stepped[:2]) and abs(stepped[2] - unit) <= CHORD_STEP * unit:
+                            # The Jacobian moves with the coefficients and the unit: after
+                            # a step this small, a fresh one would change the next step by a
+                            # small fraction of its size (that step is the last or nearly).
                             chord[0] = factor
                 if stepped and adjust_leverage:
                     newton_change = (stepped[0] - coef, stepped[1] - intercept)
