@@ -99,7 +99,10 @@ The fit has three stages, all deterministic and weight-aware.
    Newton step is taken only where it points the same way as the
    reweighting step (:data:`WIDE_NEWTON_AGREEMENT`), reweighting steps
    are not extrapolated, and once the steps are small (:data:`CHORD_STEP`)
-   the Newton steps reuse the last Jacobian's factor. All of this changes how fast the
+   the Newton steps reuse the last Jacobian's factor. On tall data a joint
+   step that follows a small one reuses its Jacobian too, and the scale
+   equation's mean fidelity at the new ``σ`` comes from the sweep's sums
+   (:func:`_scale`). All of this changes how fast the
    iteration reaches the fixed point, not the fixed point: the equations
    above define it.
 
@@ -112,6 +115,7 @@ The fit has three stages, all deterministic and weight-aware.
 Every step costs O(n·k²) time and O(n·k) memory; no n×n matrix is formed.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -204,8 +208,9 @@ ANDERSON_MEMORY = 5
 #: with reweighting steps only, which take 22-24 steps at 1000 x 400
 #: where these take 11-13).
 WIDE_NEWTON_AGREEMENT = 0.98
-#: On wide data, once an accepted Newton step moves the coefficients by at
-#: most this fraction of their norm, the next step reuses its Jacobian.
+#: Once an accepted Newton step moves the coefficients by at most this
+#: fraction of their norm (on tall data: a joint step, which moves the unit
+#: by at most this fraction too), the next step reuses its Jacobian.
 CHORD_STEP = 1e-3
 #: The wide-data start keeps the rows whose standardized prediction
 #: residual is within this many robust standard deviations
@@ -1244,7 +1249,9 @@ def gnostic_irls(
     (array([ 1., -2.]), True)
     """
     if rows is None:
-        rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept)
+        # Tall data keep the design laid out for their sweeps; a wide sweep's products
+        # cost k² per row, beside which laying out k per row is cheap.
+        rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept, keep_design=not adjust_leverage)
     Zs, ys, ws = rows.start_sample()
     X_start = None if X_leverage is None else np.ascontiguousarray(X_leverage[start_rows(X_leverage.shape[0])])
     leverage = kept = start_residuals = None
@@ -1298,7 +1305,7 @@ def gnostic_irls(
         skip = {} if reused is None else {"jacobian": False}
         sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton, fidelity_unit=fidelity_unit, **skip)
         chord[0] = None
-        sigma, image_unit, floored, image = _scale(rows, scale, start_sigma, unit)
+        sigma, image_unit, floored, image = _scale(rows, scale, start_sigma, unit, sweep, fidelity_sigma[0])
         solved = solve_gram(sweep.gram, fit_intercept, estimate=adjust_leverage)
         stepped = None
         if solved is None:
@@ -1314,7 +1321,15 @@ def gnostic_irls(
                     factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept, estimate=True)
                     stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
                 else:
-                    stepped = newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling)
+                    factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept)
+                    stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
+                    if stepped and stepped[2] is not None:
+                        change = (stepped[0] - coef, stepped[1] - intercept)
+                        if _norm(change) <= CHORD_STEP * _norm(stepped[:2]) and abs(stepped[2] - unit) <= CHORD_STEP * unit:
+                            # The Jacobian moves with the coefficients and the unit: after
+                            # a step this small, a fresh one would change the next step by a
+                            # small fraction of its size (that step is the last or nearly).
+                            chord[0] = factor
                 if stepped and adjust_leverage:
                     newton_change = (stepped[0] - coef, stepped[1] - intercept)
                     plain_change = (new_coef - coef, new_intercept - intercept)
@@ -1470,7 +1485,7 @@ def _root_of_unit(image, c0, image_c0, steps):
     return c1
 
 
-def _scale(rows, scale, min_sigma, unit):
+def _scale(rows, scale, min_sigma, unit, sweep=None, sweep_sigma=None):
     """``σ`` and the scale equation's unit at the last sweep.
 
     At fixed residuals the unit of the fixed point is the root of
@@ -1478,6 +1493,15 @@ def _scale(rows, scale, min_sigma, unit):
     weighted by ``sech(r*/c)``; secant steps (:func:`_root_of_unit`) from
     the unit of the sweep find it in a few one-dimensional sums, or the
     joint Newton step (:func:`scale_coupling`) takes one Newton step.
+
+    ``U(c)`` at the sweep's unit needs the mean fidelity at ``κσ``, ``σ``
+    the MAD of the swept residuals. A sweep with ``fidelity_slopes`` has
+    summed the fidelities at ``κ sweep_sigma`` (the previous step's ``σ``)
+    and their first two derivatives: the mean at ``κσ`` then follows to
+    second order in ``ln(σ / sweep_sigma)``, without another pass over the
+    rows. ``σ`` moves by about the step's relative size (at most a few
+    percent from the start's rows to all rows), so the error is of the
+    order of its cube; at the fixed point it vanishes.
 
     Returns
     -------
@@ -1501,12 +1525,20 @@ def _scale(rows, scale, min_sigma, unit):
         return sigma, _unit(sigma, float(scale)), False, None
     floor = max(sigma, min_sigma) / (KAPPA * ETA * sigma)
 
-    def image(weight_unit):
-        fidelity, total = rows.fidelity_sums(KAPPA * sigma, weight_unit)
+    def unit_of(fidelity, total):
         S = scale_from_fidelity(fidelity / total) if total > 0 else 2.0
         return _unit(sigma, max(S, floor))
 
-    image_unit = image(None)
+    def image(weight_unit):
+        return unit_of(*rows.fidelity_sums(KAPPA * sigma, weight_unit))
+
+    if sweep is not None and sweep.fidelity_slopes is not None:
+        fidelity, total = sweep.scale_sums[:2]
+        slope, curvature = sweep.fidelity_slopes
+        change = math.log(sigma / sweep_sigma)
+        image_unit = unit_of(fidelity + change * (slope + 0.5 * change * curvature), total)
+    else:
+        image_unit = image(None)
     return sigma, image_unit, image_unit <= _unit(sigma, floor) * (1.0 + UNIT_TOL), image
 
 

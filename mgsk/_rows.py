@@ -24,7 +24,9 @@ stay with the rows object.
     (``newton=True``) and, with ``fidelity_unit`` too, the sums of the
     derivatives of the estimating and scale equations with respect to the
     unit and the coefficients (:class:`Sweep`'s ``unit_gradient``,
-    ``fidelity_gradient`` and ``scale_sums``). Returns a :class:`Sweep`,
+    ``fidelity_gradient`` and ``scale_sums``; without the adjustment also
+    ``fidelity_slopes``, which carry the scale equation's sums to the next
+    ``σ``); ``jacobian=False`` leaves the Jacobian out. Returns a :class:`Sweep`,
     every field of which is a sum over row blocks (divided by ``Σ s`` for
     ``loss`` and ``re``): chunked backends add the fields of their chunks.
 ``quantile(q, center=None)``
@@ -68,6 +70,8 @@ MAX_LEVERAGE = 0.99
 #: vectors stay in the cache, and the per-block overhead of the numpy calls
 #: stays small against their work.
 SWEEP_ROWS = 8192
+#: Per-row temporaries of a tall sweep block (:meth:`InMemoryRows._tall_block`).
+TALL_TEMPORARIES = 7
 #: Rows from which a sweep (and the scale's one-dimensional sums) runs in
 #: two threads, on the first and second half of the rows: numpy releases
 #: the GIL in its loops and products. The halves are fixed by ``n`` alone
@@ -144,6 +148,12 @@ class Sweep:
     scale_sums : ndarray of shape (4,) or None
         ``(Σ s w f, Σ s w, Σ s w f x tanh x, Σ s w x tanh x)``: the mean
         fidelity and its derivative with respect to the unit.
+    fidelity_slopes : ndarray of shape (2,) or None
+        The first and second derivatives of ``Σ s w f`` with respect to
+        ``ℓ = ln fidelity_unit``, ``Σ s w f t x_f`` and
+        ``-Σ s w f x_f (x_f (1 - 2t²) + t)`` (``x_f = 2 |r*|/fidelity_unit``,
+        ``t = tanh x_f``): ``Σ s w f`` at a nearby ``fidelity_unit`` to
+        second order (without the leverage adjustment only).
     """
 
     gram: np.ndarray
@@ -153,6 +163,7 @@ class Sweep:
     unit_gradient: np.ndarray = None
     fidelity_gradient: np.ndarray = None
     scale_sums: np.ndarray = None
+    fidelity_slopes: np.ndarray = None
 
 
 def in_halves(fn, n):
@@ -218,6 +229,12 @@ class InMemoryRows:
         the start rows' weighted means, for the conditioning of the sums).
     block_rows : int, default=SWEEP_ROWS
         Rows per block: a block and its weighted copy stay in cache.
+    keep_design : bool, default=False
+        Whether the first sweep keeps ``a = (z - shift, 1, y - y_shift)``
+        of all rows, transposed, for the later sweeps (``(k + 2) n`` more
+        floats): they then read it instead of laying out each block afresh.
+        Worth it for a fit of several sweeps over data in memory, not for a
+        chunk swept once.
 
     Examples
     --------
@@ -229,7 +246,7 @@ class InMemoryRows:
     ([0.0, 0.0, 0.0, 6.0], 0.0)
     """
 
-    def __init__(self, Z, y, sample_weight, y_scale=1.0, fit_intercept=True, block_rows=SWEEP_ROWS):
+    def __init__(self, Z, y, sample_weight, y_scale=1.0, fit_intercept=True, block_rows=SWEEP_ROWS, keep_design=False):
         self.Z, self.y, self.sample_weight = Z, y, sample_weight
         self.y_scale = y_scale
         self.block_rows = block_rows
@@ -246,7 +263,9 @@ class InMemoryRows:
         self.weights = np.ones(n)  # w of the last sweep
         self._fidelity = None
         self._uniform = None  # whether the sample weights are all equal
-        self._whole = None  # the one block of wide data, transposed (see sweep)
+        self.keep_design = keep_design
+        self._unit_weights = bool(np.all(sample_weight == 1.0))  # then not multiplied in
+        self._whole = None  # the design transposed, (k + 2, n), when kept (see sweep)
 
     @classmethod
     def of_residuals(cls, residuals, sample_weight, total_weight):
@@ -307,8 +326,8 @@ class InMemoryRows:
             fidelities ``sech(2 r*/fidelity_unit)``, at which the sums of
             the derivatives with respect to the unit are taken.
         jacobian : bool, default=True
-            With ``newton`` and ``leverage``: False leaves ``newton_gram``
-            out (the caller reuses an earlier Jacobian) but sums the rest.
+            With ``newton``: False leaves ``newton_gram`` out (the caller
+            reuses an earlier Jacobian) but sums the rest.
 
         Returns
         -------
@@ -320,32 +339,41 @@ class InMemoryRows:
         theta = np.concatenate((-coef, [-offset, 1.0]))  # r = a @ theta
         self._fidelity = None
 
-        whole = None
-        if leverage is not None and n <= self.block_rows:
-            # Wide data fit in one block: it is filled once for all sweeps.
-            if self._whole is None:
-                self._whole = self._fill(np.empty((k + 2, n)), slice(0, n))
-            whole = self._whole
+        # The design laid out transposed for all sweeps: with keep_design,
+        # and for wide data, which fit in one block. The first sweep fills it.
+        whole = self._whole
+        fill = whole is None and (self.keep_design or (leverage is not None and n <= self.block_rows))
+        if fill:
+            whole = np.empty((k + 2, n))
 
         def part(rows):
             out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0)
             if newton:
-                if jacobian or leverage is None:
+                if jacobian:
                     out.newton_gram = np.zeros((k + 2, k + 2))
                 if fidelity_unit is not None:
                     out.unit_gradient = np.zeros(k + 2)
                     out.fidelity_gradient = np.zeros((k + 2, 3))
                     out.scale_sums = np.zeros(4)
-            buffer = np.empty((k + 2, min(self.block_rows, rows.stop - rows.start))) if whole is None else whole
-            scratch = np.empty(2 * buffer.size + 4 * buffer.shape[1])
+                    if leverage is None:
+                        out.fidelity_slopes = np.zeros(2)
+            b = min(self.block_rows, rows.stop - rows.start)
+            buffer = np.empty((k + 2, b)) if whole is None else None
+            scratch = np.empty((2 * (k + 2) + 4 + TALL_TEMPORARIES) * b)
+            block_sums = self._sweep_block if leverage is not None else self._tall_block
             for start in range(rows.start, rows.stop, self.block_rows):
-                stop = min(start + self.block_rows, rows.stop)
-                aT = self._fill(buffer[:, : stop - start], slice(start, stop)) if whole is None else whole
-                self._sweep_block(aT, slice(start, stop), theta, unit, leverage, fidelity_unit, out, scratch)
+                block = slice(start, min(start + self.block_rows, rows.stop))
+                if whole is None:
+                    aT = self._fill(buffer[:, : block.stop - start], block)
+                else:
+                    aT = self._fill(whole[:, block], block) if fill else whole[:, block]
+                block_sums(aT, block, theta, unit, leverage, fidelity_unit, out, scratch)
             return out
 
         with single_blas_thread():
             parts = in_halves(part, n)
+        if fill:  # kept once it is filled
+            self._whole = whole
         out = parts[0]
         for other in parts[1:]:
             for name in (f.name for f in fields(Sweep)):
@@ -356,6 +384,76 @@ class InMemoryRows:
         out.re /= self.total_weight
         return out
 
+    def _tall_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out, scratch):
+        """One block of :meth:`sweep` without the leverage adjustment (``r* = r``).
+
+        The sums of :meth:`_sweep_block` with ``λ = 1``, ``δ = 0``, all from
+        one product ``W aᵀ`` of ``W``'s rows ``s w a``, ``s ψ'(x) a`` (the
+        Jacobian) and the unit's four columns (``k`` is small: one general
+        product costs less than several symmetric ones). ``W`` and the
+        per-row temporaries live in ``scratch`` (see :meth:`_sweep_block`);
+        sample weights that are all 1 are not multiplied in.
+        """
+        k2, b = aT.shape
+        jacobian, scale = out.newton_gram is not None, out.scale_sums is not None
+        rows_of_W = k2 * (1 + jacobian) + 4 * scale
+        W = scratch[: rows_of_W * b].reshape(rows_of_W, b)
+        t = scratch[rows_of_W * b : (rows_of_W + TALL_TEMPORARIES) * b].reshape(TALL_TEMPORARIES, b)
+        s = None if self._unit_weights else self.sample_weight[rows]
+
+        def total(values):  # Σ s values
+            return float(values.sum() if s is None else s @ values)
+
+        r = np.matmul(theta, aT, out=self.residuals[rows])
+        abs_r = np.abs(r, out=self.abs_residuals[rows])
+        out.re += total(_entropy_terms(abs_r, self.y_scale, out=t[1], work=t[2]))
+        x = _abs_ratio(abs_r, unit, out=t[0])
+        e = np.exp(np.negative(x, out=t[1]), out=t[1])
+        denominator = np.multiply(e, e, out=t[2])
+        denominator += 1.0
+        loss = np.subtract(1.0, e, out=t[3])  # e_I = 1 - sech x = (1 - e)² / (1 + e²)
+        loss *= loss
+        loss /= denominator
+        out.loss += total(loss)
+        w = np.divide(e, denominator, out=self.weights[rows])
+        w *= 2.0
+        sw = w if s is None else np.multiply(s, w, out=t[3])
+        np.multiply(aT, sw, out=W[:k2])
+        if not (jacobian or scale):
+            out.gram += W @ aT.T
+            return
+        tanh_x = np.divide(2.0, denominator, out=denominator)
+        tanh_x -= 1.0
+        sw_x_tanh_x = np.multiply(x, tanh_x, out=t[4])
+        sw_x_tanh_x *= sw
+        if jacobian:  # ψ'(x) = sech x (1 - x tanh x)
+            np.multiply(aT, np.subtract(sw, sw_x_tanh_x, out=t[5]), out=W[k2 : 2 * k2])
+        if scale:
+            columns = W[-4:]  # with ρ = x and λ = 1 (see Sweep)
+            np.copysign(np.multiply(sw_x_tanh_x, x, out=columns[0]), r, out=columns[0])
+            sw_tanh = np.copysign(np.multiply(sw, tanh_x, out=columns[2]), r, out=columns[2])
+            x_f = _abs_ratio(abs_r, fidelity_unit / 2.0, out=t[1])
+            f, tanh_f = _sech_tanh(x_f, out=t[5], tanh_out=t[6])
+            swf = np.multiply(sw, f, out=t[2])
+            np.multiply(sw_tanh, f, out=columns[1])
+            out.scale_sums += [swf.sum(), sw.sum(), f @ sw_x_tanh_x, sw_x_tanh_x.sum()]
+            sw_f_tanh_f = np.multiply(swf, tanh_f, out=columns[3])
+            # ℓ = ln fidelity_unit: d(sech x_f)/dℓ = f t x_f, d(f t x_f)/dℓ = -f x_f (x_f (1 - 2t²) + t)
+            curvature = np.multiply(tanh_f, tanh_f, out=t[0])
+            curvature *= -2.0
+            curvature += 1.0
+            curvature *= x_f
+            curvature += tanh_f
+            out.fidelity_slopes += [sw_f_tanh_f @ x_f, -float(np.multiply(swf, x_f, out=t[5]) @ curvature)]
+            np.copysign(sw_f_tanh_f, r, out=columns[3])
+        sums = W @ aT.T
+        out.gram += sums[:k2]
+        if jacobian:
+            out.newton_gram += sums[k2 : 2 * k2]
+        if scale:
+            out.unit_gradient += sums[-4]
+            out.fidelity_gradient += sums[-3:].T
+
     def _fill(self, aT, rows):
         """``aT`` filled with ``a = (z - shift, 1, y - y_shift)`` of ``rows``, transposed."""
         k = self.Z.shape[1]
@@ -365,12 +463,12 @@ class InMemoryRows:
         return aT
 
     def _sweep_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out, scratch):
-        """One block of :meth:`sweep`: adds its sums to ``out``.
+        """One block of :meth:`sweep` with the leverage adjustment (wide data): adds its sums to ``out``.
 
         ``aT`` holds the block's ``a`` transposed, ``(k + 2, b)``: the row
-        weights then scale contiguous rows of it, and all the block's sums
-        are one product ``W aᵀ``, ``W`` of at most ``2 (k + 2) + 4`` rows (the
-        Gram matrix, the Jacobian, the unit's columns). ``W`` and the
+        weights then scale contiguous rows of it. ``k`` is large, and the
+        Gram matrices as symmetric products cost a fraction of one general
+        product; the unit's columns are one product ``W aᵀ``. ``W`` and the
         leverage's temporaries go to ``scratch`` (at least
         ``(2 (k + 2) + 4) b`` values): reusing it saves an allocation per
         product, which costs page faults where the allocator returns large
@@ -385,21 +483,19 @@ class InMemoryRows:
         abs_r = np.abs(r, out=self.abs_residuals[rows])
         s = self.sample_weight[rows]
         out.re += float(s @ _entropy_terms(abs_r, self.y_scale))
-        lam = None
         delta = None  # δ = 1 - (∂r*/∂r) / λ: see Sweep
-        if leverage is not None:
-            # The leverages need the weights at the unadjusted residuals.
-            rho = _ratio(r, unit)
-            center, factor, const = leverage
-            centered = np.subtract(aT[:k].T, center, out=scratch[: k * b].reshape(k, b).T)
-            projected = leverage_projection(centered, factor)
-            lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(rho)
-            lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
-            if out.newton_gram is not None or out.scale_sums is not None:
-                # h = q sech(r/unit) moves with r and the unit (not where it is capped).
-                delta = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * rho * np.tanh(rho), 0.0)
-            r *= lam  # r* = r / sqrt(1 - h), in place in self.residuals
-            np.abs(r, out=abs_r)
+        # The leverages need the weights at the unadjusted residuals.
+        rho = _ratio(r, unit)
+        center, factor, const = leverage
+        centered = np.subtract(aT[:k].T, center, out=scratch[: k * b].reshape(k, b).T)
+        projected = leverage_projection(centered, factor)
+        lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(rho)
+        lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
+        if out.newton_gram is not None or out.scale_sums is not None:
+            # h = q sech(r/unit) moves with r and the unit (not where it is capped).
+            delta = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * rho * np.tanh(rho), 0.0)
+        r *= lam  # r* = r / sqrt(1 - h), in place in self.residuals
+        np.abs(r, out=abs_r)
         abs_x = _abs_ratio(abs_r, unit)
         e = np.exp(np.negative(abs_x))
         e2 = e * e
@@ -408,38 +504,22 @@ class InMemoryRows:
         out.loss += float(s @ ((1.0 - e) ** 2 / denominator))
         sw = s * w
         W = scratch[: 2 * aT.size + 4 * b].reshape(-1, b)
-        # Wide data (the leverage-adjusted rows): k is large, and the Gram
-        # matrices as symmetric products cost a fraction of one fused product.
-        wide = leverage is not None
 
         def weighted(row_weights):  # aT * row_weights, in W's first rows
             return np.multiply(aT, row_weights, out=W[: k + 2])
 
-        if wide:
-            block_gram = _symmetric_sum(aT, sw, weighted)
-            out.gram += block_gram
-        else:
-            weighted(sw)
-        if out.newton_gram is None and out.scale_sums is None:
-            if not wide:
-                out.gram += W[: k + 2] @ aT.T
+        block_gram = _symmetric_sum(aT, sw, weighted)
+        out.gram += block_gram
+        if delta is None:
             return
         tanh_abs_x = (1.0 - e2) / denominator
         x_tanh_x = abs_x * tanh_abs_x
-        if delta is not None:
-            # unit · ∂x/∂unit = -x (1 - δ), ∂r*/∂r = λ (1 - δ)
-            x_tanh_x *= 1.0 - delta
-            lam = lam * (1.0 - delta)
-        if wide:
-            if out.newton_gram is not None:
-                out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, weighted)
-        else:
-            np.multiply(aT, sw * (1.0 - x_tanh_x), out=W[k + 2 : 2 * k + 4])
+        # unit · ∂x/∂unit = -x (1 - δ), ∂r*/∂r = λ (1 - δ)
+        x_tanh_x *= 1.0 - delta
+        lam = lam * (1.0 - delta)
+        if out.newton_gram is not None:
+            out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, weighted)
         if out.scale_sums is None:
-            if not wide:
-                sums = W[: 2 * k + 4] @ aT.T
-                out.gram += sums[: k + 2]
-                out.newton_gram += sums[k + 2 :]
             return
         abs_x_f = _abs_ratio(abs_r, fidelity_unit / 2.0)
         f_e = np.exp(np.negative(abs_x_f))
@@ -450,31 +530,19 @@ class InMemoryRows:
         sw_x_tanh_x = sw * x_tanh_x
         swf = sw * f
         unit_fidelity = swf @ x_tanh_x
-        if delta is not None:  # unit · ∂f/∂unit = -f x_f tanh(x_f) δ
-            unit_fidelity -= (swf * abs_x_f * tanh_abs_x_f) @ delta
+        unit_fidelity -= (swf * abs_x_f * tanh_abs_x_f) @ delta  # unit · ∂f/∂unit = -f x_f tanh(x_f) δ
         out.scale_sums += [swf.sum(), sw.sum(), unit_fidelity, sw_x_tanh_x.sum()]
         lam_sw_tanh = np.copysign(sw * tanh_abs_x, r)
+        lam_sw_tanh *= lam
         columns = W[2 * k + 4 :]
-        if wide:
-            lam_sw_tanh *= lam
-            np.multiply(sw_x_tanh_x, rho, out=columns[0])
-        else:  # ρ = x = ±|x|
-            np.copysign(np.multiply(sw_x_tanh_x, abs_x, out=columns[0]), r, out=columns[0])
+        np.multiply(sw_x_tanh_x, rho, out=columns[0])
         np.multiply(lam_sw_tanh, f, out=columns[1])
         columns[2] = lam_sw_tanh
         np.multiply(swf, t, out=columns[3])
-        if wide:
-            columns[3] *= lam
-        if wide:
-            sums = columns @ aT.T
-            out.unit_gradient += sums[0]
-            out.fidelity_gradient += sums[1:].T
-            return
-        sums = W @ aT.T
-        out.gram += sums[: k + 2]
-        out.newton_gram += sums[k + 2 : 2 * k + 4]
-        out.unit_gradient += sums[2 * k + 4]
-        out.fidelity_gradient += sums[2 * k + 5 :].T
+        columns[3] *= lam
+        sums = columns @ aT.T
+        out.unit_gradient += sums[0]
+        out.fidelity_gradient += sums[1:].T
 
     def qr_solve(self, fit_intercept):
         """Weighted least squares at the weights of the last sweep, by QR.
@@ -583,25 +651,46 @@ def _sech_abs(abs_r, unit):
     return w
 
 
-def _abs_ratio(abs_r, unit):
+def _abs_ratio(abs_r, unit, out=None):
     """``|r| / unit`` capped at ``X_MAX`` without overflow: ``|_ratio(r, unit)|``."""
     with np.errstate(over="ignore", under="ignore"):
-        x = np.divide(abs_r, unit)
+        x = np.divide(abs_r, unit, out=out)
     return np.minimum(x, X_MAX, out=x)
 
 
-def _entropy_terms(abs_r, scale):
+def _sech_tanh(x, out, tanh_out):
+    """``sech x`` and ``tanh x`` of ``x >= 0`` into ``out`` and ``tanh_out``: one
+    exponential ``e = exp(-x)``, ``sech x = 2e / (1 + e²)`` and
+    ``tanh x = 2 / (1 + e²) - 1``."""
+    e = np.exp(np.negative(x, out=out), out=out)
+    denominator = np.multiply(e, e, out=tanh_out)
+    denominator += 1.0
+    sech = np.divide(e, denominator, out=out)
+    sech *= 2.0
+    tanh = np.divide(2.0, denominator, out=denominator)
+    tanh -= 1.0
+    return sech, tanh
+
+
+def _entropy_terms(abs_r, scale, out=None, work=None):
     """``sinh x tanh x`` at ``x = r / scale`` from ``|r|``: the values of
-    :func:`mgsk._gnostic.residual_entropy_values`, the same bits, in fewer passes."""
-    a = np.negative(_abs_ratio(abs_r, scale))  # -|x|
-    e = np.exp(a)
-    a *= 2.0
-    t = np.expm1(a, out=a)  # -(1 - e^2)
-    numerator = t * t
-    t += 2.0
-    t *= e
-    t *= 2.0
-    return np.divide(numerator, t, out=numerator)
+    :func:`mgsk._gnostic.residual_entropy_values` (to rounding) from one
+    exponential, into ``out`` (``work``: a temporary of the same shape).
+
+    With ``q = exp(|x|) - 1`` (``expm1``, exact near 0) and ``E = q + 1``:
+    ``u = q (q + 2) / E = 2 sinh x`` and ``E + 1/E = u + 2/E = 2 cosh x``, so
+    ``sinh x tanh x = u² / (2 (u + 2/E))``; nothing cancels, and for
+    ``|x| <= X_MAX`` nothing overflows (``u² < 1e261``)."""
+    q = np.expm1(_abs_ratio(abs_r, scale, out=out), out=out)
+    u = np.add(q, 2.0, out=work)
+    u *= q
+    E = np.add(q, 1.0, out=q)
+    u /= E
+    two_cosh = np.divide(2.0, E, out=E)
+    two_cosh += u
+    two_cosh *= 2.0
+    u *= u
+    return np.divide(u, two_cosh, out=u)
 
 
 def _ratio(r, unit):

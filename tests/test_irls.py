@@ -62,6 +62,15 @@ def test_sweep_derivative_sums_match_finite_differences(seed, adjusted):
         assert lam.max() > 2.0  # leverages up to and at the cap
     N, D, N_c, D_c = sweep.scale_sums
     F = N / D
+    if not adjusted:
+        # Σ s w f at a nearby κσ: its derivatives in ℓ = ln κσ, at the sweep's weights.
+        h = 1e-3
+        below, at, above = (rows.fidelity_sums(8.0 * np.exp(d))[0] for d in (-h, 0.0, h))
+        slope, curvature = sweep.fidelity_slopes
+        assert slope == pytest.approx((above - below) / (2 * h), rel=1e-5)
+        assert curvature == pytest.approx((above - 2 * at + below) / h**2, rel=1e-4)
+    else:
+        assert sweep.fidelity_slopes is None
     g0, F0 = _equation(rows, coef, intercept, unit, leverage)
     assert F == pytest.approx(F0, rel=1e-12)
     h = 1e-6
@@ -79,6 +88,41 @@ def test_sweep_derivative_sums_match_finite_differences(seed, adjusted):
         gj, Fj = _equation(rows, new_coef, new_intercept, unit, leverage)
         assert (Fj - F0) / h == pytest.approx(F_theta[j], rel=1e-4, abs=1e-9)
         np.testing.assert_allclose((gj - g0) / h, -sweep.newton_gram[:4, j], rtol=1e-4, atol=1e-6 * np.abs(g0).max())
+
+
+def test_tall_sweep_keeps_the_design_and_skips_unit_sample_weights():
+    # The kept, transposed design and the sums without the sample weights
+    # where they are all 1 give the sums of the per-block layout and of
+    # weights multiplied in.
+    Z, y, _ = _data(7, n=3000)
+    s = np.ones(3000)
+    coef, args = np.array([0.2, -0.1, 0.4]), (0.3, 1.2)
+    kept = InMemoryRows(Z, y, s, block_rows=512, keep_design=True)
+    weighted = InMemoryRows(Z, y, s, block_rows=512)
+    weighted._unit_weights = False
+    for newton, fidelity_unit, jacobian in [(False, None, True), (True, 8.0, True), (True, 8.0, False)]:
+        for _ in range(2):  # the kept design's first sweep fills it, the second reads it
+            ours = kept.sweep(coef, *args, newton=newton, fidelity_unit=fidelity_unit, jacobian=jacobian)
+            theirs = weighted.sweep(coef, *args, newton=newton, fidelity_unit=fidelity_unit, jacobian=jacobian)
+            for name in ("gram", "loss", "re", "newton_gram", "unit_gradient", "fidelity_gradient", "scale_sums", "fidelity_slopes"):
+                mine, other = getattr(ours, name), getattr(theirs, name)
+                assert (mine is None) == (other is None)
+                if mine is not None:
+                    np.testing.assert_allclose(mine, other, rtol=1e-12, atol=1e-12)
+            assert (ours.newton_gram is None) == (not jacobian or not newton)
+            np.testing.assert_array_equal(kept.weights, weighted.weights)
+    assert kept._whole is not None and weighted._whole is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(1e-300, 1e300), st.floats(1e-300, 1e300))
+def test_sweep_entropy_terms_are_the_residual_entropy(r, scale):
+    # One expm1 instead of exp and expm1: the same values to rounding, finite
+    # from 1e-300 to 1e300, exact for tiny |r| / scale.
+    from mgsk._gnostic import residual_entropy_values
+
+    ours = rows_module._entropy_terms(np.array([r]), scale)[0]
+    assert np.isfinite(ours) and ours == pytest.approx(residual_entropy_values([r], scale)[0], rel=1e-13, abs=1e-300)
 
 
 def test_scale_coupling_root_solves_the_scale_equation():
@@ -250,3 +294,26 @@ def test_wide_chord_steps_reach_the_fixed_point_of_fresh_jacobians(monkeypatch):
     assert lean.newton_gram is None and full.newton_gram is not None
     for name in ("gram", "unit_gradient", "fidelity_gradient", "scale_sums"):
         np.testing.assert_allclose(getattr(lean, name), getattr(full, name), rtol=1e-12, atol=1e-12)
+
+
+def test_tall_chord_steps_keep_the_fixed_point_and_the_steps(monkeypatch):
+    # After a small joint step the next sweep leaves the Jacobian out; the
+    # fit lands where fresh Jacobians take it, in as many steps.
+    Z, y, s = _data(8, n=3000, outliers=0.2)
+    lean_sweeps = []
+    sweep = InMemoryRows.sweep
+
+    def recorded(self, *args, **kwargs):
+        lean_sweeps.append(kwargs.get("jacobian", True) is False)
+        return sweep(self, *args, **kwargs)
+
+    monkeypatch.setattr(InMemoryRows, "sweep", recorded)
+    chord = gnostic_irls(Z, y, s, joint_scale=True, tol=1e-10)
+    assert any(lean_sweeps)
+    monkeypatch.setattr(irls_module, "CHORD_STEP", 0.0)
+    lean_sweeps.clear()
+    fresh = gnostic_irls(Z, y, s, joint_scale=True, tol=1e-10)
+    assert not any(lean_sweeps)
+    assert chord.converged and fresh.converged and abs(chord.n_iter - fresh.n_iter) <= 1
+    np.testing.assert_allclose(chord.coef, fresh.coef, rtol=1e-9)
+    assert chord.intercept == pytest.approx(fresh.intercept, rel=1e-9)
