@@ -11,7 +11,7 @@ stay with the rows object.
 ``start_sample()``
     The rows of the robust start: evenly spaced, at most about
     :data:`START_ROWS` of them, as numpy arrays ``(Z, y, sample_weight)``.
-``sweep(coef, intercept, unit, leverage, newton=False, fidelity_unit=None, jacobian=True)``
+``sweep(coef, intercept, unit, leverage, newton=False, fidelity_unit=None, jacobian=True, gram=True)``
     **One pass over X.** For each block of rows: the residuals
     ``r = y - Z coef - intercept``, their leverage-adjusted form
     ``r* = r / sqrt(1 - h)`` with ``h_i = w_i (c + ‖(z_i - m) R⁻ᵀ‖²)`` and
@@ -24,7 +24,9 @@ stay with the rows object.
     (``newton=True``) and, with ``fidelity_unit`` too, the sums of the
     derivatives of the estimating and scale equations with respect to the
     unit and the coefficients (:class:`Sweep`'s ``unit_gradient``,
-    ``fidelity_gradient`` and ``scale_sums``). Returns a :class:`Sweep`,
+    ``fidelity_gradient`` and ``scale_sums``); with ``gram=False`` (and
+    ``leverage``) the estimating equation ``Σ s w r a`` (``gradient``) in
+    place of the Gram matrix. Returns a :class:`Sweep`,
     every field of which is a sum over row blocks (divided by ``Σ s`` for
     ``loss`` and ``re``): chunked backends add the fields of their chunks.
 ``quantile(q, center=None)``
@@ -144,6 +146,9 @@ class Sweep:
     scale_sums : ndarray of shape (4,) or None
         ``(Σ s w f, Σ s w, Σ s w f x tanh x, Σ s w x tanh x)``: the mean
         fidelity and its derivative with respect to the unit.
+    gradient : ndarray of shape (k + 2,) or None
+        ``Σ s w r a``: the estimating equation, summed where the Gram
+        matrix (from which it follows) is left out (``gram=False``).
     """
 
     gram: np.ndarray
@@ -153,6 +158,7 @@ class Sweep:
     unit_gradient: np.ndarray = None
     fidelity_gradient: np.ndarray = None
     scale_sums: np.ndarray = None
+    gradient: np.ndarray = None
 
 
 def in_halves(fn, n):
@@ -247,6 +253,9 @@ class InMemoryRows:
         self._fidelity = None
         self._uniform = None  # whether the sample weights are all equal
         self._whole = None  # the one block of wide data, transposed (see sweep)
+        # The leverages' factor R of the last sweep and the rows' c + ‖(z - m) R⁻ᵀ‖²:
+        # they depend on R alone, so a sweep with the same R reuses them.
+        self._leverage_factor, self._leverage_q = None, None
 
     @classmethod
     def of_residuals(cls, residuals, sample_weight, total_weight):
@@ -284,7 +293,7 @@ class InMemoryRows:
         rows = start_rows(self.y.shape[0])
         return np.ascontiguousarray(self.Z[rows]), self.y[rows].copy(), self.sample_weight[rows].copy()
 
-    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True):
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True, gram=True):
         """One pass over the rows; see the module docstring.
 
         Parameters
@@ -309,6 +318,10 @@ class InMemoryRows:
         jacobian : bool, default=True
             With ``newton`` and ``leverage``: False leaves ``newton_gram``
             out (the caller reuses an earlier Jacobian) but sums the rest.
+        gram : bool, default=True
+            With ``leverage``: False leaves the Gram matrix out (``gram``
+            stays 0) and sums the estimating equation ``gradient`` instead;
+            ``newton_gram`` is then summed by itself.
 
         Returns
         -------
@@ -321,6 +334,9 @@ class InMemoryRows:
         self._fidelity = None
 
         whole = None
+        gram = gram or leverage is None
+        if leverage is not None and self._leverage_factor is not leverage[1]:
+            self._leverage_factor, self._leverage_q = None, np.empty(n)
         if leverage is not None and n <= self.block_rows:
             # Wide data fit in one block: it is filled once for all sweeps.
             if self._whole is None:
@@ -328,7 +344,7 @@ class InMemoryRows:
             whole = self._whole
 
         def part(rows):
-            out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0)
+            out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0, gradient=None if gram else np.zeros(k + 2))
             if newton:
                 if jacobian or leverage is None:
                     out.newton_gram = np.zeros((k + 2, k + 2))
@@ -346,6 +362,8 @@ class InMemoryRows:
 
         with single_blas_thread():
             parts = in_halves(part, n)
+        if leverage is not None:
+            self._leverage_factor = leverage[1]
         out = parts[0]
         for other in parts[1:]:
             for name in (f.name for f in fields(Sweep)):
@@ -390,14 +408,18 @@ class InMemoryRows:
         if leverage is not None:
             # The leverages need the weights at the unadjusted residuals.
             rho = _ratio(r, unit)
-            center, factor, const = leverage
-            centered = np.subtract(aT[:k].T, center, out=scratch[: k * b].reshape(k, b).T)
-            projected = leverage_projection(centered, factor)
-            lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(rho)
+            q = self._leverage_q[rows]
+            if self._leverage_factor is None:  # not computed for this factor yet
+                center, factor, const = leverage
+                centered = np.subtract(aT[:k].T, center, out=scratch[: k * b].reshape(k, b).T)
+                projected = leverage_projection(centered, factor)
+                np.add(np.einsum("ij,ij->i", projected, projected), const, out=q)
+            lev = q * _sech(rho)
             lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
             if out.newton_gram is not None or out.scale_sums is not None:
                 # h = q sech(r/unit) moves with r and the unit (not where it is capped).
                 delta = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * rho * np.tanh(rho), 0.0)
+            raw = r.copy() if out.gradient is not None else None  # r, before it becomes r*
             r *= lam  # r* = r / sqrt(1 - h), in place in self.residuals
             np.abs(r, out=abs_r)
         abs_x = _abs_ratio(abs_r, unit)
@@ -407,6 +429,8 @@ class InMemoryRows:
         w = np.divide(2.0 * e, denominator, out=self.weights[rows])
         out.loss += float(s @ ((1.0 - e) ** 2 / denominator))
         sw = s * w
+        if lam is not None and out.gradient is not None:
+            out.gradient += aT @ (sw * raw)
         W = scratch[: 2 * aT.size + 4 * b].reshape(-1, b)
         # Wide data (the leverage-adjusted rows): k is large, and the Gram
         # matrices as symmetric products cost a fraction of one fused product.
@@ -415,10 +439,10 @@ class InMemoryRows:
         def weighted(row_weights):  # aT * row_weights, in W's first rows
             return np.multiply(aT, row_weights, out=W[: k + 2])
 
-        if wide:
+        if wide and out.gradient is None:
             block_gram = _symmetric_sum(aT, sw, weighted)
             out.gram += block_gram
-        else:
+        elif not wide:
             weighted(sw)
         if out.newton_gram is None and out.scale_sums is None:
             if not wide:
@@ -431,7 +455,9 @@ class InMemoryRows:
             x_tanh_x *= 1.0 - delta
             lam = lam * (1.0 - delta)
         if wide:
-            if out.newton_gram is not None:
+            if out.newton_gram is not None and out.gradient is not None:
+                out.newton_gram += _symmetric_sum(aT, sw * (1.0 - x_tanh_x), weighted)
+            elif out.newton_gram is not None:
                 out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, weighted)
         else:
             np.multiply(aT, sw * (1.0 - x_tanh_x), out=W[k + 2 : 2 * k + 4])
