@@ -226,12 +226,6 @@ WIDE_TAIL_MISFIT = 0.3
 #: (:func:`wide_start`), and at least ``WIDE_MIN_KEEP`` rows per parameter.
 WIDE_TRIM = 2.5
 WIDE_MIN_KEEP = 1.1
-#: Steps at most of the wide start's second phase, which grows the kept rows
-#: from half by the ridge fit's residuals: the third phase refits them until
-#: they repeat. (Its later steps move a few rows each: 1000 x 400 took 11-18
-#: steps; with 5, 300 x 200, 450 x 300 and 1000 x 400, seeds 0-9, give the
-#: same fits.)
-WIDE_GROWTH_STEPS = 5
 #: Ridge penalty of the wide start's first phase, relative to the total
 #: weight on standardized columns.
 WIDE_RIDGE = 0.05
@@ -657,7 +651,7 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
             break
         kept, gram = new_kept, refit(new_kept)
     floor = min(total, WIDE_MIN_KEEP * parameters)
-    for _ in range(WIDE_GROWTH_STEPS):
+    for _ in range(MAX_CONCENTRATION_STEPS):
         residuals = np.abs(y - Z @ coef - intercept)
         sigma = MAD_FACTOR * weighted_median(residuals, sample_weight)
         new_kept = np.where(residuals <= WIDE_TRIM * sigma, sample_weight, 0.0)
@@ -667,8 +661,8 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
             break
         kept, gram = new_kept, refit(new_kept)
         coef, intercept = shifted(*ridge(gram, fit_intercept, WIDE_RIDGE))
-    leverage = None
-    for _ in range(MAX_CONCENTRATION_STEPS):
+    leverage = previous = None
+    for step in range(MAX_CONCENTRATION_STEPS):
         solved = solve_gram(gram, fit_intercept, estimate=True)
         if solved is None:
             coef, intercept = weighted_least_squares(Z, y, kept, fit_intercept)
@@ -682,6 +676,14 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
             new_kept = trimmed_weights(t, sample_weight, floor)
         if np.array_equal(new_kept, kept):
             return coef, intercept, leverage, kept, t
+        if previous is not None and np.array_equal(new_kept, previous[3]):
+            # The kept rows alternate between two sets (a third of the
+            # benchmark's fits): the steps left would repeat the two fits,
+            # and the last of them (fit, then the set it keeps) is known.
+            if (MAX_CONCENTRATION_STEPS - 1 - step) % 2:
+                return previous[0], previous[1], previous[2], kept, None
+            return coef, intercept, leverage, new_kept, None
+        previous = (coef, intercept, leverage, kept)
         kept, gram = new_kept, refit(new_kept)
     return coef, intercept, leverage, kept, None
 
