@@ -212,13 +212,13 @@ CHORD_STEP = 1e-3
 #: taken whether or not it agrees with the reweighting step, which holds
 #: the lagging leverages: near the fixed point the two point in different
 #: directions, and a reweighting step there undoes the refresh (1000 x 400,
-#: seeds 0-9: 7-10 steps; 9-11 at 1e-3, 10-11 at 1e-4).
+#: seeds 0-9: 8-10 steps; 11-14 taking agreeing steps only).
 WIDE_SMALL_STEP = 1e-2
 #: On wide data two successive Newton steps that shrink by a rate of at most
 #: ``WIDE_TAIL_RATE`` along one direction (misfit at most ``WIDE_TAIL_MISFIT``
 #: of the step) are extrapolated (:func:`linear_tail_stretch`). The Jacobian
 #: holds the leverages, so the steps converge linearly, at rates of 0.2-0.45
-#: at 1000 x 400 (1000 x 400, seeds 0-9: 7-8 steps, 7-10 without).
+#: at 1000 x 400 (seeds 0-9: 8-10 steps; 8-11 without).
 WIDE_TAIL_RATE = 0.7
 WIDE_TAIL_MISFIT = 0.3
 #: The wide-data start keeps the rows whose standardized prediction
@@ -692,7 +692,6 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
         previous = (coef, intercept, leverage, kept)
         kept, gram = new_kept, refit(new_kept)
     return coef, intercept, leverage, kept, None
-
 
 
 def ridge(gram, fit_intercept, penalty):
@@ -1187,7 +1186,6 @@ def fitted_cosine(gram, shift, first, second):
         return float(u @ M @ v) / float(np.sqrt(float(u @ M @ u) * float(v @ M @ v)))
 
 
-
 def linear_tail_stretch(last, change):
     """How far to extend ``change`` when two steps shrink along one direction, or None.
 
@@ -1235,7 +1233,6 @@ class Iterate:
     next_unit: float
     leverage: tuple
     joint: bool = False  # whether the image is a joint Newton step on (θ, c)
-
 
 
 def gnostic_irls(
@@ -1368,10 +1365,9 @@ def gnostic_irls(
             # are refreshed to the Gram matrix at this point's weights, summed
             # by a first sweep (at the last step's leverages, which the rows
             # keep). Held leverages lag one step, and the Newton steps then
-            # converge only every other step (1000 x 400: 12-13 steps, 7-9
-            # with the refresh). Before, the reweighting steps wander among
-            # the fixed points (300 x 200), and a refresh costs a sweep and
-            # changes where they settle.
+            # converge only every other step. Before, the reweighting steps
+            # wander among the fixed points (300 x 200), and a refresh costs
+            # a sweep and changes where they settle.
             metric = rows.sweep(coef, intercept, unit, leverage)
             solved = solve_gram(metric.gram, fit_intercept, estimate=True)
             if solved is None:
