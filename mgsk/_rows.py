@@ -26,7 +26,9 @@ stay with the rows object.
     unit and the coefficients (:class:`Sweep`'s ``unit_gradient``,
     ``fidelity_gradient`` and ``scale_sums``; without the adjustment also
     ``fidelity_slopes``, which carry the scale equation's sums to the next
-    ``σ``); ``jacobian=False`` leaves the Jacobian out. Returns a :class:`Sweep`,
+    ``σ``); ``jacobian=False`` leaves the Jacobian out; with ``gram=False``
+    (and ``leverage``) the estimating equation ``Σ s w r a`` (``gradient``)
+    in place of the Gram matrix. Returns a :class:`Sweep`,
     every field of which is a sum over row blocks (divided by ``Σ s`` for
     ``loss`` and ``re``): chunked backends add the fields of their chunks.
 ``quantile(q, center=None)``
@@ -154,6 +156,9 @@ class Sweep:
         ``-Σ s w f x_f (x_f (1 - 2t²) + t)`` (``x_f = 2 |r*|/fidelity_unit``,
         ``t = tanh x_f``): ``Σ s w f`` at a nearby ``fidelity_unit`` to
         second order (without the leverage adjustment only).
+    gradient : ndarray of shape (k + 2,) or None
+        ``Σ s w r a``: the estimating equation, summed where the Gram
+        matrix (from which it follows) is left out (``gram=False``).
     """
 
     gram: np.ndarray
@@ -164,6 +169,7 @@ class Sweep:
     fidelity_gradient: np.ndarray = None
     scale_sums: np.ndarray = None
     fidelity_slopes: np.ndarray = None
+    gradient: np.ndarray = None
 
 
 def in_halves(fn, n):
@@ -266,6 +272,9 @@ class InMemoryRows:
         self.keep_design = keep_design
         self._unit_weights = bool(np.all(sample_weight == 1.0))  # then not multiplied in
         self._whole = None  # the design transposed, (k + 2, n), when kept (see sweep)
+        # The leverages' factor R of the last sweep and the rows' c + ‖(z - m) R⁻ᵀ‖²:
+        # they depend on R alone, so a sweep with the same R reuses them.
+        self._leverage_factor, self._leverage_q = None, None
 
     @classmethod
     def of_residuals(cls, residuals, sample_weight, total_weight):
@@ -303,7 +312,7 @@ class InMemoryRows:
         rows = start_rows(self.y.shape[0])
         return np.ascontiguousarray(self.Z[rows]), self.y[rows].copy(), self.sample_weight[rows].copy()
 
-    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True):
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True, gram=True):
         """One pass over the rows; see the module docstring.
 
         Parameters
@@ -328,6 +337,10 @@ class InMemoryRows:
         jacobian : bool, default=True
             With ``newton``: False leaves ``newton_gram`` out (the caller
             reuses an earlier Jacobian) but sums the rest.
+        gram : bool, default=True
+            With ``leverage``: False leaves the Gram matrix out (``gram``
+            stays 0) and sums the estimating equation ``gradient`` instead;
+            ``newton_gram`` is then summed by itself.
 
         Returns
         -------
@@ -341,13 +354,16 @@ class InMemoryRows:
 
         # The design laid out transposed for all sweeps: with keep_design,
         # and for wide data, which fit in one block. The first sweep fills it.
+        gram = gram or leverage is None
+        if leverage is not None and self._leverage_factor is not leverage[1]:
+            self._leverage_factor, self._leverage_q = None, np.empty(n)
         whole = self._whole
         fill = whole is None and (self.keep_design or (leverage is not None and n <= self.block_rows))
         if fill:
             whole = np.empty((k + 2, n))
 
         def part(rows):
-            out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0)
+            out = Sweep(np.zeros((k + 2, k + 2)), 0.0, 0.0, gradient=None if gram else np.zeros(k + 2))
             if newton:
                 if jacobian:
                     out.newton_gram = np.zeros((k + 2, k + 2))
@@ -374,6 +390,8 @@ class InMemoryRows:
             parts = in_halves(part, n)
         if fill:  # kept once it is filled
             self._whole = whole
+        if leverage is not None:
+            self._leverage_factor = leverage[1]
         out = parts[0]
         for other in parts[1:]:
             for name in (f.name for f in fields(Sweep)):
@@ -486,14 +504,18 @@ class InMemoryRows:
         delta = None  # δ = 1 - (∂r*/∂r) / λ: see Sweep
         # The leverages need the weights at the unadjusted residuals.
         rho = _ratio(r, unit)
-        center, factor, const = leverage
-        centered = np.subtract(aT[:k].T, center, out=scratch[: k * b].reshape(k, b).T)
-        projected = leverage_projection(centered, factor)
-        lev = (np.einsum("ij,ij->i", projected, projected) + const) * _sech(rho)
+        q = self._leverage_q[rows]
+        if self._leverage_factor is None:  # not computed for this factor yet
+            center, factor, const = leverage
+            centered = np.subtract(aT[:k].T, center, out=scratch[: k * b].reshape(k, b).T)
+            projected = leverage_projection(centered, factor)
+            np.add(np.einsum("ij,ij->i", projected, projected), const, out=q)
+        lev = q * _sech(rho)
         lam = 1.0 / np.sqrt(1.0 - np.minimum(lev, MAX_LEVERAGE))
         if out.newton_gram is not None or out.scale_sums is not None:
             # h = q sech(r/unit) moves with r and the unit (not where it is capped).
             delta = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * rho * np.tanh(rho), 0.0)
+        raw = r.copy() if out.gradient is not None else None  # r, before it becomes r*
         r *= lam  # r* = r / sqrt(1 - h), in place in self.residuals
         np.abs(r, out=abs_r)
         abs_x = _abs_ratio(abs_r, unit)
@@ -508,8 +530,11 @@ class InMemoryRows:
         def weighted(row_weights):  # aT * row_weights, in W's first rows
             return np.multiply(aT, row_weights, out=W[: k + 2])
 
-        block_gram = _symmetric_sum(aT, sw, weighted)
-        out.gram += block_gram
+        if out.gradient is None:
+            block_gram = _symmetric_sum(aT, sw, weighted)
+            out.gram += block_gram
+        else:
+            out.gradient += aT @ (sw * raw)
         if delta is None:
             return
         tanh_abs_x = (1.0 - e2) / denominator
@@ -517,7 +542,9 @@ class InMemoryRows:
         # unit · ∂x/∂unit = -x (1 - δ), ∂r*/∂r = λ (1 - δ)
         x_tanh_x *= 1.0 - delta
         lam = lam * (1.0 - delta)
-        if out.newton_gram is not None:
+        if out.newton_gram is not None and out.gradient is not None:
+            out.newton_gram += _symmetric_sum(aT, sw * (1.0 - x_tanh_x), weighted)
+        elif out.newton_gram is not None:
             out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, weighted)
         if out.scale_sums is None:
             return

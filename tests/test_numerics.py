@@ -15,6 +15,7 @@ from mgsk._irls import (
     _gram,
     gnostic_weights,
     leverage_weights,
+    linear_tail_stretch,
     prediction_residuals,
     robust_start,
     solve_gram,
@@ -195,3 +196,24 @@ def test_wide_start_finds_the_outliers_at_one_and_a_half_rows_per_parameter():
     # Least squares on all rows absorbs the outliers: far worse.
     ls = np.linalg.lstsq(np.c_[np.ones(n), Z], y, rcond=None)[0]
     assert np.linalg.norm(np.r_[intercept, coef] - np.r_[1.0, beta]) < 0.3 * np.linalg.norm(ls - np.r_[1.0, beta])
+
+
+@given(
+    arrays(np.float64, st.integers(2, 8), elements=st.floats(-10, 10)).filter(lambda d: np.linalg.norm(d) > 1e-3),
+    st.floats(0.01, 0.7),
+    st.floats(-1e3, 1e3),
+)
+def test_linear_tail_stretch_lands_on_the_limit_of_a_geometric_sequence(direction, rate, offset):
+    """Steps ``d, μd, μ²d, ...`` from ``x`` sum to ``x + d / (1 - μ)``: the
+    stretched second step reaches that limit; steps that turn or grow are
+    not stretched."""
+    x0 = np.full_like(direction, offset)
+    limit = x0 + direction / (1.0 - rate)
+    x1 = x0 + direction
+    stretch = linear_tail_stretch(direction, rate * direction)
+    np.testing.assert_allclose(x1 + stretch * rate * direction, limit, rtol=1e-9, atol=1e-9 * np.abs(limit).max())
+    assert linear_tail_stretch(direction, -rate * direction) is None
+    assert linear_tail_stretch(rate * direction, direction) is None
+    turned = np.roll(direction, 1) if not np.allclose(np.roll(direction, 1), direction) else None
+    if turned is not None and abs(turned @ direction) < 0.5 * (direction @ direction):
+        assert linear_tail_stretch(direction, rate * turned) is None

@@ -235,10 +235,10 @@ class DaskRows:
         Zs, ys, ws = self._start
         return Zs.copy(), ys.copy(), ws.copy()
 
-    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True):
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True, gram=True):
         """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers."""
         state = dask.delayed(self._state(), traverse=False)
-        args = (coef, intercept, unit, leverage, newton, fidelity_unit, jacobian)
+        args = (coef, intercept, unit, leverage, newton, fidelity_unit, jacobian, gram)
         parts, residual_parts, residuals, summaries = [], [], [], []
         n = self.y.shape[0]
         chunks = zip(blocks(self.Z), blocks(self.y), blocks(self.sample_weight), self.y.chunks[0], offsets(self.y))
