@@ -11,6 +11,11 @@ import numpy as np
 BLOCK_ROWS = 8192
 #: Below this many candidates the weighted selection sorts what is left.
 SELECTION_CUTOFF = 256
+#: A weighted quantile's target weight, ``q`` times the total, is lowered by
+#: this relative amount: partial sums taken in another order than the total
+#: may fall short of it by rounding, and at ``q = 1`` the selection then ran
+#: past the largest value (ties and real weights: an IndexError).
+TARGET_SLACK = 1e-12
 
 
 def weighted_median(a, weights=None):
@@ -74,7 +79,9 @@ def weighted_quantile(a, weights=None, q=0.5):
     if weights is None or _is_uniform(weights):
         rank = max(int(np.ceil(q * a.shape[0])) - 1, 0)
         return float(np.partition(a, rank)[rank])
-    target = q * float(weights.sum())
+    target = q * float(weights.sum()) * (1.0 - TARGET_SLACK)
+    if target <= 0.0:  # q times a subnormal total rounds to 0: every value reaches it
+        return float(a.min())
     below = 0.0  # weight of the values known to lie below every candidate
     while a.shape[0] > SELECTION_CUTOFF:
         pivot = np.partition(a, a.shape[0] // 2)[a.shape[0] // 2]

@@ -21,7 +21,14 @@ from mgsk._irls import (
     solve_gram,
     wide_start,
 )
-from mgsk._weighted import mad_scale, trimmed_weights, weighted_least_squares, weighted_median, weighted_quantile
+from mgsk._weighted import (
+    SELECTION_CUTOFF,
+    mad_scale,
+    trimmed_weights,
+    weighted_least_squares,
+    weighted_median,
+    weighted_quantile,
+)
 
 values = arrays(np.float64, st.integers(1, 40), elements=st.floats(-1e6, 1e6))
 
@@ -57,6 +64,36 @@ def test_selection_quantile_equals_the_sorted_cumulative_sum(n, levels, q, seed)
         w[0] = 1.0
     assert weighted_quantile(a, w, q) == _sorted_quantile(a, w, q)
     assert weighted_quantile(a, None, q) == _sorted_quantile(a, np.ones(n), q)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(SELECTION_CUTOFF + 1, 2000),
+    levels=st.integers(1, 3),
+    q=st.sampled_from([0.5, 1.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_selection_quantile_with_real_weights_and_ties(n, levels, q, seed):
+    # Partial sums of real weights need not add up to their total in the last
+    # bit; at q = 1 with ties the selection ran past the largest value.
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, levels, size=n).astype(float)
+    w = rng.random(n) * 10.0 ** rng.uniform(-3, 3, size=n)
+    got = weighted_quantile(a, w, q)
+    if q == 1.0:
+        assert got == a.max()
+    else:
+        order = np.argsort(a, kind="stable")
+        cw = np.cumsum(w[order])
+        # the lower quantile, up to the rounding of the partial sums
+        assert a[order[np.searchsorted(cw, q * cw[-1] * (1 - 1e-9))]] <= got <= a[order[np.searchsorted(cw, q * cw[-1] * (1 + 1e-9))]]
+
+
+def test_selection_quantile_of_a_subnormal_total_is_the_smallest_value():
+    a = np.repeat([1.0, 0.0], 500)  # ties: the selection's pivots are the values
+    w = np.zeros(1000)
+    w[0] = 5e-324  # half of it rounds to 0
+    assert weighted_quantile(a, w, 0.5) == 0.0
 
 
 @given(values)
