@@ -28,6 +28,11 @@ from dataclasses import fields
 import dask
 import dask.array as da
 import numpy as np
+from dask._task_spec import Task, TaskRef, convert_legacy_graph
+from dask.base import tokenize
+from dask.core import flatten
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph
 
 from .._irls import KAPPA, MAD_FACTOR
 from .._rows import SWEEP_ROWS, InMemoryRows, _ratio, _sech
@@ -35,8 +40,11 @@ from .._weighted import weighted_mean, weighted_quantile
 
 #: Bins of each narrowing pass of the selection.
 SELECTION_BINS = 2048
-#: The selection gathers the candidates once at most this many are left.
-SELECTION_GATHER = 200_000
+#: The selection gathers the candidates once at most this many are left
+#: (8 MB and their weights). The sample's bracket of a median holds about
+#: ``12 sqrt(q (1 - q)) / sqrt(SELECTION_SAMPLE)``, 2.3 %, of the values: up to
+#: about 4e7 rows it is gathered at once, with no narrowing pass.
+SELECTION_GATHER = 1_000_000
 #: Values of the evenly spaced sample that brackets a quantile.
 SELECTION_SAMPLE = 65536
 #: Half-width of the bracket, in standard errors of the sample quantile.
@@ -142,12 +150,15 @@ def chunk_rows(Z, y, sample_weight, state):
 
 
 @on_worker
-def _sweep_chunk(Z, y, sample_weight, state, args, place):
-    """One chunk's sweep, its ``r*`` and ``w``, and the summary of ``r*`` for the quantiles."""
+def _sweep_chunk(chunk, state, args, place):
+    """One chunk's sweep, its ``r*``, the summary of ``r*`` for the quantiles and the chunk's
+    sample weights (for the tasks of the quantile and the scale sums, which run where this one did)."""
+    Z, y, sample_weight = chunk
     rows = chunk_rows(Z, y, sample_weight, state)
     sweep = rows.sweep(*args)
     offset, n, uniform = place
-    return sweep, rows.residuals, value_summary(rows.residuals, None if uniform else sample_weight, offset, n)
+    summary = value_summary(rows.residuals, None if uniform else sample_weight, offset, n)
+    return sweep, rows.residuals, summary, sample_weight
 
 
 @on_worker
@@ -214,6 +225,7 @@ class DaskRows:
         self._summary = (0.0, 0.0, np.zeros(1), None if self.uniform else np.ones(1))
         self._median = None  # of |r*|, found with the sweep (None: its bracket missed)
         self._fidelity = {}  # (unit, weight_unit) -> fidelity_sums, found with the sweep
+        self._chunks = row_chunks(Z, y, sample_weight)
 
     @property
     def n_features(self):
@@ -239,25 +251,25 @@ class DaskRows:
         """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers."""
         state = dask.delayed(self._state(), traverse=False)
         args = (coef, intercept, unit, leverage, newton, fidelity_unit, jacobian)
-        parts, residual_parts, residuals, summaries = [], [], [], []
+        parts, residual_parts, weight_parts, residuals, summaries = [], [], [], [], []
         n = self.y.shape[0]
-        chunks = zip(blocks(self.Z), blocks(self.y), blocks(self.sample_weight), self.y.chunks[0], offsets(self.y))
-        for z, y, s, m, offset in chunks:
-            part = dask.delayed(_sweep_chunk, nout=3)(z, y, s, state, args, (int(offset), n, self.uniform))
+        for chunk, m, offset in zip(self._chunks, self.y.chunks[0], offsets(self.y)):
+            part = dask.delayed(_sweep_chunk, nout=4)(chunk, state, args, (int(offset), n, self.uniform))
             parts.append(part[0])
             residual_parts.append(part[1])
             residuals.append(da.from_delayed(part[1], (m,), dtype=np.float64))
             summaries.append(part[2])
+            weight_parts.append(part[3])
         total = dask.delayed(add_sweeps)(parts)
         summary = dask.delayed(merge_summaries)(summaries)
         # The iteration next takes the median of |r*| (σ, the MAD about 0) and the scale
         # equation's sums at κσ and the sweep's weights: both run in this graph.
-        weights = None if self.uniform else blocks(self.sample_weight)
+        weights = None if self.uniform else weight_parts
         median = graph_quantile(residual_parts, weights, summary, 0.5, n, self.total_weight, self.uniform, True, 0.0)
         fidelity = dask.delayed(_add_parts)(
             [
                 dask.delayed(_fidelity_chunk)(r, s, self.total_weight, median, unit)
-                for r, s in zip(residual_parts, blocks(self.sample_weight))
+                for r, s in zip(residual_parts, weight_parts)
             ]
         )
         residuals, total, summary, median, fidelity = persist(
@@ -332,6 +344,79 @@ def persist(client, *collections):
 def blocks(array):
     """The row chunks of a dask array as delayed objects, in order (graph not optimised, see :func:`persist`)."""
     return array.to_delayed(optimize_graph=False).ravel()
+
+
+def row_chunks(*arrays):
+    """Per row chunk, the tuple of the arrays' chunks, as delayed objects read in one task each.
+
+    Each chunk's own tasks (those no other chunk needs: reading it from its
+    file, slicing, casting, ...) are fused into that one task, so the chunks
+    of X, y and the weights are made on the worker that uses them: computed
+    apart, they would often be made on different workers and sent across.
+    Tasks that several chunks share (an array that ``from_array`` wraps, a
+    persisted collection) stay dependencies of the fused tasks.
+
+    Parameters
+    ----------
+    *arrays : dask.array.Array
+        Arrays with the same row chunks and one chunk across the columns.
+
+    Returns
+    -------
+    list of dask.delayed.Delayed
+        One per row chunk, in order: the tuple of the arrays' chunks.
+    """
+    raw = dict(HighLevelGraph.merge(*(a.__dask_graph__() for a in arrays)))
+    graph = convert_legacy_graph(raw)
+    dependents = {}
+    for key, node in graph.items():
+        for dependency in node.dependencies:
+            dependents.setdefault(dependency, set()).add(key)
+    name = "mgsk-rows-" + tokenize(*arrays)
+    chunks = []
+    for i, chunk_keys in enumerate(zip(*(list(flatten(a.__dask_keys__())) for a in arrays))):
+        if not all(key in graph for key in chunk_keys):  # persisted: nothing of its own to read
+            chunks.append(dask.delayed(tuple)(list(_chunk_delayed(a, key) for a, key in zip(arrays, chunk_keys))))
+            continue
+        own = _own_tasks(graph, dependents, set(chunk_keys))
+        key = (name, i)
+        fused = Task.fuse(*(graph[k] for k in own), Task(key, _as_tuple, *map(TaskRef, chunk_keys)), key=key)
+        shared = _closure(raw, graph, fused.dependencies)
+        chunks.append(Delayed(key, {**shared, key: fused}))
+    return chunks
+
+
+def _own_tasks(graph, dependents, keys):
+    """``keys`` and the tasks under them that only they need (directly or through each other)."""
+    below = _closure(graph, graph, keys)
+    own = set(keys)
+    grown = True
+    while grown:
+        more = {k for k in below.keys() - own if dependents.get(k, set()) <= own}
+        own |= more
+        grown = bool(more)
+    return own
+
+
+def _closure(raw, graph, keys):
+    """The tasks of ``keys`` and of everything they depend on: from ``graph``, else ``raw``
+    (where a persisted collection holds its futures)."""
+    found, stack = {}, list(keys)
+    while stack:
+        key = stack.pop()
+        if key in found or key not in raw:
+            continue
+        found[key] = graph.get(key, raw[key])
+        stack.extend(graph[key].dependencies if key in graph else ())
+    return found
+
+
+def _chunk_delayed(array, key):
+    return Delayed(key, array.__dask_graph__())
+
+
+def _as_tuple(*parts):
+    return parts
 
 
 def compute(client, *collections):
