@@ -311,7 +311,7 @@ def test_the_pages_example_fits_on_the_cluster_as_in_memory(client, tmp_path, mo
     namespace = {}
     with distributed.get_task_stream(client) as tasks:
         exec(page_example("dask-fit"), namespace)
-    assert any("_sweep_chunk" in str(task["key"]) for task in tasks.data), "the fit did not run on the cluster"
+    assert any("mgsk-sweep-" in str(task["key"]) for task in tasks.data), "the fit did not run on the cluster"
     model, X, y = namespace["model"], namespace["X"], namespace["y"]
     local = mgsk.LinearRegressor().fit(X.compute(), y.compute())
     assert relative_difference(model, local) <= 1e-9 and namespace["outliers"] > 0.09 * X.shape[0]

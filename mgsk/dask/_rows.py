@@ -23,12 +23,14 @@ import operator
 import os
 import platform
 import threading
+import uuid
 from dataclasses import fields
+from typing import NamedTuple
 
 import dask
 import dask.array as da
 import numpy as np
-from dask._task_spec import Task, TaskRef, convert_legacy_graph
+from dask._task_spec import List, Task, TaskRef, convert_legacy_graph
 from dask.base import tokenize
 from dask.core import flatten
 from dask.delayed import Delayed
@@ -225,7 +227,7 @@ class DaskRows:
         self._summary = (0.0, 0.0, np.zeros(1), None if self.uniform else np.ones(1))
         self._median = None  # of |r*|, found with the sweep (None: its bracket missed)
         self._fidelity = {}  # (unit, weight_unit) -> fidelity_sums, found with the sweep
-        self._chunks = row_chunks(Z, y, sample_weight)
+        self._chunks = chunk_reads(Z, y, sample_weight)
 
     @property
     def n_features(self):
@@ -248,35 +250,45 @@ class DaskRows:
         return Zs.copy(), ys.copy(), ws.copy()
 
     def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True):
-        """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers."""
-        state = dask.delayed(self._state(), traverse=False)
+        """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers.
+
+        The pass is one graph, built task by task (dask.delayed's calls cost
+        the client more than the workers' tasks): per chunk, its read and
+        sweep (one task), ``r*`` and the summary of ``r*`` taken from the
+        sweep's result, its part of the median of ``|r*|`` (σ, the MAD about
+        0) and its part of the scale equation's sums at ``κσ``, which the
+        iteration takes next. The last two run where the sweep did and read
+        its result; ``r*`` stays there.
+        """
         args = (coef, intercept, unit, leverage, newton, fidelity_unit, jacobian)
-        parts, residual_parts, weight_parts, residuals, summaries = [], [], [], [], []
-        n = self.y.shape[0]
-        for chunk, m, offset in zip(self._chunks, self.y.chunks[0], offsets(self.y)):
-            part = dask.delayed(_sweep_chunk, nout=4)(chunk, state, args, (int(offset), n, self.uniform))
-            parts.append(part[0])
-            residual_parts.append(part[1])
-            residuals.append(da.from_delayed(part[1], (m,), dtype=np.float64))
-            summaries.append(part[2])
-            weight_parts.append(part[3])
-        total = dask.delayed(add_sweeps)(parts)
-        summary = dask.delayed(merge_summaries)(summaries)
-        # The iteration next takes the median of |r*| (σ, the MAD about 0) and the scale
-        # equation's sums at κσ and the sweep's weights: both run in this graph.
-        weights = None if self.uniform else weight_parts
-        median = graph_quantile(residual_parts, weights, summary, 0.5, n, self.total_weight, self.uniform, True, 0.0)
-        fidelity = dask.delayed(_add_parts)(
-            [
-                dask.delayed(_fidelity_chunk)(r, s, self.total_weight, median, unit)
-                for r, s in zip(residual_parts, weight_parts)
-            ]
-        )
-        residuals, total, summary, median, fidelity = persist(
-            self.client, da.concatenate(residuals), total, summary, median, fidelity
-        )
-        self.residuals, self._unit = residuals, unit
-        total, self._summary, self._median, fidelity = compute(self.client, total, summary, median, fidelity)
+        n, uniform, total_weight = self.y.shape[0], self.uniform, self.total_weight
+        name = f"mgsk-sweep-{uuid.uuid4().hex}"
+        graph = {}
+
+        def task(key, fn, *arguments):
+            graph[key] = Task(key, fn, *arguments)
+            return TaskRef(key)
+
+        parts, summaries, residuals = [], [], f"{name}-residuals"
+        for i, (read, offset) in enumerate(zip(self._chunks, offsets(self.y))):
+            graph.update(read.shared)
+            key = (name, i)
+            sweep = Task(key, _sweep_chunk, TaskRef(read.key), self._state(), args, (int(offset), n, uniform))
+            graph[key] = Task.fuse(read.task, sweep, key=key)
+            parts.append(TaskRef(key))
+            summaries.append(task((f"{name}-summary", i), operator.getitem, parts[-1], 2))
+            task((residuals, i), operator.getitem, parts[-1], 1)
+        summary = task(f"{name}-summary", merge_summaries, List(*summaries))
+        bracket = task(f"{name}-bracket", _graph_bracket, summary, 0.5, len(parts), uniform, True, 0.0)
+        brackets = [task((f"{name}-bracket", i), _sweep_bracket, part, bracket) for i, part in enumerate(parts)]
+        median = task(f"{name}-median", _finish_quantile, List(*brackets), 0.5, n, total_weight, uniform)
+        sums = [task((f"{name}-sums", i), _sweep_sums, part, total_weight, median, unit) for i, part in enumerate(parts)]
+        total = task(f"{name}-total", _add_sweep_sums, List(*sums))
+        lazy = [Delayed(ref.key, graph) for ref in (total, summary, median)]
+        r = da.Array(graph, residuals, chunks=(self.y.chunks[0],), dtype=np.float64)
+        r, *lazy = persist(self.client, r, *lazy)
+        self.residuals, self._unit = r, unit
+        (total, fidelity), self._summary, self._median = compute(self.client, *lazy)
         self._fidelity = {} if fidelity is None else {(KAPPA * (MAD_FACTOR * self._median), unit): fidelity}
         return total
 
@@ -346,15 +358,23 @@ def blocks(array):
     return array.to_delayed(optimize_graph=False).ravel()
 
 
-def row_chunks(*arrays):
-    """Per row chunk, the tuple of the arrays' chunks, as delayed objects read in one task each.
+class ChunkRead(NamedTuple):
+    """The task that reads one row chunk of several arrays (see :func:`chunk_reads`)."""
+
+    key: tuple
+    task: Task
+    shared: dict  # the tasks it depends on, which other chunks share
+
+
+def chunk_reads(*arrays):
+    """Per row chunk, one task that makes the tuple of the arrays' chunks.
 
     Each chunk's own tasks (those no other chunk needs: reading it from its
     file, slicing, casting, ...) are fused into that one task, so the chunks
     of X, y and the weights are made on the worker that uses them: computed
     apart, they would often be made on different workers and sent across.
-    Tasks that several chunks share (an array that ``from_array`` wraps, a
-    persisted collection) stay dependencies of the fused tasks.
+    Tasks that several chunks share (an array that ``from_array`` wraps)
+    stay dependencies of the fused tasks.
 
     Parameters
     ----------
@@ -363,8 +383,8 @@ def row_chunks(*arrays):
 
     Returns
     -------
-    list of dask.delayed.Delayed
-        One per row chunk, in order: the tuple of the arrays' chunks.
+    list of ChunkRead
+        One per row chunk, in order.
     """
     raw = dict(HighLevelGraph.merge(*(a.__dask_graph__() for a in arrays)))
     graph = convert_legacy_graph(raw)
@@ -373,17 +393,29 @@ def row_chunks(*arrays):
         for dependency in node.dependencies:
             dependents.setdefault(dependency, set()).add(key)
     name = "mgsk-rows-" + tokenize(*arrays)
-    chunks = []
+    reads = []
     for i, chunk_keys in enumerate(zip(*(list(flatten(a.__dask_keys__())) for a in arrays))):
-        if not all(key in graph for key in chunk_keys):  # persisted: nothing of its own to read
-            chunks.append(dask.delayed(tuple)(list(_chunk_delayed(a, key) for a, key in zip(arrays, chunk_keys))))
-            continue
-        own = _own_tasks(graph, dependents, set(chunk_keys))
         key = (name, i)
-        fused = Task.fuse(*(graph[k] for k in own), Task(key, _as_tuple, *map(TaskRef, chunk_keys)), key=key)
-        shared = _closure(raw, graph, fused.dependencies)
-        chunks.append(Delayed(key, {**shared, key: fused}))
-    return chunks
+        read = Task(key, _as_tuple, *map(TaskRef, chunk_keys))
+        # A persisted chunk (a key with no task) has nothing of its own to read.
+        own = _own_tasks(graph, dependents, {k for k in chunk_keys if k in graph})
+        fused = Task.fuse(*(graph[k] for k in own), read, key=key) if own else read
+        reads.append(ChunkRead(key, fused, _closure(raw, graph, fused.dependencies)))
+    return reads
+
+
+def row_chunks(*arrays):
+    """:func:`chunk_reads` as delayed objects: per row chunk, the tuple of the arrays' chunks.
+
+    Examples
+    --------
+    >>> import dask, dask.array as da, numpy as np
+    >>> from mgsk.dask._rows import row_chunks
+    >>> X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(4, 2))
+    >>> [[part.tolist() for part in chunk] for chunk in dask.compute(*row_chunks(X[:, 0], X[:, 1]))]
+    [[[0.0, 2.0, 4.0, 6.0], [1.0, 3.0, 5.0, 7.0]], [[8.0, 10.0], [9.0, 11.0]]]
+    """
+    return [Delayed(read.key, {**read.shared, read.key: read.task}) for read in chunk_reads(*arrays)]
 
 
 def _own_tasks(graph, dependents, keys):
@@ -409,10 +441,6 @@ def _closure(raw, graph, keys):
         found[key] = graph.get(key, raw[key])
         stack.extend(graph[key].dependencies if key in graph else ())
     return found
-
-
-def _chunk_delayed(array, key):
-    return Delayed(key, array.__dask_graph__())
 
 
 def _as_tuple(*parts):
@@ -564,17 +592,28 @@ def _from_bracket(parts, target):
     return None
 
 
+def _sweep_bracket(part, bracket):
+    """A chunk's part of the bracket pass of the median of ``|r*|``, from its sweep's result."""
+    _, residuals, _, sample_weight = part
+    return _bracket_chunk(residuals, sample_weight, bracket, True, 0.0)
+
+
 @on_worker
-def _fidelity_chunk(residuals, sample_weight, total_weight, median, weight_unit):
-    """A chunk's scale-equation sums at ``κσ``, ``σ`` the MAD from ``median`` (None without one)."""
+def _sweep_sums(part, total_weight, median, weight_unit):
+    """A chunk's Sweep and its scale-equation sums at ``κσ``, ``σ`` the MAD from ``median``
+    (None without one), from its sweep's result."""
+    sweep, residuals, _, sample_weight = part
     if median is None or not median > 0:
-        return None
-    return _vector_method(residuals, sample_weight, total_weight, "fidelity_sums", (KAPPA * (MAD_FACTOR * median), weight_unit))
+        return sweep, None
+    unit = KAPPA * (MAD_FACTOR * median)
+    return sweep, _vector_method(residuals, sample_weight, total_weight, "fidelity_sums", (unit, weight_unit))
 
 
-def _add_parts(parts):
-    """The sum of the chunks' results (None if one is None)."""
-    return None if any(p is None for p in parts) else functools.reduce(_add_results, parts)
+def _add_sweep_sums(parts):
+    """The Sweep of all chunks and their scale sums (None if a chunk has none)."""
+    fidelity = [p[1] for p in parts]
+    total = None if any(f is None for f in fidelity) else functools.reduce(_add_results, fidelity)
+    return add_sweeps([p[0] for p in parts]), total
 
 
 def _bracket(summary, q, n_blocks):
