@@ -181,9 +181,8 @@ def test_exact_quantile_is_the_in_memory_selection(values, q, uniform, chunk, da
     with dask.config.set(scheduler="sync"):
         found = dask_rows.exact_quantile(values, weights, q)
         # The bracket pass run inside another graph (the sweep's, the first pass's) finds the same value, or none.
-        summary = dask_rows.lazy_summary(values, weights)
-        weight_parts = None if uniform else dask_rows.blocks(weights)
-        graph = dask_rows.graph_quantile(dask_rows.blocks(values), weight_parts, summary, q, a.shape[0], w.sum(), uniform)
+        summary = dask.compute(dask_rows.lazy_summary(values, weights))[0]
+        graph = dask_rows.graph_quantile(values, weights, summary, q, w.sum(), uniform)
         in_graph = dask.compute(graph, optimize_graph=False)[0]
     assert in_graph is None or in_graph == found
     expected = weighted_quantile(a, w, q)

@@ -264,11 +264,7 @@ class DaskRows:
         n, uniform, total_weight = self.y.shape[0], self.uniform, self.total_weight
         name = f"mgsk-sweep-{uuid.uuid4().hex}"
         graph = {}
-
-        def task(key, fn, *arguments):
-            graph[key] = Task(key, fn, *arguments)
-            return TaskRef(key)
-
+        task = functools.partial(add_task, graph)
         parts, summaries, residuals = [], [], f"{name}-residuals"
         for i, (read, offset) in enumerate(zip(self._chunks, offsets(self.y))):
             graph.update(read.shared)
@@ -279,9 +275,7 @@ class DaskRows:
             summaries.append(task((f"{name}-summary", i), operator.getitem, parts[-1], 2))
             task((residuals, i), operator.getitem, parts[-1], 1)
         summary = task(f"{name}-summary", merge_summaries, List(*summaries))
-        bracket = task(f"{name}-bracket", _graph_bracket, summary, 0.5, len(parts), uniform, True, 0.0)
-        brackets = [task((f"{name}-bracket", i), _sweep_bracket, part, bracket) for i, part in enumerate(parts)]
-        median = task(f"{name}-median", _finish_quantile, List(*brackets), 0.5, n, total_weight, uniform)
+        median = quantile_tasks(graph, f"{name}-median", parts, (1, 3), summary, 0.5, n, total_weight, uniform, True, 0.0)
         sums = [task((f"{name}-sums", i), _sweep_sums, part, total_weight, median, unit) for i, part in enumerate(parts)]
         total = task(f"{name}-total", _add_sweep_sums, List(*sums))
         lazy = [Delayed(ref.key, graph) for ref in (total, summary, median)]
@@ -524,21 +518,46 @@ def offsets(array):
     return np.r_[0, np.cumsum(array.chunks[0])[:-1]].astype(int)
 
 
-def graph_quantile(value_parts, weight_parts, summary, q, n, total_weight, uniform, centered=False, center=None):
-    """The lower weighted ``q``-quantile of chunks (or of ``|values - center|``), as a delayed object.
+def add_task(graph, key, fn, *arguments):
+    """``graph[key] = Task(key, fn, *arguments)``; returns the reference to it.
+
+    The arguments are taken as they are: a :class:`dask._task_spec.TaskRef`
+    (or a ``List`` of them) is a dependency, any other value is data.
+    """
+    graph[key] = Task(key, fn, *arguments)
+    return TaskRef(key)
+
+
+def quantile_tasks(graph, name, parts, columns, summary, q, n, total_weight, uniform, centered=False, center=None):
+    """Tasks in ``graph`` for the lower weighted ``q``-quantile of chunks (or of ``|values - center|``).
 
     One bracket pass (:func:`exact_quantile`'s) in the graph that makes the
-    values, so the quantile costs no round trip of its own; the result is
-    None when the sample's bracket misses (then :func:`exact_quantile`
-    finishes the selection). ``summary``, ``total_weight``, ``uniform`` and
-    ``center`` may be delayed (with ``centered``, a None ``center`` gives None);
-    ``weight_parts`` None for equal weights.
+    values, so the quantile costs no round trip of its own. ``parts`` are
+    references to the chunks' tuples, which hold the values and the weights
+    at the indices ``columns``; each chunk's bracket runs where its tuple
+    is. The returned reference is to the quantile, or None when the
+    sample's bracket misses (then :func:`exact_quantile` finishes the
+    selection). ``summary``, ``total_weight``, ``uniform`` and ``center``
+    may be references (with ``centered``, a None ``center`` gives None).
     """
-    value_parts = list(value_parts)
-    weight_parts = [None] * len(value_parts) if weight_parts is None else list(weight_parts)
-    bracket = dask.delayed(_graph_bracket)(summary, q, len(value_parts), uniform, centered, center)
-    parts = [dask.delayed(_bracket_chunk)(v, w, bracket, centered, center) for v, w in zip(value_parts, weight_parts)]
-    return dask.delayed(_finish_quantile)(parts, q, n, total_weight, uniform)
+    bracket = add_task(graph, f"{name}-bracket", _graph_bracket, summary, q, len(parts), uniform, centered, center)
+    brackets = [
+        add_task(graph, (f"{name}-bracket", i), _part_bracket, part, columns, bracket, centered, center)
+        for i, part in enumerate(parts)
+    ]
+    return add_task(graph, name, _finish_quantile, List(*brackets), q, n, total_weight, uniform)
+
+
+def graph_quantile(values, weights, summary, q, total_weight, uniform):
+    """:func:`quantile_tasks` of a dask array (and its weights, or None), as a delayed object."""
+    reads = chunk_reads(values) if weights is None else chunk_reads(values, weights)
+    graph = {}
+    for read in reads:
+        graph.update(read.shared)
+        graph[read.key] = read.task
+    parts, columns = [TaskRef(read.key) for read in reads], (0, None if weights is None else 1)
+    found = quantile_tasks(graph, f"mgsk-quantile-{uuid.uuid4().hex}", parts, columns, summary, q, values.shape[0], total_weight, uniform)
+    return Delayed(found.key, graph)
 
 
 def _graph_bracket(summary, q, n_blocks, uniform, centered, center):
@@ -555,13 +574,15 @@ def _graph_bracket(summary, q, n_blocks, uniform, centered, center):
 
 
 @on_worker
-def _bracket_chunk(values, weights, bracket, centered, center):
-    """A chunk's part of the bracket pass (None when there is no bracket)."""
+def _part_bracket(part, columns, bracket, centered, center):
+    """A chunk's part of the bracket pass, its values (and weights) in ``part`` at ``columns``
+    (None when there is no bracket)."""
     if bracket is None:
         return None
     a, b, most, uniform = bracket
+    values = part[columns[0]]
     values = np.abs(values - center) if centered else values
-    return _chunk_bracket(values, None if uniform else weights, a, b, most)
+    return _chunk_bracket(values, None if uniform or columns[1] is None else part[columns[1]], a, b, most)
 
 
 def _finish_quantile(parts, q, n, total_weight, uniform):
@@ -590,12 +611,6 @@ def _from_bracket(parts, target):
         if below + candidate_weights.sum() >= target:
             return _select(candidates, candidate_weights, below, target)
     return None
-
-
-def _sweep_bracket(part, bracket):
-    """A chunk's part of the bracket pass of the median of ``|r*|``, from its sweep's result."""
-    _, residuals, _, sample_weight = part
-    return _bracket_chunk(residuals, sample_weight, bracket, True, 0.0)
 
 
 @on_worker
@@ -719,17 +734,17 @@ def _select(candidates, weights, below, target):
     return float(candidates[order[min(np.searchsorted(cumulative, target), order.shape[0] - 1)]])
 
 
-def graph_data_scale(y_parts, weight_parts, summary, n, total_weight, uniform):
-    """The median of y and the median of its absolute deviations from it, as one delayed pair.
+def data_scale_tasks(graph, name, parts, summary, n, total_weight, uniform):
+    """Tasks in ``graph`` for the median of y and the median of its absolute deviations from it.
 
-    :func:`graph_quantile` twice in one graph: with the first pass, the data
-    scale costs no pass of its own. Either is None where its bracket
-    missed (then :func:`data_scale` finds it).
+    :func:`quantile_tasks` twice, in the first pass's graph (``parts``: its
+    chunks' tuples, y and the weights at indices 1 and 2), so the data scale
+    costs no pass of its own. Returns the reference to the pair; either is
+    None where its bracket missed (then :func:`data_scale` finds it).
     """
-    y_parts, weight_parts = list(y_parts), list(weight_parts)
-    center = graph_quantile(y_parts, weight_parts, summary, 0.5, n, total_weight, uniform)
-    deviation = graph_quantile(y_parts, weight_parts, summary, 0.5, n, total_weight, uniform, True, center)
-    return dask.delayed(tuple)([center, deviation])
+    center = quantile_tasks(graph, f"{name}-center", parts, (1, 2), summary, 0.5, n, total_weight, uniform)
+    deviation = quantile_tasks(graph, f"{name}-deviation", parts, (1, 2), summary, 0.5, n, total_weight, uniform, True, center)
+    return add_task(graph, name, _as_tuple, center, deviation)
 
 
 def data_scale(y, sample_weight, uniform, client=None, summary=None, total_weight=None, found=(None, None)):
