@@ -143,6 +143,12 @@ def add_sweeps(sweeps):
     return type(first)(**summed)
 
 
+def plain_arrays(chunk):
+    """The chunk's arrays as plain ndarrays: a memory-mapped chunk (``from_npy_stack``'s) would
+    pay for the subclass's Python hooks at every block of a sweep."""
+    return tuple(np.asarray(a) for a in chunk)
+
+
 def chunk_rows(Z, y, sample_weight, state):
     """An :class:`~mgsk._rows.InMemoryRows` of one chunk with the shifts of all rows."""
     shift, y_shift, y_scale, total_weight = state
@@ -155,7 +161,7 @@ def chunk_rows(Z, y, sample_weight, state):
 def _sweep_chunk(chunk, state, args, place):
     """One chunk's sweep, its ``r*``, the summary of ``r*`` for the quantiles and the chunk's
     sample weights (for the tasks of the quantile and the scale sums, which run where this one did)."""
-    Z, y, sample_weight = chunk
+    Z, y, sample_weight = plain_arrays(chunk)
     rows = chunk_rows(Z, y, sample_weight, state)
     sweep = rows.sweep(*args)
     offset, n, uniform = place
