@@ -267,7 +267,7 @@ class DaskRows:
         its result; ``r*`` stays there.
         """
         args = (coef, intercept, unit, leverage, newton, fidelity_unit, jacobian)
-        n, uniform, total_weight = self.y.shape[0], self.uniform, self.total_weight
+        n, uniform, total_weight, state = self.y.shape[0], self.uniform, self.total_weight, self._state()
         name = f"mgsk-sweep-{uuid.uuid4().hex}"
         graph = {}
         task = functools.partial(add_task, graph)
@@ -275,7 +275,7 @@ class DaskRows:
         for i, (read, offset) in enumerate(zip(self._chunks, offsets(self.y))):
             graph.update(read.shared)
             key = (name, i)
-            sweep = Task(key, _sweep_chunk, TaskRef(read.key), self._state(), args, (int(offset), n, uniform))
+            sweep = Task(key, _sweep_chunk, TaskRef(read.key), state, args, (int(offset), n, uniform))
             graph[key] = Task.fuse(read.task, sweep, key=key)
             parts.append(TaskRef(key))
             summaries.append(task((f"{name}-summary", i), operator.getitem, parts[-1], 2))
