@@ -1,6 +1,5 @@
 """The regressors on Dask: the one gnostic iteration over :class:`~mgsk.dask._rows.DaskRows`."""
 
-
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.preprocessing import PolynomialFeatures
