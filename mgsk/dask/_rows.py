@@ -6,14 +6,18 @@ chunk runs :class:`mgsk._rows.InMemoryRows`' own block arithmetic (an
 ``InMemoryRows`` per chunk, holding the shared shifts and the total weight of
 all rows); the partial :class:`~mgsk._rows.Sweep` s add field by field. The
 per-row vectors of a sweep stay on the workers: ``r*`` as a persisted dask
-array, the weights ``w = sech(r*/unit)`` computed from it chunk by chunk; X is read once per sweep, chunk by chunk, and never
-gathered.
+array, the weights ``w = sech(r*/unit)`` computed from it chunk by chunk; X
+is read once per sweep, chunk by chunk, and never gathered. A chunk's X, y
+and weights are read in the task that sweeps it (:func:`chunk_reads`), so
+no chunk travels between workers.
 
-Quantiles are exact: :func:`exact_quantile` narrows the candidates with
-weighted histograms (bin edges from a strided sample first, so one pass
-usually leaves a few thousand) and selects among the last few on the client,
+Quantiles are exact: an evenly spaced sample brackets them, one pass
+(in the graph of the pass that makes the values, :func:`quantile_tasks`)
+gathers the values inside the bracket, and the selection is finished
 exactly as :func:`mgsk._weighted.weighted_quantile` defines the lower
-weighted quantile.
+weighted quantile; where the bracket misses or holds too many values,
+:func:`exact_quantile` narrows the candidates with weighted histograms
+first.
 """
 
 import contextlib
