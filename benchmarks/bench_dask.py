@@ -7,10 +7,11 @@
     python benchmarks/bench_dask.py --sizes 4000000   # one size (a quicker measure)
 
 The data (16e6 x 10 float64, 1.28 GB, with 10 % gross outliers in y) are
-written with ``dask.array.to_npy_stack`` in chunks of 250,000 rows and read
-back with ``from_npy_stack``. For each size (2e6, 4e6, 8e6, 16e6 rows; the
-first rows of the stack) the Dask fit runs on a ``distributed.LocalCluster``
-of 2 worker processes x 1 thread x 500 MiB, and the in-memory
+written with ``dask.array.to_npy_stack`` in chunks of 250,000 rows, synced
+to disk, and read back with ``from_npy_stack``. For each size (2e6, 4e6,
+8e6, 16e6 rows; the first rows of the stack) the Dask fit runs on a
+``distributed.LocalCluster`` of 2 worker processes x 1 thread x 500 MiB,
+and the in-memory
 ``mgsk.LinearRegressor`` fits the same rows loaded with numpy (one BLAS
 thread, as the workers use). Printed per size: both wall times and their
 ratio (target <= 2; each fit runs ``--repeat`` times, alternating, and
@@ -156,6 +157,7 @@ def main(argv=None):
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_dask_") as folder:
         write_data(folder, sizes[-1], chunk_rows)
+        os.sync()  # the data at rest, as a user's would be: no write-back of 1.4 GB during the first fits
         with small_cluster(folder) as client:
             pids = worker_pids(client)
             fit_on_dask(client, folder, sizes[0] // 10)  # untimed: the workers import mgsk

@@ -150,6 +150,40 @@ def on_dask_rows(*arrays, chunks):
     return [da.from_array(a, chunks=(chunks,) + a.shape[1:]) for a in arrays]
 
 
+class ArrayOnDisk:
+    """An array-like that from_array wraps as it would a Zarr or HDF5 array: one shared task."""
+
+    def __init__(self, values):
+        self.values, self.shape, self.dtype, self.ndim = values, values.shape, values.dtype, values.ndim
+
+    def __getitem__(self, index):
+        return self.values[index]
+
+
+def test_a_chunk_is_read_in_one_task_and_shared_tasks_stay_apart(client, tmp_path):
+    n, chunks = 1000, 300
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(n, 3)), rng.normal(size=n)
+    da.to_npy_stack(tmp_path / "X", da.from_array(X, chunks=(chunks, 3)))
+    on_disk = da.from_npy_stack(tmp_path / "X")[: n - 50].astype(np.float64).rechunk({1: -1})
+    wrapped = da.from_array(ArrayOnDisk(y), chunks=chunks)[: n - 50]
+    weights = da.ones(n - 50, chunks=(on_disk.chunks[0],))
+    reads = dask_rows.chunk_reads(on_disk, wrapped, weights)
+    # Reading the files, slicing and casting all run in each chunk's task; only the wrapped object is shared.
+    assert len(reads) == len(on_disk.chunks[0]) == 4
+    assert all(len(read.shared) == 1 and read.task.dependencies == set(read.shared) for read in reads)
+    parts = client.compute(dask_rows.row_chunks(on_disk, wrapped, weights), optimize_graph=False, sync=True)
+    for i, (x, t, w) in enumerate(parts):
+        rows = slice(i * chunks, min((i + 1) * chunks, n - 50))
+        assert np.array_equal(x, X[rows]) and np.array_equal(t, y[rows]) and np.array_equal(w, np.ones(t.shape[0]))
+    # Persisted chunks have nothing of their own to read: the task takes them as they are.
+    persisted = client.persist(on_disk)
+    keys = [row[0] for row in persisted.__dask_keys__()]
+    assert all(read.task.dependencies == {key} for read, key in zip(dask_rows.chunk_reads(persisted), keys))
+    x = client.compute(dask_rows.row_chunks(persisted)[1], optimize_graph=False, sync=True)[0]
+    assert np.array_equal(x, X[chunks : 2 * chunks])
+
+
 def test_start_rows_are_those_of_the_in_memory_start(client):
     n = 3 * START_ROWS + 17  # a stride of 4, crossing the uneven chunk borders
     rng = np.random.default_rng(3)
@@ -181,9 +215,8 @@ def test_exact_quantile_is_the_in_memory_selection(values, q, uniform, chunk, da
     with dask.config.set(scheduler="sync"):
         found = dask_rows.exact_quantile(values, weights, q)
         # The bracket pass run inside another graph (the sweep's, the first pass's) finds the same value, or none.
-        summary = dask_rows.lazy_summary(values, weights)
-        weight_parts = None if uniform else dask_rows.blocks(weights)
-        graph = dask_rows.graph_quantile(dask_rows.blocks(values), weight_parts, summary, q, a.shape[0], w.sum(), uniform)
+        summary = dask.compute(dask_rows.lazy_summary(values, weights))[0]
+        graph = dask_rows.graph_quantile(values, weights, summary, q, w.sum(), uniform)
         in_graph = dask.compute(graph, optimize_graph=False)[0]
     assert in_graph is None or in_graph == found
     expected = weighted_quantile(a, w, q)
@@ -311,7 +344,7 @@ def test_the_pages_example_fits_on_the_cluster_as_in_memory(client, tmp_path, mo
     namespace = {}
     with distributed.get_task_stream(client) as tasks:
         exec(page_example("dask-fit"), namespace)
-    assert any("_sweep_chunk" in str(task["key"]) for task in tasks.data), "the fit did not run on the cluster"
+    assert any("mgsk-sweep-" in str(task["key"]) for task in tasks.data), "the fit did not run on the cluster"
     model, X, y = namespace["model"], namespace["X"], namespace["y"]
     local = mgsk.LinearRegressor().fit(X.compute(), y.compute())
     assert relative_difference(model, local) <= 1e-9 and namespace["outliers"] > 0.09 * X.shape[0]

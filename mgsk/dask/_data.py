@@ -1,15 +1,18 @@
 """Dask input of the Dask estimators: checked, aligned, float64, chunked by rows."""
 
+import operator
 import sys
+import uuid
 import warnings
 
-import dask
 import dask.array as da
 import numpy as np
+from dask._task_spec import List, Task, TaskRef
+from dask.delayed import Delayed
 from sklearn.utils.validation import check_is_fitted
 
 from .._rows import start_rows
-from ._rows import blocks, merge_summaries, offsets, on_worker, value_summary
+from ._rows import add_task, chunk_reads, data_scale_tasks, merge_summaries, offsets, on_worker, value_summary
 
 
 def _is_dask_frame(X, kind="DataFrame"):
@@ -88,26 +91,41 @@ def check_checks(estimator, checks):
 
 
 def first_pass(X, y, sample_weight, features=None, want_X=False, summarize_y=False):
-    """The first pass, one task per chunk, as a delayed dict (:func:`merge_first`).
+    """The first pass, one task per chunk that also reads it, as a delayed dict (:func:`merge_first`).
 
     It reads X once for the checks (finite values, the design's range for
     :meth:`~mgsk._base.GnosticMixin._check_design`), the totals of the
     weights, the start rows of :func:`mgsk._rows.start_rows` (``Zs, ys, ws``,
     and ``Xs`` with ``want_X``) and, with ``summarize_y``, the summary of y
-    (:func:`~mgsk.dask._rows.value_summary`) for the data scale.
+    (:func:`~mgsk.dask._rows.value_summary`) and, in the same graph, the
+    median of y and of its absolute deviations (the pair of
+    :func:`~mgsk.dask._rows.data_scale_tasks`, under the key ``"y_found"``).
     ``features``: the fitted polynomial expansion of X, or None.
     """
     n = X.shape[0]
-    parts = [
-        dask.delayed(first_chunk)(x, t, s, features, int(offset), n, want_X, summarize_y)
-        for x, t, s, offset in zip(blocks(X), blocks(y), blocks(sample_weight), offsets(y))
-    ]
-    return dask.delayed(merge_first)(parts)
+    name = f"mgsk-first-{uuid.uuid4().hex}"
+    graph, parts, found = {}, [], []
+    for i, (read, offset) in enumerate(zip(chunk_reads(X, y, sample_weight), offsets(y))):
+        graph.update(read.shared)
+        key = (name, i)
+        task = Task(key, first_chunk, TaskRef(read.key), features, int(offset), n, want_X, summarize_y)
+        graph[key] = Task.fuse(read.task, task, key=key)
+        parts.append(TaskRef(key))
+        found.append(add_task(graph, (f"{name}-found", i), operator.getitem, parts[-1], 0))
+    merged = add_task(graph, f"{name}-merged", merge_first, List(*found))
+    if summarize_y:
+        summary, total = (add_task(graph, f"{name}-{key}", operator.getitem, merged, key) for key in ("y_summary", "total_weight"))
+        uniform = add_task(graph, f"{name}-uniform", uniform_weights, merged)
+        pair = data_scale_tasks(graph, f"{name}-scale", parts, summary, n, total, uniform)
+        merged = add_task(graph, f"{name}-all", _with_found, merged, pair)
+    return Delayed(merged.key, graph)
 
 
 @on_worker
-def first_chunk(X, y, sample_weight, features, offset, n, want_X, summarize_y):
-    """One chunk's part of :func:`first_pass` (``offset``: its first row among all ``n``)."""
+def first_chunk(chunk, features, offset, n, want_X, summarize_y):
+    """One chunk's part of :func:`first_pass` (``offset``: its first row among all ``n``), and its
+    y and weights (for the data scale's tasks, which run where this one did)."""
+    X, y, sample_weight = chunk
     Z = X if features is None else features.transform(X)
     stride = start_rows(n).step
     rows = slice((-offset) % stride, None, stride)
@@ -127,7 +145,11 @@ def first_chunk(X, y, sample_weight, features, offset, n, want_X, summarize_y):
     }
     if summarize_y:
         found["y_summary"] = value_summary(y, sample_weight, offset, n)
-    return found
+    return found, y, sample_weight
+
+
+def _with_found(merged, pair):
+    return {**merged, "y_found": pair}
 
 
 def _all_finite(a):

@@ -1,8 +1,5 @@
 """The regressors on Dask: the one gnostic iteration over :class:`~mgsk.dask._rows.DaskRows`."""
 
-import operator
-
-import dask
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.preprocessing import PolynomialFeatures
@@ -13,7 +10,7 @@ from .._gnostic import characteristics
 from .._irls import gnostic_irls
 from .._rows import start_rows
 from ._data import check_checks, first_pass, fit_inputs, predict_inputs, uniform_weights
-from ._rows import DaskRows, blocks, compute, data_scale, graph_data_scale
+from ._rows import DaskRows, compute, data_scale
 
 #: Fitted attributes with one value per training row: dask arrays, left out of ``to_local()``.
 PER_ROW_ATTRIBUTES = ("weights_", "outliers_", "characteristics_")
@@ -87,20 +84,14 @@ class DaskGnosticMixin:
         else:
             self.polynomial_features_ = None
             Z = X
-        merged = first_pass(X, y, sample_weight, self.polynomial_features_, self.leverage, summarize_y=y_scale)
-        lazy = [merged]
-        if y_scale:
-            summary, total = (dask.delayed(operator.getitem)(merged, key) for key in ("y_summary", "total_weight"))
-            uniform = dask.delayed(uniform_weights)(merged)
-            lazy.append(graph_data_scale(blocks(y), blocks(sample_weight), summary, X.shape[0], total, uniform))
-        found, *scale_found = self._compute(*lazy)
+        found = self._compute(first_pass(X, y, sample_weight, self.polynomial_features_, self.leverage, summarize_y=y_scale))[0]
         check_checks(self, found)
         self._check_design(found["Z_range"])
         if y_scale:
             uniform = uniform_weights(found)
             summary = (*found["y_summary"][:3], None) if uniform else found["y_summary"]
             found["y_scale"] = data_scale(
-                y, sample_weight, uniform, self.client, summary, found["total_weight"], scale_found[0]
+                y, sample_weight, uniform, self.client, summary, found["total_weight"], found["y_found"]
             )
         return Z, found
 

@@ -15,7 +15,7 @@ from .._irls import leverage_rule
 from .._newton import BinaryProblem, Problem
 from ._data import fit_inputs, predict_inputs
 from ._linear import PER_ROW_ATTRIBUTES, DaskGnosticMixin
-from ._rows import blocks, compute, on_worker, persist
+from ._rows import compute, on_worker, persist, row_chunks
 
 
 #: The methods of :class:`mgsk._newton.LabelRows` that read the design; the
@@ -69,25 +69,28 @@ def _resolve(block, arg, leaves):
 
 
 @on_worker
-def _chunk_call(Z, y, sample_weight, leverage_weight, layout, name, args, found_with, *leaves):
-    """``LabelRows.<name>(*args)`` on one chunk (``Z`` None: a method that does not read it).
+def _chunk_call(chunk, layout, name, args, found_with, *leaves):
+    """``LabelRows.<name>(*args)`` on one chunk: ``(Z, y, sample_weight, leverage_weight)``, or
+    without ``Z`` for a method that does not read it.
 
     With ``found_with`` (a tuple of method names), for a method that returns
     ``(per-row result, sums)``: ``(sums, [the sums of those methods on the
     per-row result])``; the per-row result stays on the worker.
     """
-    block = _chunk_block(Z, y, sample_weight, leverage_weight, layout)
+    block = _chunk_block(chunk, layout)
     out = getattr(block, name)(*[_resolve(block, a, leaves) for a in args])
     if found_with is None:
         return out
     return out[1], [getattr(block, extra)(out[0]) for extra in found_with]
 
 
-def _chunk_block(Z, y, sample_weight, leverage_weight, layout):
-    """The :class:`~mgsk._newton.LabelRows` of a chunk: its design with the intercept's column,
-    its labels' class indices, its weights with the leverage weights (made here, in the task
-    that uses them, so that none of them waits in the worker's memory)."""
+def _chunk_block(chunk, layout):
+    """The :class:`~mgsk._newton.LabelRows` of a chunk ``([Z,] y, sample_weight, leverage_weight)``:
+    its design with the intercept's column (none without ``Z``), its labels' class indices, its
+    weights with the leverage weights (made here, in the task that uses them, so that none of
+    them waits in the worker's memory)."""
     classes, fit_intercept, block_class = layout
+    Z, y, sample_weight, leverage_weight = chunk if len(chunk) == 4 else (None, *chunk)
     if Z is None:
         Z1 = np.empty((y.shape[0], 0))
     else:
@@ -124,19 +127,22 @@ class DaskLabelRows:
     """
 
     def __init__(self, Z, y, sample_weight, leverage_weight, classes, fit_intercept, block_class, client=None):
-        self.chunks = list(zip(blocks(Z), blocks(y), blocks(sample_weight), blocks(leverage_weight)))
+        # Each chunk read in one task (the leverage weights read X too): the design's for the
+        # methods that read it, the labels' and weights' for the others.
+        self.design_chunks = row_chunks(Z, y, sample_weight, leverage_weight)
+        self.label_chunks = row_chunks(y, sample_weight, leverage_weight)
         self.lengths = y.chunks[0]
         self.layout = (classes, fit_intercept, block_class)
         self.client = client
 
     def _calls(self, name, args, found_with=None):
         calls = []
-        for i, (z, y, s, lev) in enumerate(self.chunks):
+        chunks = self.design_chunks if name in DESIGN_METHODS else self.label_chunks
+        for i, chunk in enumerate(chunks):
             leaves = []
             chunk_args = _chunk_args(args, i, leaves)
-            z = z if name in DESIGN_METHODS else None
             call = dask.delayed(_chunk_call, pure=False)
-            calls.append(call(z, y, s, lev, self.layout, name, chunk_args, found_with, *leaves))
+            calls.append(call(chunk, self.layout, name, chunk_args, found_with, *leaves))
         return calls
 
     def _add(self, sums):
@@ -168,17 +174,17 @@ class DaskLabelRows:
     def column(self, kept, key):
         """One per-row array of a kept result, as a dask array (recomputed from the logits)."""
         columns = []
-        for i, ((_, y, s, lev), m) in enumerate(zip(self.chunks, self.lengths)):
+        for i, (chunk, m) in enumerate(zip(self.label_chunks, self.lengths)):
             leaves = []
             recipe = kept.chunk(i, leaves)
-            part = dask.delayed(_chunk_column)(y, s, lev, self.layout, recipe, key, *leaves)
+            part = dask.delayed(_chunk_column)(chunk, self.layout, recipe, key, *leaves)
             columns.append(da.from_delayed(part, (m,), dtype=np.float64))
         return da.concatenate(columns)
 
 
 @on_worker
-def _chunk_column(y, sample_weight, leverage_weight, layout, kept, key, *leaves):
-    block = _chunk_block(None, y, sample_weight, leverage_weight, layout)
+def _chunk_column(chunk, layout, kept, key, *leaves):
+    block = _chunk_block(chunk, layout)
     return _resolve(block, kept, leaves)[key]
 
 

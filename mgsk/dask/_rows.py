@@ -6,14 +6,18 @@ chunk runs :class:`mgsk._rows.InMemoryRows`' own block arithmetic (an
 ``InMemoryRows`` per chunk, holding the shared shifts and the total weight of
 all rows); the partial :class:`~mgsk._rows.Sweep` s add field by field. The
 per-row vectors of a sweep stay on the workers: ``r*`` as a persisted dask
-array, the weights ``w = sech(r*/unit)`` computed from it chunk by chunk; X is read once per sweep, chunk by chunk, and never
-gathered.
+array, the weights ``w = sech(r*/unit)`` computed from it chunk by chunk; X
+is read once per sweep, chunk by chunk, and never gathered. A chunk's X, y
+and weights are read in the task that sweeps it (:func:`chunk_reads`), so
+no chunk travels between workers.
 
-Quantiles are exact: :func:`exact_quantile` narrows the candidates with
-weighted histograms (bin edges from a strided sample first, so one pass
-usually leaves a few thousand) and selects among the last few on the client,
+Quantiles are exact: an evenly spaced sample brackets them, one pass
+(in the graph of the pass that makes the values, :func:`quantile_tasks`)
+gathers the values inside the bracket, and the selection is finished
 exactly as :func:`mgsk._weighted.weighted_quantile` defines the lower
-weighted quantile.
+weighted quantile; where the bracket misses or holds too many values,
+:func:`exact_quantile` narrows the candidates with weighted histograms
+first.
 """
 
 import contextlib
@@ -23,20 +27,30 @@ import operator
 import os
 import platform
 import threading
+import uuid
 from dataclasses import fields
+from typing import NamedTuple
 
 import dask
 import dask.array as da
 import numpy as np
+from dask._task_spec import List, Task, TaskRef, convert_legacy_graph
+from dask.base import tokenize
+from dask.core import flatten
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph
 
 from .._irls import KAPPA, MAD_FACTOR
 from .._rows import SWEEP_ROWS, InMemoryRows, _ratio, _sech
-from .._weighted import weighted_mean, weighted_quantile
+from .._weighted import TARGET_SLACK, weighted_mean, weighted_quantile
 
 #: Bins of each narrowing pass of the selection.
 SELECTION_BINS = 2048
-#: The selection gathers the candidates once at most this many are left.
-SELECTION_GATHER = 200_000
+#: The selection gathers the candidates once at most this many are left
+#: (8 MB and their weights). The sample's bracket of a median holds about
+#: ``12 sqrt(q (1 - q)) / sqrt(SELECTION_SAMPLE)``, 2.3 %, of the values: up to
+#: about 4e7 rows it is gathered at once, with no narrowing pass.
+SELECTION_GATHER = 1_000_000
 #: Values of the evenly spaced sample that brackets a quantile.
 SELECTION_SAMPLE = 65536
 #: Half-width of the bracket, in standard errors of the sample quantile.
@@ -133,6 +147,12 @@ def add_sweeps(sweeps):
     return type(first)(**summed)
 
 
+def plain_arrays(chunk):
+    """The chunk's arrays as plain ndarrays: a memory-mapped chunk (``from_npy_stack``'s) would
+    pay for the subclass's Python hooks at every block of a sweep."""
+    return tuple(np.asarray(a) for a in chunk)
+
+
 def chunk_rows(Z, y, sample_weight, state):
     """An :class:`~mgsk._rows.InMemoryRows` of one chunk with the shifts of all rows."""
     shift, y_shift, y_scale, total_weight = state
@@ -142,12 +162,15 @@ def chunk_rows(Z, y, sample_weight, state):
 
 
 @on_worker
-def _sweep_chunk(Z, y, sample_weight, state, args, place):
-    """One chunk's sweep, its ``r*`` and ``w``, and the summary of ``r*`` for the quantiles."""
+def _sweep_chunk(chunk, state, args, place):
+    """One chunk's sweep, its ``r*``, the summary of ``r*`` for the quantiles and the chunk's
+    sample weights (for the tasks of the quantile and the scale sums, which run where this one did)."""
+    Z, y, sample_weight = plain_arrays(chunk)
     rows = chunk_rows(Z, y, sample_weight, state)
     sweep = rows.sweep(*args)
     offset, n, uniform = place
-    return sweep, rows.residuals, value_summary(rows.residuals, None if uniform else sample_weight, offset, n)
+    summary = value_summary(rows.residuals, None if uniform else sample_weight, offset, n)
+    return sweep, rows.residuals, summary, sample_weight
 
 
 @on_worker
@@ -214,6 +237,7 @@ class DaskRows:
         self._summary = (0.0, 0.0, np.zeros(1), None if self.uniform else np.ones(1))
         self._median = None  # of |r*|, found with the sweep (None: its bracket missed)
         self._fidelity = {}  # (unit, weight_unit) -> fidelity_sums, found with the sweep
+        self._chunks = chunk_reads(Z, y, sample_weight)
 
     @property
     def n_features(self):
@@ -236,35 +260,39 @@ class DaskRows:
         return Zs.copy(), ys.copy(), ws.copy()
 
     def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True, gram=True):
-        """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers."""
-        state = dask.delayed(self._state(), traverse=False)
+        """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers.
+
+        The pass is one graph, built task by task (dask.delayed's calls cost
+        the client more than the workers' tasks): per chunk, its read and
+        sweep (one task), ``r*`` and the summary of ``r*`` taken from the
+        sweep's result, its part of the median of ``|r*|`` (σ, the MAD about
+        0) and its part of the scale equation's sums at ``κσ``, which the
+        iteration takes next. The last two run where the sweep did and read
+        its result; ``r*`` stays there.
+        """
         args = (coef, intercept, unit, leverage, newton, fidelity_unit, jacobian, gram)
-        parts, residual_parts, residuals, summaries = [], [], [], []
-        n = self.y.shape[0]
-        chunks = zip(blocks(self.Z), blocks(self.y), blocks(self.sample_weight), self.y.chunks[0], offsets(self.y))
-        for z, y, s, m, offset in chunks:
-            part = dask.delayed(_sweep_chunk, nout=3)(z, y, s, state, args, (int(offset), n, self.uniform))
-            parts.append(part[0])
-            residual_parts.append(part[1])
-            residuals.append(da.from_delayed(part[1], (m,), dtype=np.float64))
-            summaries.append(part[2])
-        total = dask.delayed(add_sweeps)(parts)
-        summary = dask.delayed(merge_summaries)(summaries)
-        # The iteration next takes the median of |r*| (σ, the MAD about 0) and the scale
-        # equation's sums at κσ and the sweep's weights: both run in this graph.
-        weights = None if self.uniform else blocks(self.sample_weight)
-        median = graph_quantile(residual_parts, weights, summary, 0.5, n, self.total_weight, self.uniform, True, 0.0)
-        fidelity = dask.delayed(_add_parts)(
-            [
-                dask.delayed(_fidelity_chunk)(r, s, self.total_weight, median, unit)
-                for r, s in zip(residual_parts, blocks(self.sample_weight))
-            ]
-        )
-        residuals, total, summary, median, fidelity = persist(
-            self.client, da.concatenate(residuals), total, summary, median, fidelity
-        )
-        self.residuals, self._unit = residuals, unit
-        total, self._summary, self._median, fidelity = compute(self.client, total, summary, median, fidelity)
+        n, uniform, total_weight, state = self.y.shape[0], self.uniform, self.total_weight, self._state()
+        name = f"mgsk-sweep-{uuid.uuid4().hex}"
+        graph = {}
+        task = functools.partial(add_task, graph)
+        parts, summaries, residuals = [], [], f"{name}-residuals"
+        for i, (read, offset) in enumerate(zip(self._chunks, offsets(self.y))):
+            graph.update(read.shared)
+            key = (name, i)
+            sweep = Task(key, _sweep_chunk, TaskRef(read.key), state, args, (int(offset), n, uniform))
+            graph[key] = Task.fuse(read.task, sweep, key=key)
+            parts.append(TaskRef(key))
+            summaries.append(task((f"{name}-summary", i), operator.getitem, parts[-1], 2))
+            task((residuals, i), operator.getitem, parts[-1], 1)
+        summary = task(f"{name}-summary", merge_summaries, List(*summaries))
+        median = quantile_tasks(graph, f"{name}-median", parts, (1, 3), summary, 0.5, n, total_weight, uniform, True, 0.0)
+        sums = [task((f"{name}-sums", i), _sweep_sums, part, total_weight, median, unit) for i, part in enumerate(parts)]
+        total = task(f"{name}-total", _add_sweep_sums, List(*sums))
+        lazy = [Delayed(ref.key, graph) for ref in (total, summary, median)]
+        r = da.Array(graph, residuals, chunks=(self.y.chunks[0],), dtype=np.float64)
+        r, *lazy = persist(self.client, r, *lazy)
+        self.residuals, self._unit = r, unit
+        (total, fidelity), self._summary, self._median = compute(self.client, *lazy)
         self._fidelity = {} if fidelity is None else {(KAPPA * (MAD_FACTOR * self._median), unit): fidelity}
         return total
 
@@ -332,6 +360,95 @@ def persist(client, *collections):
 def blocks(array):
     """The row chunks of a dask array as delayed objects, in order (graph not optimised, see :func:`persist`)."""
     return array.to_delayed(optimize_graph=False).ravel()
+
+
+class ChunkRead(NamedTuple):
+    """The task that reads one row chunk of several arrays (see :func:`chunk_reads`)."""
+
+    key: tuple
+    task: Task
+    shared: dict  # the tasks it depends on, which other chunks share
+
+
+def chunk_reads(*arrays):
+    """Per row chunk, one task that makes the tuple of the arrays' chunks.
+
+    Each chunk's own tasks (those no other chunk needs: reading it from its
+    file, slicing, casting, ...) are fused into that one task, so the chunks
+    of X, y and the weights are made on the worker that uses them: computed
+    apart, they would often be made on different workers and sent across.
+    Tasks that several chunks share (an array that ``from_array`` wraps)
+    stay dependencies of the fused tasks.
+
+    Parameters
+    ----------
+    *arrays : dask.array.Array
+        Arrays with the same row chunks and one chunk across the columns.
+
+    Returns
+    -------
+    list of ChunkRead
+        One per row chunk, in order.
+    """
+    raw = dict(HighLevelGraph.merge(*(a.__dask_graph__() for a in arrays)))
+    graph = convert_legacy_graph(raw)
+    dependents = {}
+    for key, node in graph.items():
+        for dependency in node.dependencies:
+            dependents.setdefault(dependency, set()).add(key)
+    name = "mgsk-rows-" + tokenize(*arrays)
+    reads = []
+    for i, chunk_keys in enumerate(zip(*(list(flatten(a.__dask_keys__())) for a in arrays))):
+        key = (name, i)
+        read = Task(key, _as_tuple, *map(TaskRef, chunk_keys))
+        # A persisted chunk (a key with no task) has nothing of its own to read.
+        own = _own_tasks(graph, dependents, {k for k in chunk_keys if k in graph})
+        fused = Task.fuse(*(graph[k] for k in own), read, key=key) if own else read
+        reads.append(ChunkRead(key, fused, _closure(raw, graph, fused.dependencies)))
+    return reads
+
+
+def row_chunks(*arrays):
+    """:func:`chunk_reads` as delayed objects: per row chunk, the tuple of the arrays' chunks.
+
+    Examples
+    --------
+    >>> import dask, dask.array as da, numpy as np
+    >>> from mgsk.dask._rows import row_chunks
+    >>> X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(4, 2))
+    >>> [[part.tolist() for part in chunk] for chunk in dask.compute(*row_chunks(X[:, 0], X[:, 1]))]
+    [[[0.0, 2.0, 4.0, 6.0], [1.0, 3.0, 5.0, 7.0]], [[8.0, 10.0], [9.0, 11.0]]]
+    """
+    return [Delayed(read.key, {**read.shared, read.key: read.task}) for read in chunk_reads(*arrays)]
+
+
+def _own_tasks(graph, dependents, keys):
+    """``keys`` and the tasks under them that only they need (directly or through each other)."""
+    below = _closure(graph, graph, keys)
+    own = set(keys)
+    grown = True
+    while grown:
+        more = {k for k in below.keys() - own if dependents.get(k, set()) <= own}
+        own |= more
+        grown = bool(more)
+    return own
+
+
+def _closure(raw, graph, keys):
+    """The tasks of ``keys`` and of everything they depend on: from ``graph``, else ``raw``
+    (where a persisted collection holds its futures)."""
+    found, stack = {}, list(keys)
+    while stack:
+        key = stack.pop()
+        if key in found or key not in raw:
+            continue
+        found[key] = graph.get(key, raw[key])
+        stack.extend(graph[key].dependencies if key in graph else ())
+    return found
+
+
+def _as_tuple(*parts):
+    return parts
 
 
 def compute(client, *collections):
@@ -411,21 +528,46 @@ def offsets(array):
     return np.r_[0, np.cumsum(array.chunks[0])[:-1]].astype(int)
 
 
-def graph_quantile(value_parts, weight_parts, summary, q, n, total_weight, uniform, centered=False, center=None):
-    """The lower weighted ``q``-quantile of chunks (or of ``|values - center|``), as a delayed object.
+def add_task(graph, key, fn, *arguments):
+    """``graph[key] = Task(key, fn, *arguments)``; returns the reference to it.
+
+    The arguments are taken as they are: a :class:`dask._task_spec.TaskRef`
+    (or a ``List`` of them) is a dependency, any other value is data.
+    """
+    graph[key] = Task(key, fn, *arguments)
+    return TaskRef(key)
+
+
+def quantile_tasks(graph, name, parts, columns, summary, q, n, total_weight, uniform, centered=False, center=None):
+    """Tasks in ``graph`` for the lower weighted ``q``-quantile of chunks (or of ``|values - center|``).
 
     One bracket pass (:func:`exact_quantile`'s) in the graph that makes the
-    values, so the quantile costs no round trip of its own; the result is
-    None when the sample's bracket misses (then :func:`exact_quantile`
-    finishes the selection). ``summary``, ``total_weight``, ``uniform`` and
-    ``center`` may be delayed (with ``centered``, a None ``center`` gives None);
-    ``weight_parts`` None for equal weights.
+    values, so the quantile costs no round trip of its own. ``parts`` are
+    references to the chunks' tuples, which hold the values and the weights
+    at the indices ``columns``; each chunk's bracket runs where its tuple
+    is. The returned reference is to the quantile, or None when the
+    sample's bracket misses (then :func:`exact_quantile` finishes the
+    selection). ``summary``, ``total_weight``, ``uniform`` and ``center``
+    may be references (with ``centered``, a None ``center`` gives None).
     """
-    value_parts = list(value_parts)
-    weight_parts = [None] * len(value_parts) if weight_parts is None else list(weight_parts)
-    bracket = dask.delayed(_graph_bracket)(summary, q, len(value_parts), uniform, centered, center)
-    parts = [dask.delayed(_bracket_chunk)(v, w, bracket, centered, center) for v, w in zip(value_parts, weight_parts)]
-    return dask.delayed(_finish_quantile)(parts, q, n, total_weight, uniform)
+    bracket = add_task(graph, f"{name}-bracket", _graph_bracket, summary, q, len(parts), uniform, centered, center)
+    brackets = [
+        add_task(graph, (f"{name}-bracket", i), _part_bracket, part, columns, bracket, centered, center)
+        for i, part in enumerate(parts)
+    ]
+    return add_task(graph, name, _finish_quantile, List(*brackets), q, n, total_weight, uniform)
+
+
+def graph_quantile(values, weights, summary, q, total_weight, uniform):
+    """:func:`quantile_tasks` of a dask array (and its weights, or None), as a delayed object."""
+    reads = chunk_reads(values) if weights is None else chunk_reads(values, weights)
+    graph = {}
+    for read in reads:
+        graph.update(read.shared)
+        graph[read.key] = read.task
+    parts, columns = [TaskRef(read.key) for read in reads], (0, None if weights is None else 1)
+    found = quantile_tasks(graph, f"mgsk-quantile-{uuid.uuid4().hex}", parts, columns, summary, q, values.shape[0], total_weight, uniform)
+    return Delayed(found.key, graph)
 
 
 def _graph_bracket(summary, q, n_blocks, uniform, centered, center):
@@ -442,25 +584,21 @@ def _graph_bracket(summary, q, n_blocks, uniform, centered, center):
 
 
 @on_worker
-def _bracket_chunk(values, weights, bracket, centered, center):
-    """A chunk's part of the bracket pass (None when there is no bracket)."""
+def _part_bracket(part, columns, bracket, centered, center):
+    """A chunk's part of the bracket pass, its values (and weights) in ``part`` at ``columns``
+    (None when there is no bracket)."""
     if bracket is None:
         return None
     a, b, most, uniform = bracket
+    values = part[columns[0]]
     values = np.abs(values - center) if centered else values
-    return _chunk_bracket(values, None if uniform else weights, a, b, most)
+    return _chunk_bracket(values, None if uniform or columns[1] is None else part[columns[1]], a, b, most)
 
 
 def _finish_quantile(parts, q, n, total_weight, uniform):
     if any(p is None for p in parts):
         return None
     return _from_bracket(parts, _quantile_target(q, n, total_weight, uniform))
-
-
-#: Relative amount by which a weighted quantile's target is lowered: the
-#: chunks' weights are added in other orders than the total's, and at q = 1 a
-#: target above every accumulated sum would select past the largest value.
-TARGET_SLACK = 1e-12
 
 
 def _quantile_target(q, n, total_weight, uniform):
@@ -480,16 +618,21 @@ def _from_bracket(parts, target):
 
 
 @on_worker
-def _fidelity_chunk(residuals, sample_weight, total_weight, median, weight_unit):
-    """A chunk's scale-equation sums at ``κσ``, ``σ`` the MAD from ``median`` (None without one)."""
+def _sweep_sums(part, total_weight, median, weight_unit):
+    """A chunk's Sweep and its scale-equation sums at ``κσ``, ``σ`` the MAD from ``median``
+    (None without one), from its sweep's result."""
+    sweep, residuals, _, sample_weight = part
     if median is None or not median > 0:
-        return None
-    return _vector_method(residuals, sample_weight, total_weight, "fidelity_sums", (KAPPA * (MAD_FACTOR * median), weight_unit))
+        return sweep, None
+    unit = KAPPA * (MAD_FACTOR * median)
+    return sweep, _vector_method(residuals, sample_weight, total_weight, "fidelity_sums", (unit, weight_unit))
 
 
-def _add_parts(parts):
-    """The sum of the chunks' results (None if one is None)."""
-    return None if any(p is None for p in parts) else functools.reduce(_add_results, parts)
+def _add_sweep_sums(parts):
+    """The Sweep of all chunks and their scale sums (None if a chunk has none)."""
+    fidelity = [p[1] for p in parts]
+    total = None if any(f is None for f in fidelity) else functools.reduce(_add_results, fidelity)
+    return add_sweeps([p[0] for p in parts]), total
 
 
 def _bracket(summary, q, n_blocks):
@@ -595,17 +738,17 @@ def _select(candidates, weights, below, target):
     return float(candidates[order[min(np.searchsorted(cumulative, target), order.shape[0] - 1)]])
 
 
-def graph_data_scale(y_parts, weight_parts, summary, n, total_weight, uniform):
-    """The median of y and the median of its absolute deviations from it, as one delayed pair.
+def data_scale_tasks(graph, name, parts, summary, n, total_weight, uniform):
+    """Tasks in ``graph`` for the median of y and the median of its absolute deviations from it.
 
-    :func:`graph_quantile` twice in one graph: with the first pass, the data
-    scale costs no pass of its own. Either is None where its bracket
-    missed (then :func:`data_scale` finds it).
+    :func:`quantile_tasks` twice, in the first pass's graph (``parts``: its
+    chunks' tuples, y and the weights at indices 1 and 2), so the data scale
+    costs no pass of its own. Returns the reference to the pair; either is
+    None where its bracket missed (then :func:`data_scale` finds it).
     """
-    y_parts, weight_parts = list(y_parts), list(weight_parts)
-    center = graph_quantile(y_parts, weight_parts, summary, 0.5, n, total_weight, uniform)
-    deviation = graph_quantile(y_parts, weight_parts, summary, 0.5, n, total_weight, uniform, True, center)
-    return dask.delayed(tuple)([center, deviation])
+    center = quantile_tasks(graph, f"{name}-center", parts, (1, 2), summary, 0.5, n, total_weight, uniform)
+    deviation = quantile_tasks(graph, f"{name}-deviation", parts, (1, 2), summary, 0.5, n, total_weight, uniform, True, center)
+    return add_task(graph, name, _as_tuple, center, deviation)
 
 
 def data_scale(y, sample_weight, uniform, client=None, summary=None, total_weight=None, found=(None, None)):
