@@ -312,6 +312,20 @@ class InMemoryRows:
         rows = start_rows(self.y.shape[0])
         return np.ascontiguousarray(self.Z[rows]), self.y[rows].copy(), self.sample_weight[rows].copy()
 
+    def start_leverages(self, leverage, q):
+        """Keep the start's leverages for the next sweep at ``leverage``.
+
+        Parameters
+        ----------
+        leverage : tuple (m, R, c)
+            The leverage of the start's fit (see :meth:`sweep`).
+        q : ndarray
+            ``c + ‖(z - m) R⁻ᵀ‖²`` of the :meth:`start_sample`'s rows; kept
+            only when the sample is all rows.
+        """
+        if q.shape[0] == self.Z.shape[0]:
+            self._leverage_factor, self._leverage_q = leverage[1], q.copy()
+
     def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True, gram=True):
         """One pass over the rows; see the module docstring.
 
