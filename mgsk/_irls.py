@@ -1157,10 +1157,11 @@ def jacobian_factor(sweep, m, estimate=False):
     ``L Lᵀ = J / (d dᵀ)`` for the Jacobian ``J`` of the first ``m`` rows of
     ``sweep.newton_gram``, ``d`` the root of the Gram matrix's diagonal;
     None where ``J`` is indefinite or ill-conditioned (its condition number
-    estimated with ``estimate``, as in :func:`solve_gram`).
+    estimated with ``estimate``, as in :func:`solve_gram`), or where the
+    sweep did not sum it because it found it indefinite.
     """
     d = np.sqrt(np.abs(np.diag(sweep.gram[:m, :m])))
-    if m == 0 or not np.all(d > 0):
+    if m == 0 or sweep.newton_gram is None or not np.all(d > 0):
         return None
     scaled = sweep.newton_gram[:m, :m] / np.outer(d, d)
     L = estimated_cholesky(scaled) if estimate else _first(well_conditioned_cholesky(scaled))
@@ -1446,6 +1447,11 @@ def gnostic_irls(
     fidelity_sigma = [start_sigma]  # σ of the last step: the unit of the sweep's scale sums
     # Wide data: the Jacobian's factor that the next step reuses (see below).
     chord = [None]
+    # Wide data: the parameters' count when the last Jacobian failed its
+    # factorisation (at 300 x 200 it does for 10-30 steps in a row): the
+    # next sweep tests whether its Jacobian is indefinite before summing it
+    # (see InMemoryRows.sweep's indefinite).
+    curved = [None]
     tail = [None]
     refresh = [False]  # whether the next step refreshes the leverages (see reweight)
 
@@ -1469,6 +1475,8 @@ def gnostic_irls(
                 metric = None
             else:
                 leverage = solved[2]
+        if curved[0] is not None and newton and metric is None:
+            skip["indefinite"] = curved[0]
         sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton, fidelity_unit=fidelity_unit, gram=metric is None, **skip)
         chord[0] = None
         if metric is None:
@@ -1490,6 +1498,7 @@ def gnostic_irls(
                 coupling = scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma[0], auto) if joint_scale else None
                 if adjust_leverage:
                     factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept, estimate=True)
+                    curved[0] = coef.shape[0] + fit_intercept if factor is None and reused is None else None
                     stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
                 else:
                     factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept)
