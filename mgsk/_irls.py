@@ -753,28 +753,16 @@ def ridge(gram, fit_intercept, penalty):
     # Only the k x k block and the target's column are centered: the wide
     # start solves this some thirty times.
     A, b = gram[:k, :k], gram[:k, k + 1]
-    mean = gram[k] / total if fit_intercept else None
     if fit_intercept:
+        mean = gram[k] / total
+        A = A - total * np.outer(mean[:k], mean[:k])
         b = b - total * (mean[:k] * mean[k + 1])
-
-    def scaled_matrix():
-        # Built in Fortran order, which LAPACK factors in place (no copy).
-        scaled = np.empty((k, k), order="F")
-        if fit_intercept:
-            np.multiply.outer(mean[:k], mean[:k], out=scaled)
-            scaled *= total
-            np.subtract(A, scaled, out=scaled)
-        else:
-            scaled[...] = A
-        d = np.sqrt(np.maximum(np.diag(scaled), 0.0))
-        d = np.where(d > 0, d, 1.0)
-        np.divide(scaled, np.multiply.outer(d, d), out=scaled)
-        scaled[np.diag_indices(k)] += penalty
-        return scaled, d
-
-    scaled, d = scaled_matrix()
-    L, info = dpotrf(scaled, lower=1, clean=1, overwrite_a=1)
-    coef = (cho_solve_lower(L, b / d) if info == 0 else np.linalg.solve(scaled_matrix()[0], b / d)) / d
+    d = np.sqrt(np.maximum(np.diag(A), 0.0))
+    d = np.where(d > 0, d, 1.0)
+    scaled = np.divide(A, np.outer(d, d), out=A if fit_intercept else None)
+    scaled.flat[:: k + 1] += penalty
+    L, info = dpotrf(scaled, lower=1, clean=1)
+    coef = (cho_solve_lower(L, b / d) if info == 0 else np.linalg.solve(scaled, b / d)) / d
     return coef, float(mean[k + 1] - mean[:k] @ coef) if fit_intercept else 0.0
 
 
@@ -993,9 +981,7 @@ def solve_gram(gram, fit_intercept, estimate=False):
         return None
     if fit_intercept:
         mean = gram[k] / total
-        centered = np.multiply.outer(mean, mean)  # gram - total m mᵀ, in place
-        centered *= total
-        np.subtract(gram, centered, out=centered)
+        centered = gram - total * np.outer(mean, mean)
         const = 1.0 / total
     else:
         mean, centered, const = np.zeros(k + 2), gram, 0.0
@@ -1007,8 +993,7 @@ def solve_gram(gram, fit_intercept, estimate=False):
         d = np.sqrt(np.diag(A))
         if not (d > 0).all() or not np.isfinite(A).all():
             return None
-        scaled = np.multiply.outer(d, d)
-        np.divide(A, scaled, out=scaled)
+        scaled = A / np.outer(d, d)
         L = estimated_cholesky(scaled) if estimate else _first(well_conditioned_cholesky(scaled))
         if L is None:
             return None
