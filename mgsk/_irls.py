@@ -650,7 +650,8 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     a[:, -2] = 1.0
     a[:, -1] = y - y_shift
     kept = sample_weight
-    root = a * np.sqrt(kept)[:, None]
+    # Unit weights are not multiplied in (a copy of the design fewer).
+    root = a if np.all(kept == 1.0) else a * np.sqrt(kept)[:, None]
     gram = root.T @ root  # a symmetric product (BLAS syrk)
     del root
 
