@@ -246,6 +246,12 @@ WIDE_RIDGE = 0.05
 #: parameter the filtered scale equation has a smaller fixed point, at
 #: which the weights reject good rows.
 WIDE_UNIT_FLOOR = 2.0 * EFFICIENT_C
+#: The wide start updates the leverages by Woodbury's identity
+#: (:func:`updated_leverages`) when at most ``WOODBURY_ROWS`` rows per
+#: parameter change and the update's matrix has a condition number below
+#: ``WOODBURY_CONDITION``; else it recomputes them.
+WOODBURY_ROWS = 0.25
+WOODBURY_CONDITION = 1e8
 #: Iterations at most for the leverage weights.
 MAX_LEVERAGE_ITER = 30
 
@@ -620,6 +626,8 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     residuals : ndarray of shape (n,) or None
         The rows' :func:`prediction_residuals` at the start (None when it
         has none).
+    q : ndarray of shape (n,) or None
+        The rows' leverages under ``leverage`` (:func:`row_leverages`).
 
     Examples
     --------
@@ -628,7 +636,7 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     >>> rng = np.random.default_rng(0)
     >>> Z = rng.normal(size=(90, 40)); y = Z @ np.ones(40) + 0.1 * rng.normal(size=90)
     >>> y[:9] += 30
-    >>> coef, intercept, _, kept, _ = wide_start(Z, y, np.ones(90), Z.mean(0), y.mean(), True)
+    >>> coef, intercept, _, kept, _, _ = wide_start(Z, y, np.ones(90), Z.mean(0), y.mean(), True)
     >>> bool(kept[:9].sum() == 0 and np.abs(coef - 1).max() < 0.2)
     True
     """
@@ -642,7 +650,8 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     a[:, -2] = 1.0
     a[:, -1] = y - y_shift
     kept = sample_weight
-    root = a * np.sqrt(kept)[:, None]
+    # Unit weights are not multiplied in (a copy of the design fewer).
+    root = a if np.all(kept == 1.0) else a * np.sqrt(kept)[:, None]
     gram = root.T @ root  # a symmetric product (BLAS syrk)
     del root
 
@@ -672,31 +681,40 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
             break
         kept, gram = new_kept, refit(new_kept)
         coef, intercept = shifted(*ridge(gram, fit_intercept, WIDE_RIDGE))
-    leverage = previous = None
+    leverage = previous = q = changed = None
     for step in range(MAX_CONCENTRATION_STEPS):
         solved = solve_gram(gram, fit_intercept, estimate=True)
         if solved is None:
             coef, intercept = weighted_least_squares(Z, y, kept, fit_intercept)
-            return coef, intercept, None, kept, None
+            return coef, intercept, None, kept, None, None
+        if q is not None and changed.size <= WOODBURY_ROWS * parameters:
+            # The set changes by a few rows: their leverages are updated
+            # rather than recomputed, the start's largest cost otherwise.
+            q = updated_leverages(q, a[:, :-2], leverage, changed, kept[changed] - previous[3][changed])
+        else:
+            q = None
         coef, intercept, leverage = solved
         coef, intercept = shifted(coef, intercept)
-        t = np.abs(prediction_residuals(y - Z @ coef - intercept, a[:, :-2], leverage, kept))
+        if q is None:
+            q = row_leverages(a[:, :-2], leverage)
+        t = np.abs(prediction_residuals(y - Z @ coef - intercept, a[:, :-2], leverage, kept, q))
         sigma = MAD_FACTOR * weighted_median(t, sample_weight)
         new_kept = np.where(t <= WIDE_TRIM * sigma, sample_weight, 0.0)
         if new_kept.sum() < floor:
             new_kept = trimmed_weights(t, sample_weight, floor)
         if np.array_equal(new_kept, kept):
-            return coef, intercept, leverage, kept, t
+            return coef, intercept, leverage, kept, t, q
         if previous is not None and np.array_equal(new_kept, previous[3]):
             # The kept rows alternate between two sets (a third of the
             # benchmark's fits): the steps left would repeat the two fits,
             # and the last of them (fit, then the set it keeps) is known.
             if (MAX_CONCENTRATION_STEPS - 1 - step) % 2:
-                return previous[0], previous[1], previous[2], kept, None
-            return coef, intercept, leverage, new_kept, None
-        previous = (coef, intercept, leverage, kept)
+                return previous[0], previous[1], previous[2], kept, None, previous[4]
+            return coef, intercept, leverage, new_kept, None, q
+        previous = (coef, intercept, leverage, kept, q)
+        changed = np.flatnonzero(new_kept != kept)
         kept, gram = new_kept, refit(new_kept)
-    return coef, intercept, leverage, kept, None
+    return coef, intercept, leverage, kept, None, q
 
 
 def ridge(gram, fit_intercept, penalty):
@@ -749,7 +767,75 @@ def ridge(gram, fit_intercept, penalty):
     return coef, float(mean[k + 1] - mean[:k] @ coef) if fit_intercept else 0.0
 
 
-def prediction_residuals(residuals, Z, leverage, weights):
+def row_leverages(Z, leverage):
+    """``q = c + ‖(z - m) R⁻ᵀ‖²`` of every row for a :func:`solve_gram` leverage ``(m, R, c)``.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, k)
+        The design in the shifted coordinates of ``leverage``.
+    leverage : tuple (m, R, c)
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    center, factor, const = leverage
+    projected = leverage_projection(np.subtract(Z, center, order="F"), factor)
+    return np.einsum("ij,ij->i", projected, projected) + const
+
+
+def updated_leverages(q, Z, leverage, changed, change):
+    """:func:`row_leverages` after a few rows' weights change, by Woodbury's identity.
+
+    With ``B(a, b) = c + (a - m)ᵀ (R Rᵀ)⁻¹ (b - m)`` the bilinear form of
+    ``leverage`` (``q_i = B(z_i, z_i)``), adding ``Δ_j z̃_j z̃_jᵀ`` of the
+    changed rows to the weighted Gram matrix gives
+    ``q_i - P_i (diag(1/Δ) + P_J)⁻¹ P_iᵀ`` with ``P_ij = B(z_i, z_j)``:
+    ``O(n k |J|)`` instead of the ``O(n k²)`` of :func:`row_leverages`.
+
+    Parameters
+    ----------
+    q : ndarray of shape (n,)
+        The rows' leverages under ``leverage``.
+    Z : ndarray of shape (n, k)
+        The design in the shifted coordinates of ``leverage``.
+    leverage : tuple (m, R, c)
+        Of the Gram matrix before the change (:func:`solve_gram`).
+    changed : ndarray of int
+        The rows whose weights change.
+    change : ndarray
+        Their new weights minus the old ones (nonzero).
+
+    Returns
+    -------
+    ndarray of shape (n,) or None
+        None where the update is ill-conditioned (recompute instead).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mgsk._irls import _gram, row_leverages, solve_gram, updated_leverages
+    >>> rng = np.random.default_rng(0)
+    >>> Z, y = rng.normal(size=(30, 3)), rng.normal(size=30)
+    >>> old, new = np.ones(30), np.r_[np.zeros(4), np.ones(26)]
+    >>> before, after = (solve_gram(_gram(Z, y, v, 0.0, 0.0), True)[2] for v in (old, new))
+    >>> q = updated_leverages(row_leverages(Z, before), Z, before, np.arange(4), -np.ones(4))
+    >>> bool(np.allclose(q, row_leverages(Z, after)))
+    True
+    """
+    center, factor, const = leverage
+    V = cho_solve_lower(factor, (Z[changed] - center).T)  # (R Rᵀ)⁻¹ (z_j - m)
+    P = Z @ V
+    P += const - center @ V
+    M = P[changed]
+    M[np.diag_indices_from(M)] += 1.0 / change
+    if not np.linalg.cond(M) < WOODBURY_CONDITION:
+        return None
+    return q - np.einsum("ij,ji->i", P, np.linalg.solve(M, P.T))
+
+
+def prediction_residuals(residuals, Z, leverage, weights, q=None):
     """Residuals divided by their standard deviation in units of the error's.
 
     For the fit of weighted least squares with weights ``v`` in ``[0, 1]``,
@@ -767,14 +853,15 @@ def prediction_residuals(residuals, Z, leverage, weights):
     leverage : tuple (m, R, c)
     weights : ndarray of shape (n,)
         The fit's weights ``v`` (sample weights included).
+    q : ndarray of shape (n,) or None, default=None
+        The rows' :func:`row_leverages` under ``leverage`` when known.
 
     Returns
     -------
     ndarray of shape (n,)
     """
-    center, factor, const = leverage
-    projected = leverage_projection(np.subtract(Z, center, order="F"), factor)
-    q = np.einsum("ij,ij->i", projected, projected) + const
+    if q is None:
+        q = row_leverages(Z, leverage)
     variance = 1.0 + q * (1.0 - 2.0 * np.minimum(weights, 1.0))
     return residuals / np.sqrt(np.maximum(variance, 1.0 - MAX_LEVERAGE))
 
@@ -1071,10 +1158,11 @@ def jacobian_factor(sweep, m, estimate=False):
     ``L Lᵀ = J / (d dᵀ)`` for the Jacobian ``J`` of the first ``m`` rows of
     ``sweep.newton_gram``, ``d`` the root of the Gram matrix's diagonal;
     None where ``J`` is indefinite or ill-conditioned (its condition number
-    estimated with ``estimate``, as in :func:`solve_gram`).
+    estimated with ``estimate``, as in :func:`solve_gram`), or where the
+    sweep did not sum it because it found it indefinite.
     """
     d = np.sqrt(np.abs(np.diag(sweep.gram[:m, :m])))
-    if m == 0 or not np.all(d > 0):
+    if m == 0 or sweep.newton_gram is None or not np.all(d > 0):
         return None
     scaled = sweep.newton_gram[:m, :m] / np.outer(d, d)
     L = estimated_cholesky(scaled) if estimate else _first(well_conditioned_cholesky(scaled))
@@ -1315,14 +1403,14 @@ def gnostic_irls(
         rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept, keep_design=not adjust_leverage)
     Zs, ys, ws = rows.start_sample()
     X_start = None if X_leverage is None else np.ascontiguousarray(X_leverage[start_rows(X_leverage.shape[0])])
-    leverage = kept = start_residuals = None
+    leverage = kept = start_residuals = start_q = None
     if start is not None:
         coef, intercept = start
     else:
         settles = joint_scale and y is not None and ys.shape[0] < y.shape[0] and ws.sum() > 0
         with single_blas_thread():  # the start's products are small too
             if adjust_leverage:
-                coef, intercept, leverage, kept, start_residuals = wide_start(Zs, ys, ws, rows.shift, rows.y_shift, fit_intercept)
+                coef, intercept, leverage, kept, start_residuals, start_q = wide_start(Zs, ys, ws, rows.shift, rows.y_shift, fit_intercept)
             else:
                 finishing = FINISHING_CONCENTRATION_STEPS if settles else MAX_CONCENTRATION_STEPS
                 coef, intercept = robust_start(Zs, ys, ws, X_start, fit_intercept, subsample=False, finishing_steps=finishing)
@@ -1338,7 +1426,7 @@ def gnostic_irls(
     if start_residuals is None:
         start_residuals = ys - Zs @ coef - intercept
         if leverage is not None:
-            start_residuals = prediction_residuals(start_residuals, Zs - rows.shift, leverage, kept)
+            start_residuals = prediction_residuals(start_residuals, Zs - rows.shift, leverage, kept, start_q)
     if kept is None:
         half = (half_weight_subset(start_residuals, ws, 0.5 * ws.sum(), fit_intercept) > 0).astype(float)
     else:
@@ -1347,6 +1435,8 @@ def gnostic_irls(
         # a unit that rejects good rows too.
         half = (kept > 0).astype(float)
     start_sigma = mad_scale(start_residuals, ws)
+    if start_q is not None and hasattr(rows, "start_leverages"):
+        rows.start_leverages(leverage, start_q)  # the first sweep's, at the start's leverage
     if adjust_leverage:
         # The start's prediction residuals measure the error scale honestly;
         # the unit stays above its efficient value (not half of the MAD), or
@@ -1358,6 +1448,11 @@ def gnostic_irls(
     fidelity_sigma = [start_sigma]  # σ of the last step: the unit of the sweep's scale sums
     # Wide data: the Jacobian's factor that the next step reuses (see below).
     chord = [None]
+    # Wide data: the parameters' count when the last Jacobian failed its
+    # factorisation (at 300 x 200 it does for 10-30 steps in a row): the
+    # next sweep tests whether its Jacobian is indefinite before summing it
+    # (see InMemoryRows.sweep's indefinite).
+    curved = [None]
     tail = [None]
     refresh = [False]  # whether the next step refreshes the leverages (see reweight)
 
@@ -1381,6 +1476,8 @@ def gnostic_irls(
                 metric = None
             else:
                 leverage = solved[2]
+        if curved[0] is not None and newton and metric is None:
+            skip["indefinite"] = curved[0]
         sweep = rows.sweep(coef, intercept, unit, leverage if adjust_leverage else None, newton=newton, fidelity_unit=fidelity_unit, gram=metric is None, **skip)
         chord[0] = None
         if metric is None:
@@ -1402,6 +1499,7 @@ def gnostic_irls(
                 coupling = scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma[0], auto) if joint_scale else None
                 if adjust_leverage:
                     factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept, estimate=True)
+                    curved[0] = coef.shape[0] + fit_intercept if factor is None and reused is None else None
                     stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
                 else:
                     factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept)

@@ -57,6 +57,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.linalg.blas import dtrsm
+from scipy.linalg.lapack import dpotrs
 from threadpoolctl import ThreadpoolController
 
 from ._gnostic import X_MAX
@@ -74,6 +75,11 @@ MAX_LEVERAGE = 0.99
 SWEEP_ROWS = 8192
 #: Per-row temporaries of a tall sweep block (:meth:`InMemoryRows._tall_block`).
 TALL_TEMPORARIES = 7
+#: See :func:`curves_down`: far above the relative rounding of a Cholesky
+#: factorisation and of the sums (about ``(k + n) k`` unit roundoffs).
+INDEFINITE_MARGIN = 1e-6
+#: Rows whose directions :func:`_indefinite_along_rows` tries.
+INDEFINITE_TRIES = 4
 #: Rows from which a sweep (and the scale's one-dimensional sums) runs in
 #: two threads, on the first and second half of the rows: numpy releases
 #: the GIL in its loops and products. The halves are fixed by ``n`` alone
@@ -275,6 +281,7 @@ class InMemoryRows:
         # The leverages' factor R of the last sweep and the rows' c + ‖(z - m) R⁻ᵀ‖²:
         # they depend on R alone, so a sweep with the same R reuses them.
         self._leverage_factor, self._leverage_q = None, None
+        self._indefinite = None  # see sweep
 
     @classmethod
     def of_residuals(cls, residuals, sample_weight, total_weight):
@@ -312,7 +319,21 @@ class InMemoryRows:
         rows = start_rows(self.y.shape[0])
         return np.ascontiguousarray(self.Z[rows]), self.y[rows].copy(), self.sample_weight[rows].copy()
 
-    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True, gram=True):
+    def start_leverages(self, leverage, q):
+        """Keep the start's leverages for the next sweep at ``leverage``.
+
+        Parameters
+        ----------
+        leverage : tuple (m, R, c)
+            The leverage of the start's fit (see :meth:`sweep`).
+        q : ndarray
+            ``c + ‖(z - m) R⁻ᵀ‖²`` of the :meth:`start_sample`'s rows; kept
+            only when the sample is all rows.
+        """
+        if q.shape[0] == self.Z.shape[0]:
+            self._leverage_factor, self._leverage_q = leverage[1], q.copy()
+
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True, gram=True, indefinite=None):
         """One pass over the rows; see the module docstring.
 
         Parameters
@@ -341,11 +362,20 @@ class InMemoryRows:
             With ``leverage``: False leaves the Gram matrix out (``gram``
             stays 0) and sums the estimating equation ``gradient`` instead;
             ``newton_gram`` is then summed by itself.
+        indefinite : int or None, default=None
+            With ``newton``, ``leverage`` and ``gram``, on rows that are one
+            block: the number ``m`` of parameters (``k + 1`` with an
+            intercept), when an earlier Jacobian was indefinite. Where this
+            one curves down by a margin that Cholesky's rounding cannot
+            bridge along a direction that one of a few rows points to
+            (:func:`_indefinite_along_rows`), ``newton_gram`` is left None:
+            :func:`mgsk._irls.jacobian_factor` would reject it.
 
         Returns
         -------
         Sweep
         """
+        self._indefinite = indefinite
         n, k = self.Z.shape
         # Fitted values are taken about the shifts: a = (z - shift, 1, y - y_shift).
         offset = intercept + float(self.shift @ coef) - self.y_shift
@@ -545,7 +575,11 @@ class InMemoryRows:
         if out.newton_gram is not None and out.gradient is not None:
             out.newton_gram += _symmetric_sum(aT, sw * (1.0 - x_tanh_x), weighted)
         elif out.newton_gram is not None:
-            out.newton_gram += block_gram - _symmetric_sum(aT, sw * x_tanh_x, weighted)
+            sw_x_tanh_x = sw * x_tanh_x
+            if self._indefinite is not None and b == self.Z.shape[0] and _indefinite_along_rows(aT, sw - sw_x_tanh_x, sw + np.abs(sw_x_tanh_x), block_gram, leverage, q, self._indefinite):
+                out.newton_gram = None
+            else:
+                out.newton_gram += block_gram - _symmetric_sum(aT, sw_x_tanh_x, weighted)
         if out.scale_sums is None:
             return
         abs_x_f = _abs_ratio(abs_r, fidelity_unit / 2.0)
@@ -750,6 +784,70 @@ def leverage_projection(centered, factor):
     if not centered.flags.f_contiguous:
         return solve_triangular(factor, centered.T, lower=True).T
     return dtrsm(1.0, factor, centered, side=1, lower=1, trans_a=1, overwrite_b=1)
+
+
+def _indefinite_along_rows(aT, c, magnitude, gram, leverage, q, m):
+    """Whether :func:`curves_down` holds along ``G⁻¹ ã_i`` of one of the rows most likely to show it.
+
+    ``G`` is the Gram matrix of ``leverage`` (``q`` its leverages). Along
+    ``G⁻¹ ã_i`` the row's own term in the curvature is ``c_i q_i²``: the
+    ``INDEFINITE_TRIES`` rows where it is most negative are tried.
+    """
+    center, factor, const = leverage
+    k = factor.shape[0]
+    own = c * q * q
+    for i in np.argsort(own, kind="stable")[:INDEFINITE_TRIES]:
+        if not own[i] < 0:
+            break
+        direction = dpotrs(factor, aT[:k, i] - center, lower=1)[0]
+        if m > k:
+            direction = np.append(direction, const - center @ direction)
+        if curves_down(aT, c, magnitude, gram, direction):
+            return True
+    return False
+
+
+def curves_down(aT, c, magnitude, gram, direction):
+    """Whether ``J = Σ c a aᵀ`` (the leading ``m`` rows and columns) is indefinite by a safe margin.
+
+    ``J`` is factored scaled, ``S = J / (d dᵀ)`` with ``d`` the root of the
+    Gram matrix's diagonal. With ``w = direction``, ``u = d w`` and
+    ``S'`` the same scaling of ``Σ magnitude a aᵀ`` (``magnitude ≥ |c|``,
+    the rows' terms in the sums), true when ``wᵀ J w`` is below
+    ``-INDEFINITE_MARGIN`` times ``max(‖u‖² max(1, max S'ᵢᵢ), Σ magnitude
+    (|a|ᵀ|w|)²)``. A Cholesky factorisation of ``S`` that completes has a
+    backward error of about ``m`` unit roundoffs times ``‖u‖² max S'ᵢᵢ``
+    along ``u``, and the sums round by about ``n`` times the second term:
+    both far below the margin, so the factorisation would fail, and
+    summing ``J`` can be skipped.
+
+    Parameters
+    ----------
+    aT : ndarray of shape (k + 2, b)
+        The rows ``a``, transposed.
+    c : ndarray of shape (b,)
+        The rows' weights in ``J``.
+    magnitude : ndarray of shape (b,)
+        At least ``|c|``.
+    gram : ndarray of shape (k + 2, k + 2)
+        The Gram matrix the Jacobian is scaled by.
+    direction : ndarray of shape (m,)
+
+    Returns
+    -------
+    bool
+    """
+    m = direction.shape[0]
+    part = aT[:m]
+    along = direction @ part
+    curvature = float(c @ (along * along))
+    diagonal = np.abs(np.diag(gram)[:m])
+    if not curvature < 0 or not np.all(diagonal > 0):
+        return False
+    bound = np.abs(direction) @ np.abs(part)
+    largest = float(np.max((part * part) @ magnitude / diagonal))
+    scale = max(float(diagonal @ (direction * direction)) * max(1.0, largest), float(magnitude @ (bound * bound)))
+    return curvature < -INDEFINITE_MARGIN * scale
 
 
 def _symmetric_sum(aT, c, weighted):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.linalg.lapack import dpotrf
 
 import mgsk._irls as irls_module
 import mgsk._rows as rows_module
@@ -317,3 +318,57 @@ def test_tall_chord_steps_keep_the_fixed_point_and_the_steps(monkeypatch):
     assert chord.converged and fresh.converged and abs(chord.n_iter - fresh.n_iter) <= 1
     np.testing.assert_allclose(chord.coef, fresh.coef, rtol=1e-9)
     assert chord.intercept == pytest.approx(fresh.intercept, rel=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12), st.integers(0, 2**16), st.floats(0.0, 4.0))
+def test_curves_down_only_where_cholesky_fails(m, seed, spread):
+    # A Jacobian Σ c a aᵀ with some negative row weights, scaled by the Gram
+    # matrix's diagonal as jacobian_factor scales it: where curves_down says
+    # it is indefinite, its factorisation fails; along its most negative
+    # eigenvector, clearly below 0, curves_down says so.
+    rng = np.random.default_rng(seed)
+    b = 3 * m + 4
+    aT = rng.normal(size=(m + 2, b))
+    sw = rng.uniform(0.1, 1.0, size=b)
+    c = sw * (1.0 - rng.uniform(0.0, spread, size=b))
+    magnitude = np.maximum(sw, np.abs(c))
+    gram = (aT * sw) @ aT.T
+    d = np.sqrt(np.diag(gram)[:m])
+    scaled = ((aT[:m] * c) @ aT[:m].T) / np.outer(d, d)
+    values, vectors = np.linalg.eigh(scaled)
+    directions = [vectors[:, 0] / d, rng.normal(size=m), aT[:m, 0]]
+    for direction in directions:
+        if rows_module.curves_down(aT, c, magnitude, gram, direction):
+            assert dpotrf(scaled, lower=1)[1] > 0
+    if values[0] < -1e-3:
+        assert rows_module.curves_down(aT, c, magnitude, gram, directions[0])
+
+
+def test_wide_sweeps_skip_indefinite_jacobians_and_keep_the_fit(monkeypatch):
+    # With few rows per parameter the Jacobian stays indefinite for many
+    # steps: the sweeps that find so before summing it leave it out, and
+    # the fit is the same, bit for bit, as with every Jacobian summed.
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(150, 100))
+    y = Z @ rng.normal(size=100) + rng.normal(size=150)
+    y[:15] += rng.uniform(20, 50, size=15)
+    options = {"adjust_leverage": True, "joint_scale": True}
+    skipped = []
+    sweep = InMemoryRows.sweep
+
+    def recorded(self, *args, **kwargs):
+        result = sweep(self, *args, **kwargs)
+        skipped.append(bool(kwargs.get("newton") and kwargs.get("jacobian", True) and result.newton_gram is None))
+        return result
+
+    monkeypatch.setattr(InMemoryRows, "sweep", recorded)
+    lean = gnostic_irls(Z, y, np.ones(150), **options)
+    assert sum(skipped) >= 3
+    monkeypatch.setattr(rows_module, "INDEFINITE_TRIES", 0)
+    skipped.clear()
+    full = gnostic_irls(Z, y, np.ones(150), **options)
+    assert not any(skipped)
+    assert lean.n_iter == full.n_iter
+    np.testing.assert_array_equal(lean.coef, full.coef)
+    np.testing.assert_array_equal(lean.weights, full.weights)

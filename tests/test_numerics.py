@@ -18,7 +18,9 @@ from mgsk._irls import (
     linear_tail_stretch,
     prediction_residuals,
     robust_start,
+    row_leverages,
     solve_gram,
+    updated_leverages,
     wide_start,
 )
 from mgsk._weighted import (
@@ -221,6 +223,28 @@ def test_prediction_residuals_are_the_studentized_deleted_residuals(k, seed, fit
     np.testing.assert_allclose(y[i] - A[i] @ fit, t[i] / np.sqrt(1 - q[i]), rtol=1e-7)
 
 
+@given(st.integers(1, 8), st.integers(0, 2**16), st.booleans(), st.integers(1, 6))
+@settings(max_examples=30, deadline=None)
+def test_updated_leverages_equal_the_recomputed_ones(k, seed, fit_intercept, changes):
+    """Rows leaving, joining and changing weight: the Woodbury update of the
+    leverages equals recomputing them from the new Gram matrix."""
+    rng = np.random.default_rng(seed)
+    n = 3 * k + 12
+    Z = rng.normal(size=(n, k))
+    y = rng.normal(size=n)
+    old = (np.arange(n) % 5 != 0).astype(float)
+    new = old.copy()
+    changed = rng.choice(n, size=changes, replace=False)
+    new[changed] = np.where(old[changed] > 0, rng.choice([0.0, 0.5], size=changes), rng.uniform(0.5, 2.0, size=changes))
+    changed = changed[new[changed] != old[changed]]
+    shift = Z.mean(axis=0) if fit_intercept else np.zeros(k)
+    before, after = (solve_gram(_gram(Z, y, v, shift, 0.0), fit_intercept)[2] for v in (old, new))
+    q = updated_leverages(row_leverages(Z - shift, before), Z - shift, before, changed, new[changed] - old[changed])
+    A = np.c_[np.ones(n), Z] if fit_intercept else Z
+    expected = np.einsum("ij,ji->i", A, np.linalg.solve(A.T @ (A * new[:, None]), A.T))
+    np.testing.assert_allclose(q, expected, rtol=1e-8, atol=1e-10)
+
+
 def test_wide_start_finds_the_outliers_at_one_and_a_half_rows_per_parameter():
     rng = np.random.default_rng(3)
     n, k = 150, 99
@@ -228,7 +252,7 @@ def test_wide_start_finds_the_outliers_at_one_and_a_half_rows_per_parameter():
     beta = rng.normal(size=k)
     y = 1.0 + Z @ beta + rng.normal(size=n)
     y[:15] += rng.uniform(20, 50, size=15)
-    coef, intercept, _, kept, _ = wide_start(Z, y, np.ones(n), Z.mean(axis=0), float(y.mean()), True)
+    coef, intercept, _, kept, _, _ = wide_start(Z, y, np.ones(n), Z.mean(axis=0), float(y.mean()), True)
     assert kept[:15].sum() == 0 and kept[15:].mean() > 0.95
     # Least squares on all rows absorbs the outliers: far worse.
     ls = np.linalg.lstsq(np.c_[np.ones(n), Z], y, rcond=None)[0]

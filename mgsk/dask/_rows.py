@@ -259,7 +259,7 @@ class DaskRows:
         Zs, ys, ws = self._start
         return Zs.copy(), ys.copy(), ws.copy()
 
-    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True, gram=True):
+    def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True, gram=True, indefinite=None):
         """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers.
 
         The pass is one graph, built task by task (dask.delayed's calls cost
@@ -268,7 +268,8 @@ class DaskRows:
         sweep's result, its part of the median of ``|r*|`` (σ, the MAD about
         0) and its part of the scale equation's sums at ``κσ``, which the
         iteration takes next. The last two run where the sweep did and read
-        its result; ``r*`` stays there.
+        its result; ``r*`` stays there. ``indefinite`` is not used: each
+        chunk sums its part of the Jacobian.
         """
         args = (coef, intercept, unit, leverage, newton, fidelity_unit, jacobian, gram)
         n, uniform, total_weight, state = self.y.shape[0], self.uniform, self.total_weight, self._state()
