@@ -12,6 +12,7 @@ from mgsk._irls import (
     EFFICIENT_C,
     ETA,
     KAPPA,
+    WIDE_TAIL_RATE,
     _gram,
     gnostic_weights,
     leverage_weights,
@@ -261,7 +262,9 @@ def test_wide_start_finds_the_outliers_at_one_and_a_half_rows_per_parameter():
 
 @given(
     arrays(np.float64, st.integers(2, 8), elements=st.floats(-10, 10)).filter(lambda d: np.linalg.norm(d) > 1e-3),
-    st.floats(0.01, 0.7),
+    # Rates at the bound itself are left out: the rate computed from the two
+    # steps may round either side of it (0.6999999999999998 did).
+    st.floats(0.01, WIDE_TAIL_RATE - 1e-9),
     st.floats(-1e3, 1e3),
 )
 def test_linear_tail_stretch_lands_on_the_limit_of_a_geometric_sequence(direction, rate, offset):
