@@ -1435,7 +1435,7 @@ def gnostic_irls(
         # a unit that rejects good rows too.
         half = (kept > 0).astype(float)
     start_sigma = mad_scale(start_residuals, ws)
-    if start_q is not None and hasattr(rows, "start_leverages"):
+    if start_q is not None:
         rows.start_leverages(leverage, start_q)  # the first sweep's, at the start's leverage
     if adjust_leverage:
         # The start's prediction residuals measure the error scale honestly;
@@ -1497,20 +1497,18 @@ def gnostic_irls(
             if newton and sigma > 0:
                 auto = scale == "auto" and not floored
                 coupling = scale_coupling(sweep, unit, image_unit, sigma, fidelity_sigma[0], auto) if joint_scale else None
+                m = coef.shape[0] + fit_intercept
+                factor = reused if reused is not None else jacobian_factor(sweep, m, estimate=adjust_leverage)
+                stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
                 if adjust_leverage:
-                    factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept, estimate=True)
-                    curved[0] = coef.shape[0] + fit_intercept if factor is None and reused is None else None
-                    stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
-                else:
-                    factor = reused if reused is not None else jacobian_factor(sweep, coef.shape[0] + fit_intercept)
-                    stepped = factor and newton_step(sweep, coef, intercept, rows.shift, rows.y_shift, fit_intercept, unit, coupling, factor)
-                    if stepped and stepped[2] is not None:
-                        change = (stepped[0] - coef, stepped[1] - intercept)
-                        if _norm(change) <= CHORD_STEP * _norm(stepped[:2]) and abs(stepped[2] - unit) <= CHORD_STEP * unit:
-                            # The Jacobian moves with the coefficients and the unit: after
-                            # a step this small, a fresh one would change the next step by a
-                            # small fraction of its size (that step is the last or nearly).
-                            chord[0] = factor
+                    curved[0] = m if factor is None and reused is None else None
+                elif stepped and stepped[2] is not None:
+                    change = (stepped[0] - coef, stepped[1] - intercept)
+                    if _norm(change) <= CHORD_STEP * _norm(stepped[:2]) and abs(stepped[2] - unit) <= CHORD_STEP * unit:
+                        # The Jacobian moves with the coefficients and the unit: after
+                        # a step this small, a fresh one would change the next step by a
+                        # small fraction of its size (that step is the last or nearly).
+                        chord[0] = factor
                 if stepped and adjust_leverage:
                     newton_change = (stepped[0] - coef, stepped[1] - intercept)
                     plain_change = (new_coef - coef, new_intercept - intercept)

@@ -31,6 +31,9 @@ stay with the rows object.
     in place of the Gram matrix. Returns a :class:`Sweep`,
     every field of which is a sum over row blocks (divided by ``Σ s`` for
     ``loss`` and ``re``): chunked backends add the fields of their chunks.
+``start_leverages(leverage, q)``
+    Keeps the wide start's leverages of its rows for the first sweep, which
+    then need not compute them again (a chunked backend may keep nothing).
 ``quantile(q, center=None)``
     The lower ``q``-quantile of ``r*`` (or of ``|r* - center|``), weighted
     by the sample weights: a selection, exact, O(n).
@@ -49,6 +52,7 @@ solving the normal equations loses no more digits than the data's own
 conditioning costs (see :func:`mgsk._irls.solve_gram`).
 """
 
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -281,7 +285,6 @@ class InMemoryRows:
         # The leverages' factor R of the last sweep and the rows' c + ‖(z - m) R⁻ᵀ‖²:
         # they depend on R alone, so a sweep with the same R reuses them.
         self._leverage_factor, self._leverage_q = None, None
-        self._indefinite = None  # see sweep
 
     @classmethod
     def of_residuals(cls, residuals, sample_weight, total_weight):
@@ -375,18 +378,17 @@ class InMemoryRows:
         -------
         Sweep
         """
-        self._indefinite = indefinite
         n, k = self.Z.shape
         # Fitted values are taken about the shifts: a = (z - shift, 1, y - y_shift).
         offset = intercept + float(self.shift @ coef) - self.y_shift
         theta = np.concatenate((-coef, [-offset, 1.0]))  # r = a @ theta
         self._fidelity = None
 
-        # The design laid out transposed for all sweeps: with keep_design,
-        # and for wide data, which fit in one block. The first sweep fills it.
         gram = gram or leverage is None
         if leverage is not None and self._leverage_factor is not leverage[1]:
             self._leverage_factor, self._leverage_q = None, np.empty(n)
+        # The design laid out transposed for all sweeps: with keep_design,
+        # and for wide data, which fit in one block. The first sweep fills it.
         whole = self._whole
         fill = whole is None and (self.keep_design or (leverage is not None and n <= self.block_rows))
         if fill:
@@ -406,7 +408,10 @@ class InMemoryRows:
             b = min(self.block_rows, rows.stop - rows.start)
             buffer = np.empty((k + 2, b)) if whole is None else None
             scratch = np.empty((2 * (k + 2) + 4 + TALL_TEMPORARIES) * b)
-            block_sums = self._sweep_block if leverage is not None else self._tall_block
+            if leverage is None:
+                block_sums = self._tall_block
+            else:
+                block_sums = functools.partial(self._sweep_block, indefinite=indefinite)
             for start in range(rows.start, rows.stop, self.block_rows):
                 block = slice(start, min(start + self.block_rows, rows.stop))
                 if whole is None:
@@ -510,7 +515,7 @@ class InMemoryRows:
         np.subtract(self.y[rows], self.y_shift, out=aT[k + 1])
         return aT
 
-    def _sweep_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out, scratch):
+    def _sweep_block(self, aT, rows, theta, unit, leverage, fidelity_unit, out, scratch, indefinite=None):
         """One block of :meth:`sweep` with the leverage adjustment (wide data): adds its sums to ``out``.
 
         ``aT`` holds the block's ``a`` transposed, ``(k + 2, b)``: the row
@@ -522,7 +527,8 @@ class InMemoryRows:
         product, which costs page faults where the allocator returns large
         blocks to the system at once (as Dask's workers configure it). The
         per-row values are taken from ``|r*|`` (its sign copied on where it
-        matters) and written in place into the rows' vectors.
+        matters) and written in place into the rows' vectors. ``indefinite``:
+        see :meth:`sweep`.
         """
         k = self.Z.shape[1]
         b = aT.shape[1]
@@ -572,11 +578,11 @@ class InMemoryRows:
         # unit · ∂x/∂unit = -x (1 - δ), ∂r*/∂r = λ (1 - δ)
         x_tanh_x *= 1.0 - delta
         lam = lam * (1.0 - delta)
+        sw_x_tanh_x = sw * x_tanh_x
         if out.newton_gram is not None and out.gradient is not None:
             out.newton_gram += _symmetric_sum(aT, sw * (1.0 - x_tanh_x), weighted)
         elif out.newton_gram is not None:
-            sw_x_tanh_x = sw * x_tanh_x
-            if self._indefinite is not None and b == self.Z.shape[0] and _indefinite_along_rows(aT, sw - sw_x_tanh_x, sw + np.abs(sw_x_tanh_x), block_gram, leverage, q, self._indefinite):
+            if indefinite is not None and b == self.Z.shape[0] and _indefinite_along_rows(aT, sw - sw_x_tanh_x, sw + np.abs(sw_x_tanh_x), block_gram, leverage, q, indefinite):
                 out.newton_gram = None
             else:
                 out.newton_gram += block_gram - _symmetric_sum(aT, sw_x_tanh_x, weighted)
@@ -588,7 +594,6 @@ class InMemoryRows:
         f = 2.0 * f_e / (1.0 + f_e2)
         tanh_abs_x_f = (1.0 - f_e2) / (1.0 + f_e2)
         t = np.copysign(tanh_abs_x_f, r)
-        sw_x_tanh_x = sw * x_tanh_x
         swf = sw * f
         unit_fidelity = swf @ x_tanh_x
         unit_fidelity -= (swf * abs_x_f * tanh_abs_x_f) @ delta  # unit · ∂f/∂unit = -f x_f tanh(x_f) δ

@@ -259,6 +259,10 @@ class DaskRows:
         Zs, ys, ws = self._start
         return Zs.copy(), ys.copy(), ws.copy()
 
+    def start_leverages(self, leverage, q):
+        """Nothing to keep: each chunk's sweep computes its rows' leverages (see
+        :meth:`mgsk._rows.InMemoryRows.start_leverages`)."""
+
     def sweep(self, coef, intercept, unit, leverage=None, newton=False, fidelity_unit=None, jacobian=True, gram=True, indefinite=None):
         """One pass over the chunks: their Sweeps added, ``r*`` persisted on the workers.
 
@@ -757,7 +761,7 @@ def data_scale(y, sample_weight, uniform, client=None, summary=None, total_weigh
 
     ``summary`` (:func:`lazy_summary` of ``y``, computed with the first
     pass), ``total_weight`` and ``found`` (the median and the median
-    deviation that :func:`graph_data_scale` found, or None) save the passes
+    deviation that :func:`data_scale_tasks` found, or None) save the passes
     that would find them.
     """
     weights = None if uniform else sample_weight
