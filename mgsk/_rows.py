@@ -53,6 +53,7 @@ conditioning costs (see :func:`mgsk._irls.solve_gram`).
 """
 
 import functools
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -90,6 +91,10 @@ INDEFINITE_TRIES = 4
 #: and their sums are added in order, so the result does not depend on the
 #: threads' timing or on the number of cores.
 THREADED_ROWS = 4 * SWEEP_ROWS
+#: A symmetric sum over a wide block (``(k + 2)² b`` multiply-adds: about half
+#: a millisecond on one thread at this size) is split between two threads
+#: above it (:func:`symmetric_sum`).
+SPLIT_PRODUCT_FLOPS = 1e7
 #: The block products are (k+2) x b x (k+2): one BLAS thread does them
 #: faster than several, which spin for each tiny product (much slower still
 #: when other processes load the cores).
@@ -205,6 +210,21 @@ def in_halves(fn, n):
         second = pool.submit(fn, slice(middle, n))
         first = fn(slice(0, middle))
         return [first, second.result()]
+
+
+_POOL = {}
+
+
+def _pool():
+    """A one-thread executor for the second half of a split product.
+
+    Kept for the process (a new one per product costs a thread start), and
+    made anew in a forked child, where the parent's thread does not run.
+    """
+    pid = os.getpid()
+    if _POOL.get("pid") != pid:
+        _POOL["pid"], _POOL["executor"] = pid, ThreadPoolExecutor(max_workers=1, thread_name_prefix="mgsk-product")
+    return _POOL["executor"]
 
 
 @contextmanager
@@ -563,11 +583,8 @@ class InMemoryRows:
         sw = s * w
         W = scratch[: 2 * aT.size + 4 * b].reshape(-1, b)
 
-        def weighted(row_weights):  # aT * row_weights, in W's first rows
-            return np.multiply(aT, row_weights, out=W[: k + 2])
-
         if out.gradient is None:
-            block_gram = _symmetric_sum(aT, sw, weighted)
+            block_gram = symmetric_sum(aT, sw, W[: k + 2])
             out.gram += block_gram
         else:
             out.gradient += aT @ (sw * raw)
@@ -580,12 +597,12 @@ class InMemoryRows:
         lam = lam * (1.0 - delta)
         sw_x_tanh_x = sw * x_tanh_x
         if out.newton_gram is not None and out.gradient is not None:
-            out.newton_gram += _symmetric_sum(aT, sw * (1.0 - x_tanh_x), weighted)
+            out.newton_gram += symmetric_sum(aT, sw * (1.0 - x_tanh_x), W[: k + 2])
         elif out.newton_gram is not None:
             if indefinite is not None and b == self.Z.shape[0] and _indefinite_along_rows(aT, sw - sw_x_tanh_x, sw + np.abs(sw_x_tanh_x), block_gram, leverage, q, indefinite):
                 out.newton_gram = None
             else:
-                out.newton_gram += block_gram - _symmetric_sum(aT, sw_x_tanh_x, weighted)
+                out.newton_gram += block_gram - symmetric_sum(aT, sw_x_tanh_x, W[: k + 2])
         if out.scale_sums is None:
             return
         abs_x_f = _abs_ratio(abs_r, fidelity_unit / 2.0)
@@ -855,18 +872,45 @@ def curves_down(aT, c, magnitude, gram, direction):
     return curvature < -INDEFINITE_MARGIN * scale
 
 
-def _symmetric_sum(aT, c, weighted):
+def symmetric_sum(aT, c, scratch):
     """``Σ c a aᵀ`` over the columns ``a`` of ``aT`` by symmetric products.
 
     A product of a block with its own transpose is BLAS ``syrk``, a fraction
-    of the cost of a general product: the rows with ``c >= 0`` enter as
-    ``(a √c)(a √c)ᵀ`` (through ``weighted``, which multiplies ``aT`` by row
-    weights into scratch), the few with ``c < 0`` are subtracted apart.
+    of the cost of a general product: the rows enter as ``a √|c|``, written
+    into ``scratch`` (shaped like ``aT``), those with ``c < 0`` moved after
+    the others and their product subtracted. Large sums are split into two
+    halves of those columns, summed in two threads (numpy releases the GIL
+    in BLAS, and each thread has the one BLAS thread of
+    :func:`single_blas_thread`); the halves are always the same and added
+    in order, so the sum does not depend on the threads' timing.
     """
-    root = weighted(np.sqrt(np.maximum(c, 0.0)))
-    total = root @ root.T
-    negative = np.flatnonzero(c < 0)
-    if negative.size:
-        part = aT[:, negative] * np.sqrt(-c[negative])
-        total -= part @ part.T
+    k2, b = aT.shape
+    negative = c < 0
+    if negative.any():
+        order = np.argsort(negative, kind="stable")
+        roots = np.sqrt(np.abs(c[order]))
+        nonnegative = b - int(np.count_nonzero(negative))
+    else:
+        order, roots, nonnegative = None, np.sqrt(c), b
+
+    def part(columns):
+        block = scratch[:, columns]
+        if order is None:
+            np.multiply(aT[:, columns], roots[columns], out=block)
+        else:
+            np.take(aT, order[columns], axis=1, out=block, mode="clip")
+            block *= roots[columns]
+        split = min(max(nonnegative - columns.start, 0), block.shape[1])
+        upper, lower = block[:, :split], block[:, split:]
+        total = upper @ upper.T
+        if lower.shape[1]:
+            total -= lower @ lower.T
+        return total
+
+    if b * k2 * k2 < SPLIT_PRODUCT_FLOPS:
+        return part(slice(0, b))
+    middle = b // 2
+    second = _pool().submit(part, slice(middle, b))
+    total = part(slice(0, middle))
+    total += second.result()
     return total

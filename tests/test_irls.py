@@ -256,9 +256,46 @@ def test_wide_sweep_products_equal_the_general_ones():
     np.testing.assert_allclose(rows_module.leverage_projection(np.ascontiguousarray(centered), lower), expected, atol=1e-12)
     aT = rng.normal(size=(8, 50))
     c = rng.uniform(-0.2, 1.0, size=50)
-    scratch = np.empty(aT.size)
-    total = rows_module._symmetric_sum(aT, c, lambda v: np.multiply(aT, v, out=scratch.reshape(aT.shape)))
-    np.testing.assert_allclose(total, (aT * c) @ aT.T, atol=1e-12)
+    np.testing.assert_allclose(rows_module.symmetric_sum(aT, c, np.empty_like(aT)), (aT * c) @ aT.T, atol=1e-12)
+
+
+@pytest.mark.parametrize("low", [0.0, -0.3])
+def test_split_symmetric_sum_is_the_sum_and_the_same_each_time(low):
+    # Above SPLIT_PRODUCT_FLOPS the halves are summed in two threads: the
+    # sum is still Σ c a aᵀ, bit for bit the same on every call.
+    rng = np.random.default_rng(4)
+    aT = rng.normal(size=(120, 1001))
+    assert aT.shape[1] * aT.shape[0] ** 2 >= rows_module.SPLIT_PRODUCT_FLOPS
+    c = rng.uniform(low, 1.0, size=aT.shape[1])
+    first = rows_module.symmetric_sum(aT, c, np.empty_like(aT))
+    np.testing.assert_allclose(first, (aT * c) @ aT.T, rtol=1e-12, atol=1e-10)
+    for _ in range(5):
+        assert np.array_equal(rows_module.symmetric_sum(aT, c, np.empty_like(aT)), first)
+
+
+def _split_sum_in_child(queue):
+    rng = np.random.default_rng(5)
+    aT = rng.normal(size=(120, 1001))
+    queue.put(rows_module.symmetric_sum(aT, np.ones(1001), np.empty_like(aT)).tobytes())
+
+
+def test_a_forked_child_sums_split_products_too():
+    # The parent's product thread does not run in a forked child; the child
+    # makes its own instead of waiting on it forever.
+    multiprocessing = pytest.importorskip("multiprocessing")
+    rng = np.random.default_rng(5)
+    aT = rng.normal(size=(120, 1001))
+    parent = rows_module.symmetric_sum(aT, np.ones(1001), np.empty_like(aT))  # starts the thread here
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_split_sum_in_child, args=(queue,))
+    child.start()
+    try:
+        assert queue.get(timeout=30) == parent.tobytes()
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
 
 
 def _with_and_without_chords(monkeypatch, Z, y, s, **options):
