@@ -1,5 +1,7 @@
 """The iteration machinery of the regressors (mgsk._irls, mgsk._rows), tested on its own."""
 
+import multiprocessing
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -282,7 +284,8 @@ def _split_sum_in_child(queue):
 def test_a_forked_child_sums_split_products_too():
     # The parent's product thread does not run in a forked child; the child
     # makes its own instead of waiting on it forever.
-    multiprocessing = pytest.importorskip("multiprocessing")
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
     rng = np.random.default_rng(5)
     aT = rng.normal(size=(120, 1001))
     parent = rows_module.symmetric_sum(aT, np.ones(1001), np.empty_like(aT))  # starts the thread here
