@@ -656,10 +656,7 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     """
     total = sample_weight.sum()
     parameters = Z.shape[1] + fit_intercept
-    # Each fit below is on a set of rows that differs from the last one's in
-    # a few rows: the Gram matrix of the kept rows is updated by those rows,
-    # O(changed rows · k²) instead of O(n k²) a fit.
-    # Laid out by columns: the rows' products below read a.T in place.
+    # Laid out by columns: the first Gram matrix's products read a.T in place.
     a = np.empty((Z.shape[1] + 2, Z.shape[0])).T
     np.subtract(Z, shift, out=a[:, :-2])
     a[:, -2] = 1.0
@@ -667,6 +664,9 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     kept = sample_weight
     gram = symmetric_sum(a.T, kept, np.empty_like(a.T))
 
+    # Each fit below is on a set of rows that differs from the last one's in
+    # a few rows: the Gram matrix of the kept rows is updated by those rows,
+    # O(changed rows · k²) instead of O(n k²) a fit.
     def refit(new_kept):
         changed = np.flatnonzero(new_kept != kept)
         part = a[changed]
