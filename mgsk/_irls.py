@@ -1411,9 +1411,7 @@ def gnostic_irls(
     (array([ 1., -2.]), True)
     """
     if rows is None:
-        # Tall data keep the design laid out for their sweeps; a wide sweep's products
-        # cost k² per row, beside which laying out k per row is cheap.
-        rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept, keep_design=not adjust_leverage)
+        rows = InMemoryRows(Z, y, sample_weight, y_scale, fit_intercept)
     Zs, ys, ws = rows.start_sample()
     X_start = None if X_leverage is None else np.ascontiguousarray(X_leverage[start_rows(X_leverage.shape[0])])
     leverage = kept = start_residuals = start_q = None

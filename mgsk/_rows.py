@@ -53,6 +53,7 @@ conditioning costs (see :func:`mgsk._irls.solve_gram`).
 """
 
 import functools
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -74,10 +75,10 @@ from ._weighted import _is_uniform, weighted_least_squares, weighted_mean, weigh
 START_ROWS = 10000
 #: Largest leverage used in ``r / sqrt(1 - h)``.
 MAX_LEVERAGE = 0.99
-#: Rows per block of a sweep: the block, its weighted copy and the per-row
-#: vectors stay in the cache, and the per-block overhead of the numpy calls
-#: stays small against their work.
+#: Rows per block of the one-dimensional sums (and the fewest of a sweep).
 SWEEP_ROWS = 8192
+#: Values ``(k + 2) b`` of a sweep's block of ``b`` rows (:func:`sweep_rows`).
+SWEEP_VALUES = 3 * 2**16
 #: Per-row temporaries of a tall sweep block (:meth:`InMemoryRows._tall_block`).
 TALL_TEMPORARIES = 7
 #: See :func:`curves_down`: far above the relative rounding of a Cholesky
@@ -87,10 +88,12 @@ INDEFINITE_MARGIN = 1e-6
 INDEFINITE_TRIES = 4
 #: Rows from which a sweep (and the scale's one-dimensional sums) runs in
 #: two threads, on the first and second half of the rows: numpy releases
-#: the GIL in its loops and products. The halves are fixed by ``n`` alone
+#: the GIL in its loops and in ``np.dot``'s products (not in ``np.matmul``'s
+#: of a block's shape, numpy/numpy#11821: measured with numpy 2.4, two
+#: threads of ``W @ aT.T`` took as long as one after the other). The halves are fixed by ``n`` alone
 #: and their sums are added in order, so the result does not depend on the
 #: threads' timing or on the number of cores.
-THREADED_ROWS = 4 * SWEEP_ROWS
+THREADED_ROWS = 32768
 #: A symmetric sum over a wide block (``(k + 2)² b`` multiply-adds: about half
 #: a millisecond on one thread at this size) is split between two threads
 #: above it (:func:`symmetric_sum`).
@@ -101,6 +104,20 @@ SPLIT_PRODUCT_FLOPS = 1e7
 _BLAS = ThreadpoolController()
 _BLAS_LOCK = threading.Lock()
 _BLAS_LIMIT = {"depth": 0}  # nesting depth of single_blas_thread, and its limiter
+
+
+def sweep_rows(k):
+    """Rows per block of a sweep over ``k`` columns.
+
+    A power of two of about :data:`SWEEP_VALUES` values, from
+    :data:`SWEEP_ROWS` to 32,768 rows. The block and its weighted copies
+    should stay in the cache, and the per-block cost of the numpy calls
+    small against their work, which, with the GIL held, also keeps the
+    second thread waiting. Measured on a sweep of 1e6 rows: 8,192-row
+    blocks are best at 50 columns, 16,384 at 10 and 32,768 at 3.
+    """
+    rows = 2 ** round(math.log2(SWEEP_VALUES / (k + 2)))
+    return int(min(max(rows, SWEEP_ROWS), 32768))
 
 
 def start_rows(n):
@@ -187,7 +204,7 @@ class Sweep:
     gradient: np.ndarray = None
 
 
-def in_halves(fn, n):
+def in_halves(fn, n, block=SWEEP_ROWS):
     """``[fn(rows)]`` for all rows, or for their two halves in two threads.
 
     Parameters
@@ -196,6 +213,8 @@ def in_halves(fn, n):
         Takes a slice of rows and returns their partial result.
     n : int
         Number of rows.
+    block : int, default=SWEEP_ROWS
+        Rows per block of ``fn``: the halves split on a block boundary.
 
     Returns
     -------
@@ -205,7 +224,7 @@ def in_halves(fn, n):
     if n < THREADED_ROWS:
         return [fn(slice(0, n))]
     # Halves on a block boundary, so that the blocks are those of one thread.
-    middle = -(-(n // 2) // SWEEP_ROWS) * SWEEP_ROWS
+    middle = -(-(n // 2) // block) * block
     with ThreadPoolExecutor(max_workers=1) as pool:
         second = pool.submit(fn, slice(middle, n))
         first = fn(slice(0, middle))
@@ -263,14 +282,8 @@ class InMemoryRows:
     fit_intercept : bool, default=True
         Whether the model has an intercept (then the columns are shifted by
         the start rows' weighted means, for the conditioning of the sums).
-    block_rows : int, default=SWEEP_ROWS
-        Rows per block: a block and its weighted copy stay in cache.
-    keep_design : bool, default=False
-        Whether the first sweep keeps ``a = (z - shift, 1, y - y_shift)``
-        of all rows, transposed, for the later sweeps (``(k + 2) n`` more
-        floats): they then read it instead of laying out each block afresh.
-        Worth it for a fit of several sweeps over data in memory, not for a
-        chunk swept once.
+    block_rows : int or None, default=None
+        Rows per block; None for :func:`sweep_rows` of the columns.
 
     Examples
     --------
@@ -282,10 +295,10 @@ class InMemoryRows:
     ([0.0, 0.0, 0.0, 6.0], 0.0)
     """
 
-    def __init__(self, Z, y, sample_weight, y_scale=1.0, fit_intercept=True, block_rows=SWEEP_ROWS, keep_design=False):
+    def __init__(self, Z, y, sample_weight, y_scale=1.0, fit_intercept=True, block_rows=None):
         self.Z, self.y, self.sample_weight = Z, y, sample_weight
         self.y_scale = y_scale
-        self.block_rows = block_rows
+        self.block_rows = sweep_rows(Z.shape[1]) if block_rows is None else block_rows
         self.total_weight = float(sample_weight.sum())
         n, k = Z.shape
         sample = start_rows(n)
@@ -299,9 +312,8 @@ class InMemoryRows:
         self.weights = np.ones(n)  # w of the last sweep
         self._fidelity = None
         self._uniform = None  # whether the sample weights are all equal
-        self.keep_design = keep_design
         self._unit_weights = bool(np.all(sample_weight == 1.0))  # then not multiplied in
-        self._whole = None  # the design transposed, (k + 2, n), when kept (see sweep)
+        self._whole = None  # wide data: the design transposed, (k + 2, n) (see sweep)
         # The leverages' factor R of the last sweep and the rows' c + ‖(z - m) R⁻ᵀ‖²:
         # they depend on R alone, so a sweep with the same R reuses them.
         self._leverage_factor, self._leverage_q = None, None
@@ -407,10 +419,13 @@ class InMemoryRows:
         gram = gram or leverage is None
         if leverage is not None and self._leverage_factor is not leverage[1]:
             self._leverage_factor, self._leverage_q = None, np.empty(n)
-        # The design laid out transposed for all sweeps: with keep_design,
-        # and for wide data, which fit in one block. The first sweep fills it.
+        # Wide data, which fit in one block, keep the design laid out
+        # transposed for all sweeps: the first sweep fills it. Tall data lay
+        # out each block afresh: that costs less than the page faults of
+        # first writing a copy of the design (at 1e6 x 10, 96 MB: 13-30 ms
+        # against 2-4 ms per later sweep), and a fit takes few sweeps.
         whole = self._whole
-        fill = whole is None and (self.keep_design or (leverage is not None and n <= self.block_rows))
+        fill = whole is None and leverage is not None and n <= self.block_rows
         if fill:
             whole = np.empty((k + 2, n))
 
@@ -442,7 +457,7 @@ class InMemoryRows:
             return out
 
         with single_blas_thread():
-            parts = in_halves(part, n)
+            parts = in_halves(part, n, self.block_rows)
         if fill:  # kept once it is filled
             self._whole = whole
         if leverage is not None:
@@ -493,7 +508,7 @@ class InMemoryRows:
         sw = w if s is None else np.multiply(s, w, out=t[3])
         np.multiply(aT, sw, out=W[:k2])
         if not (jacobian or scale):
-            out.gram += W @ aT.T
+            out.gram += np.dot(W, aT.T)  # np.dot: see THREADED_ROWS
             return
         tanh_x = np.divide(2.0, denominator, out=denominator)
         tanh_x -= 1.0
@@ -519,7 +534,7 @@ class InMemoryRows:
             curvature += tanh_f
             out.fidelity_slopes += [sw_f_tanh_f @ x_f, -float(np.multiply(swf, x_f, out=t[5]) @ curvature)]
             np.copysign(sw_f_tanh_f, r, out=columns[3])
-        sums = W @ aT.T
+        sums = np.dot(W, aT.T)  # np.dot: see THREADED_ROWS
         out.gram += sums[:k2]
         if jacobian:
             out.newton_gram += sums[k2 : 2 * k2]
@@ -712,7 +727,7 @@ class InMemoryRows:
                 total += float(w @ s)
             return fidelity, total
 
-        parts = in_halves(part, self.residuals.shape[0])
+        parts = in_halves(part, self.residuals.shape[0], self.block_rows)
         return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 

@@ -93,28 +93,25 @@ def test_sweep_derivative_sums_match_finite_differences(seed, adjusted):
         np.testing.assert_allclose((gj - g0) / h, -sweep.newton_gram[:4, j], rtol=1e-4, atol=1e-6 * np.abs(g0).max())
 
 
-def test_tall_sweep_keeps_the_design_and_skips_unit_sample_weights():
-    # The kept, transposed design and the sums without the sample weights
-    # where they are all 1 give the sums of the per-block layout and of
-    # weights multiplied in.
+def test_tall_sweep_skips_unit_sample_weights():
+    # The sums without the sample weights where they are all 1 give the
+    # sums with the weights multiplied in.
     Z, y, _ = _data(7, n=3000)
     s = np.ones(3000)
     coef, args = np.array([0.2, -0.1, 0.4]), (0.3, 1.2)
-    kept = InMemoryRows(Z, y, s, block_rows=512, keep_design=True)
+    unit = InMemoryRows(Z, y, s, block_rows=512)
     weighted = InMemoryRows(Z, y, s, block_rows=512)
     weighted._unit_weights = False
     for newton, fidelity_unit, jacobian in [(False, None, True), (True, 8.0, True), (True, 8.0, False)]:
-        for _ in range(2):  # the kept design's first sweep fills it, the second reads it
-            ours = kept.sweep(coef, *args, newton=newton, fidelity_unit=fidelity_unit, jacobian=jacobian)
-            theirs = weighted.sweep(coef, *args, newton=newton, fidelity_unit=fidelity_unit, jacobian=jacobian)
-            for name in ("gram", "loss", "re", "newton_gram", "unit_gradient", "fidelity_gradient", "scale_sums", "fidelity_slopes"):
-                mine, other = getattr(ours, name), getattr(theirs, name)
-                assert (mine is None) == (other is None)
-                if mine is not None:
-                    np.testing.assert_allclose(mine, other, rtol=1e-12, atol=1e-12)
-            assert (ours.newton_gram is None) == (not jacobian or not newton)
-            np.testing.assert_array_equal(kept.weights, weighted.weights)
-    assert kept._whole is not None and weighted._whole is None
+        ours = unit.sweep(coef, *args, newton=newton, fidelity_unit=fidelity_unit, jacobian=jacobian)
+        theirs = weighted.sweep(coef, *args, newton=newton, fidelity_unit=fidelity_unit, jacobian=jacobian)
+        for name in ("gram", "loss", "re", "newton_gram", "unit_gradient", "fidelity_gradient", "scale_sums", "fidelity_slopes"):
+            mine, other = getattr(ours, name), getattr(theirs, name)
+            assert (mine is None) == (other is None)
+            if mine is not None:
+                np.testing.assert_allclose(mine, other, rtol=1e-12, atol=1e-12)
+        assert (ours.newton_gram is None) == (not jacobian or not newton)
+        np.testing.assert_array_equal(unit.weights, weighted.weights)
 
 
 @settings(max_examples=100, deadline=None)
