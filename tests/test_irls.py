@@ -272,6 +272,35 @@ def test_split_symmetric_sum_is_the_sum_and_the_same_each_time(low):
         assert np.array_equal(rows_module.symmetric_sum(aT, c, np.empty_like(aT)), first)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_leverage_projection_in_two_threads_is_scipys_solve(order):
+    # Above its size the triangular solve runs on two halves of the rows,
+    # through scipy's Cython BLAS without the GIL: the solve of scipy's
+    # dtrsm on all rows, bit for bit with the Fortran-ordered factor that
+    # solve_gram gives (a C-ordered one is solved as the transposed upper
+    # triangle, a different kernel). Both on one BLAS thread, as in a fit.
+    from scipy.linalg.blas import dtrsm
+
+    from mgsk._blas import solves_without_gil
+
+    rng = np.random.default_rng(8)
+    k, b = 150, 1001
+    A = rng.normal(size=(k, k))
+    factor = np.asarray(np.linalg.cholesky(A @ A.T + k * np.eye(k)), order=order)
+    factor[np.triu_indices(k, 1)] = np.nan  # the upper part is not read
+    centered = np.asfortranarray(rng.normal(size=(b, k)))
+    assert b * k * k >= 2 * rows_module.SPLIT_PRODUCT_FLOPS and solves_without_gil(factor, centered)
+    with rows_module.single_blas_thread():
+        expected = dtrsm(1.0, np.tril(np.nan_to_num(factor)), centered.copy(order="F"), side=1, lower=1, trans_a=1)
+        projected = rows_module.leverage_projection(centered.copy(order="F"), factor)
+        again = rows_module.leverage_projection(centered.copy(order="F"), factor)
+    if order == "F":
+        assert np.array_equal(projected, expected)
+    np.testing.assert_allclose(projected, expected, rtol=1e-12, atol=1e-14)
+    assert np.array_equal(again, projected)
+    np.testing.assert_allclose(projected @ np.tril(np.nan_to_num(factor)).T, centered, atol=1e-10)
+
+
 def _split_sum_in_child(queue):
     rng = np.random.default_rng(5)
     aT = rng.normal(size=(120, 1001))
