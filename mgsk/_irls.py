@@ -669,8 +669,8 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     # O(changed rows · k²) instead of O(n k²) a fit.
     def refit(new_kept):
         changed = np.flatnonzero(new_kept != kept)
-        part = a[changed]
-        return gram + (part * (new_kept - kept)[changed, None]).T @ part
+        part = a.T[:, changed]  # C-ordered: numpy's matmul of F-ordered halves does not call BLAS
+        return gram + symmetric_sum(part, (new_kept - kept)[changed], np.empty_like(part))
 
     def shifted(coef, intercept):  # from the Gram matrix's coordinates
         return coef, intercept + y_shift - float(shift @ coef) if fit_intercept else 0.0
@@ -1039,7 +1039,10 @@ def estimated_cholesky(A):
     >>> estimated_cholesky(np.array([[4.0, 2.0], [2.0, 2.0]])).tolist(), estimated_cholesky(np.diag([1.0, 1e-9]))
     ([[2.0, 0.0], [1.0, 1.0]], None)
     """
-    L = _finite_cholesky(A)
+    # The wide data's matrices are symmetric bit for bit (symmetric sums): a
+    # C-ordered one goes in as its transpose, the same matrix in Fortran
+    # order, which LAPACK's wrapper copies without transposing it.
+    L = _finite_cholesky(A.T if A.flags.c_contiguous else A)
     if L is None:
         return None
     rcond, info = dpocon(L, float(np.abs(A).sum(axis=0).max()), uplo="L")
