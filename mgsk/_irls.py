@@ -669,7 +669,7 @@ def wide_start(Z, y, sample_weight, shift, y_shift, fit_intercept):
     # O(changed rows · k²) instead of O(n k²) a fit.
     def refit(new_kept):
         changed = np.flatnonzero(new_kept != kept)
-        part = a.T[:, changed]  # C-ordered: numpy's matmul of F-ordered halves does not call BLAS
+        part = np.take(a.T, changed, axis=1)  # C-ordered, unlike a.T[:, changed]: read by rows below
         return gram + symmetric_sum(part, (new_kept - kept)[changed], np.empty_like(part))
 
     def shifted(coef, intercept):  # from the Gram matrix's coordinates
