@@ -17,22 +17,39 @@ _DOUBLE = ctypes.POINTER(ctypes.c_double)
 _ONE = ctypes.c_double(1.0)
 
 
-def _cython_blas(name, *argtypes):
-    """The routine ``name`` of scipy's Cython BLAS as a ctypes function, or None."""
+def _cython_blas(name, signature, *argtypes):
+    """The routine ``name`` of scipy's Cython BLAS as a ctypes function, or None.
+
+    None unless the capsule's name (the C signature, with scipy's typedef
+    names of ``double``) starts with ``signature``: an ILP64 build's
+    integers, say, would not match ``argtypes``.
+    """
     try:
         capsule = scipy.linalg.cython_blas.__pyx_capi__[name]
         capsule_name = ctypes.pythonapi.PyCapsule_GetName
         capsule_name.restype, capsule_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
         pointer = ctypes.pythonapi.PyCapsule_GetPointer
         pointer.restype, pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-        address = pointer(capsule, capsule_name(capsule))
-    except (AttributeError, KeyError, ValueError):  # another scipy build: the caller falls back
+        declared = capsule_name(capsule)
+        address = pointer(capsule, declared) if declared.decode().startswith(signature) else None
+    except (AttributeError, KeyError, ValueError, UnicodeDecodeError):  # another scipy build: the caller falls back
         return None
     return ctypes.CFUNCTYPE(None, *argtypes)(address) if address else None
 
 
 # Fortran dtrsm(side, uplo, transa, diag, m, n, alpha, A, lda, B, ldb), every argument by reference.
-_DTRSM = _cython_blas("dtrsm", *[ctypes.c_char_p] * 4, _INT, _INT, _DOUBLE, ctypes.c_void_p, _INT, ctypes.c_void_p, _INT)
+_DTRSM = _cython_blas(
+    "dtrsm",
+    "void (char *, char *, char *, char *, int *, int *, ",
+    *[ctypes.c_char_p] * 4,
+    _INT,
+    _INT,
+    _DOUBLE,
+    ctypes.c_void_p,
+    _INT,
+    ctypes.c_void_p,
+    _INT,
+)
 
 
 def solves_without_gil(factor, B):

@@ -301,6 +301,37 @@ def test_leverage_projection_in_two_threads_is_scipys_solve(order):
     np.testing.assert_allclose(projected @ np.tril(np.nan_to_num(factor)).T, centered, atol=1e-10)
 
 
+def test_without_scipys_cython_blas_the_projection_is_scipys_dtrsm(monkeypatch):
+    # Where the Cython BLAS routine cannot be reached, the solve falls back
+    # to scipy.linalg.blas on all rows at once: the same bits.
+    import mgsk._blas as blas_module
+
+    rng = np.random.default_rng(9)
+    k, b = 150, 1001
+    A = rng.normal(size=(k, k))
+    factor = np.asfortranarray(np.linalg.cholesky(A @ A.T + k * np.eye(k)))
+    centered = np.asfortranarray(rng.normal(size=(b, k)))
+    with rows_module.single_blas_thread():
+        split = rows_module.leverage_projection(centered.copy(order="F"), factor)
+        monkeypatch.setattr(blas_module, "_DTRSM", None)
+        assert not blas_module.solves_without_gil(factor, centered)
+        assert np.array_equal(rows_module.leverage_projection(centered.copy(order="F"), factor), split)
+
+
+def test_sweep_blocks_follow_the_columns_and_do_not_change_the_sums():
+    # Blocks of about SWEEP_VALUES values: more rows for fewer columns. The
+    # sums over 16,384-row blocks are those over 8,192-row ones.
+    assert [rows_module.sweep_rows(k) for k in (3, 10, 50, 400)] == [32768, 16384, 8192, 8192]
+    Z, y, s = _data(10, n=40000, k=10)
+    coef = np.linspace(-0.3, 0.3, 10)
+    default = InMemoryRows(Z, y, s)
+    assert default.block_rows == 16384
+    ours = default.sweep(coef, 0.5, 1.1, newton=True, fidelity_unit=8.0)
+    theirs = InMemoryRows(Z, y, s, block_rows=8192).sweep(coef, 0.5, 1.1, newton=True, fidelity_unit=8.0)
+    for name in ("gram", "loss", "re", "newton_gram", "unit_gradient", "fidelity_gradient", "scale_sums"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-12, atol=1e-9)
+
+
 def _split_sum_in_child(queue):
     rng = np.random.default_rng(5)
     aT = rng.normal(size=(120, 1001))
