@@ -768,7 +768,7 @@ def ridge(gram, fit_intercept, penalty):
     A, b = gram[:k, :k], gram[:k, k + 1]
     if fit_intercept:
         mean = gram[k] / total
-        A = A - total * np.outer(mean[:k], mean[:k])
+        A = _centered(gram, mean, total)
         b = b - total * (mean[:k] * mean[k + 1])
     d = np.sqrt(np.maximum(np.diag(A), 0.0))
     d = np.where(d > 0, d, 1.0)
@@ -995,7 +995,7 @@ def solve_gram(gram, fit_intercept, estimate=False):
     if fit_intercept:
         mean = gram[k] / total
         # Only the blocks solved are centered (k is large on wide data).
-        A = gram[:k, :k] - total * np.outer(mean[:k], mean[:k])
+        A = _centered(gram, mean, total)
         b = gram[:k, k + 1] - total * (mean[:k] * mean[k + 1])
         const = 1.0 / total
     else:
@@ -1015,6 +1015,16 @@ def solve_gram(gram, fit_intercept, estimate=False):
         factor = L * d[:, None]  # (z - m) R⁻ᵀ = ((z - m) / d) L⁻ᵀ
     intercept = float(mean[k + 1] - mean[:k] @ coef) if fit_intercept else 0.0
     return coef, intercept, (mean[:k], factor, const)
+
+
+def _centered(gram, mean, total):
+    """``G - total m mᵀ`` of the Gram matrix's leading ``k x k`` block, ``m``
+    its columns' weighted means, in one new array: a fresh array per
+    temporary costs page faults at a wide ``k``."""
+    k = gram.shape[0] - 2
+    A = np.multiply.outer(mean[:k], mean[:k])
+    A *= total
+    return np.subtract(gram[:k, :k], A, out=A)
 
 
 def _first(pair):
@@ -1180,7 +1190,8 @@ def jacobian_factor(sweep, m, estimate=False):
     d = np.sqrt(np.abs(np.diag(sweep.gram[:m, :m])))
     if m == 0 or sweep.newton_gram is None or not np.all(d > 0):
         return None
-    scaled = sweep.newton_gram[:m, :m] / np.outer(d, d)
+    scaled = np.multiply.outer(d, d)
+    np.divide(sweep.newton_gram[:m, :m], scaled, out=scaled)
     L = estimated_cholesky(scaled) if estimate else _first(well_conditioned_cholesky(scaled))
     return None if L is None else (L, d)
 

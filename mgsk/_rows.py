@@ -618,7 +618,8 @@ class InMemoryRows:
             if indefinite is not None and b == self.Z.shape[0] and _indefinite_along_rows(aT, sw - sw_x_tanh_x, sw + np.abs(sw_x_tanh_x), block_gram, leverage, q, indefinite):
                 out.newton_gram = None
             else:
-                out.newton_gram += block_gram - symmetric_sum(aT, sw_x_tanh_x, W[: k + 2])
+                correction = symmetric_sum(aT, sw_x_tanh_x, W[: k + 2])
+                out.newton_gram += np.subtract(block_gram, correction, out=correction)
         if out.scale_sums is None:
             return
         abs_x_f = _abs_ratio(abs_r, fidelity_unit / 2.0)
