@@ -91,9 +91,9 @@ INDEFINITE_TRIES = 4
 #: two threads, on the first and second half of the rows: numpy releases
 #: the GIL in its loops and in ``np.dot``'s products (not in ``np.matmul``'s
 #: of a block's shape, numpy/numpy#11821: measured with numpy 2.4, two
-#: threads of ``W @ aT.T`` took as long as one after the other). The halves are fixed by ``n`` alone
-#: and their sums are added in order, so the result does not depend on the
-#: threads' timing or on the number of cores.
+#: threads of ``W @ aT.T`` took as long as one after the other). The halves
+#: are fixed by ``n`` alone and their sums are added in order, so the result
+#: does not depend on the threads' timing or on the number of cores.
 THREADED_ROWS = 32768
 #: A symmetric sum over a wide block (``(k + 2)² b`` multiply-adds: about half
 #: a millisecond on one thread at this size) is split between two threads
@@ -107,17 +107,19 @@ _BLAS_LOCK = threading.Lock()
 _BLAS_LIMIT = {"depth": 0}  # nesting depth of single_blas_thread, and its limiter
 
 
-def sweep_rows(k):
-    """Rows per block of a sweep over ``k`` columns.
+def sweep_rows(k, n):
+    """Rows per block of a sweep over ``n`` rows and ``k`` columns.
 
     A power of two of about :data:`SWEEP_VALUES` values, from
-    :data:`SWEEP_ROWS` to 32,768 rows. The block and its weighted copies
-    should stay in the cache, and the per-block cost of the numpy calls
-    small against their work, which, with the GIL held, also keeps the
-    second thread waiting. Measured on a sweep of 1e6 rows: 8,192-row
-    blocks are best at 50 columns, 16,384 at 10 and 32,768 at 3.
+    :data:`SWEEP_ROWS` to 32,768 rows, and at most a quarter of the rows
+    (above ``SWEEP_ROWS``): a block's buffers then stay small beside the
+    data. The block and its weighted copies should stay in the cache, and
+    the per-block cost of the numpy calls small against their work, which,
+    with the GIL held, also keeps the second thread waiting. Measured on a
+    sweep of 1e6 rows: 8,192-row blocks are best at 50 columns, 16,384 at
+    10 and 32,768 at 3.
     """
-    rows = 2 ** round(math.log2(SWEEP_VALUES / (k + 2)))
+    rows = min(2 ** round(math.log2(SWEEP_VALUES / (k + 2))), 2 ** int(math.log2(max(n // 4, 1))))
     return int(min(max(rows, SWEEP_ROWS), 32768))
 
 
@@ -284,7 +286,7 @@ class InMemoryRows:
         Whether the model has an intercept (then the columns are shifted by
         the start rows' weighted means, for the conditioning of the sums).
     block_rows : int or None, default=None
-        Rows per block; None for :func:`sweep_rows` of the columns.
+        Rows per block; None for :func:`sweep_rows` of the design.
 
     Examples
     --------
@@ -299,7 +301,7 @@ class InMemoryRows:
     def __init__(self, Z, y, sample_weight, y_scale=1.0, fit_intercept=True, block_rows=None):
         self.Z, self.y, self.sample_weight = Z, y, sample_weight
         self.y_scale = y_scale
-        self.block_rows = sweep_rows(Z.shape[1]) if block_rows is None else block_rows
+        self.block_rows = sweep_rows(Z.shape[1], Z.shape[0]) if block_rows is None else block_rows
         self.total_weight = float(sample_weight.sum())
         n, k = Z.shape
         sample = start_rows(n)

@@ -319,10 +319,12 @@ def test_without_scipys_cython_blas_the_projection_is_scipys_dtrsm(monkeypatch):
 
 
 def test_sweep_blocks_follow_the_columns_and_do_not_change_the_sums():
-    # Blocks of about SWEEP_VALUES values: more rows for fewer columns. The
-    # sums over 16,384-row blocks are those over 8,192-row ones.
-    assert [rows_module.sweep_rows(k) for k in (3, 10, 50, 400)] == [32768, 16384, 8192, 8192]
-    Z, y, s = _data(10, n=40000, k=10)
+    # Blocks of about SWEEP_VALUES values: more rows for fewer columns, but
+    # at most a quarter of the rows above 8,192. The sums over 16,384-row
+    # blocks are those over 8,192-row ones.
+    assert [rows_module.sweep_rows(k, 10**6) for k in (3, 10, 50, 400)] == [32768, 16384, 8192, 8192]
+    assert [rows_module.sweep_rows(3, n) for n in (1000, 20000, 70000)] == [8192, 8192, 16384]
+    Z, y, s = _data(10, n=70000, k=10)
     coef = np.linspace(-0.3, 0.3, 10)
     default = InMemoryRows(Z, y, s)
     assert default.block_rows == 16384
