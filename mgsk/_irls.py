@@ -95,7 +95,8 @@ The fit has three stages, all deterministic and weight-aware.
    sums), and safeguarded Anderson acceleration (:class:`Anderson`)
    combines the last evaluations. On wide data the Jacobian follows the
    weighted leverage ``h = q sech(r/c)`` of each row as its residual and
-   the unit move (``q``, from the last step's Gram matrix, is held); the
+   the unit move (``q``, from the last step's Gram matrix, is held, but
+   for the row's own term in that matrix: :class:`mgsk._rows.Sweep`); the
    Newton step is taken only where it points the same way as the
    reweighting step (:data:`WIDE_NEWTON_AGREEMENT`), reweighting steps
    are not extrapolated, and once the steps are small (:data:`CHORD_STEP`)

@@ -90,7 +90,60 @@ def test_sweep_derivative_sums_match_finite_differences(seed, adjusted):
         new_intercept = intercept - rows.shift @ step + (h if j == 3 else 0.0)
         gj, Fj = _equation(rows, new_coef, new_intercept, unit, leverage)
         assert (Fj - F0) / h == pytest.approx(F_theta[j], rel=1e-4, abs=1e-9)
-        np.testing.assert_allclose((gj - g0) / h, -sweep.newton_gram[:4, j], rtol=1e-4, atol=1e-6 * np.abs(g0).max())
+        if not adjusted:  # with leverages: test_wide_jacobian_follows_each_rows_own_leverage
+            np.testing.assert_allclose((gj - g0) / h, -sweep.newton_gram[:4, j], rtol=1e-4, atol=1e-6 * np.abs(g0).max())
+
+
+def _own_row_equation(rows, Z, y, s, coef, intercept, unit, q0, w0):
+    """``Σ s w r (z - shift, 1)`` where each row's ``q`` follows its own weight.
+
+    ``q = z̃ᵀ G⁻¹ z̃`` of ``G = Σ s w z̃ z̃ᵀ`` after row ``i``'s weight moves
+    from ``w0`` to ``w`` is ``q0 / (1 + s (w - w0) q0)`` (Sherman-Morrison);
+    ``w`` depends on ``q`` through ``r* = r / sqrt(1 - q sech(r/unit))``, so
+    each row's pair is iterated to its fixed point.
+    """
+    r = y - Z @ coef - intercept
+    sech_rho = 1.0 / np.cosh(r / unit)
+    q = q0.copy()
+    for _ in range(100):
+        h = np.minimum(q * sech_rho, rows_module.MAX_LEVERAGE)
+        w = 1.0 / np.cosh(r / np.sqrt(1.0 - h) / unit)
+        q = q0 / (1.0 + s * (w - w0) * q0)
+    h = np.minimum(q * sech_rho, rows_module.MAX_LEVERAGE)
+    w = 1.0 / np.cosh(r / np.sqrt(1.0 - h) / unit)
+    return np.c_[Z - rows.shift, np.ones(len(y))].T @ (s * w * r)
+
+
+@pytest.mark.parametrize("seed, spread", [(0, 10.0), (1, 8.0)])
+def test_wide_jacobian_follows_each_rows_own_leverage(seed, spread):
+    # The wide Jacobian holds the other rows' terms of G but not the row's
+    # own: it is the derivative of the estimating equation in which each
+    # row's q moves with its own weight (below MAX_OWN_GAIN; seed 1 has a
+    # row at the leverage cap, whose q does not move r*).
+    Z, y, s = _data(seed)
+    rows = InMemoryRows(Z, y, s)
+    coef, intercept, unit = np.array([0.3, -0.2, 0.5]), 0.7, 1.3
+    leverage = solve_gram(rows.sweep(coef, intercept, unit).gram / spread, True)[2]
+    sweep = rows.sweep(coef, intercept, unit, leverage, newton=True)
+    q0, w0 = rows._leverage_q.copy(), rows.weights.copy()
+    r = y - Z @ coef - intercept
+    h = q0 / np.cosh(r / unit)
+    lam = 1.0 / np.sqrt(1.0 - np.minimum(h, rows_module.MAX_LEVERAGE))
+    x = np.abs(lam * r) / unit
+    gain = np.where(h < rows_module.MAX_LEVERAGE, 0.5 * lam**2 * h * q0 * s * w0 * x * np.tanh(x), 0.0)
+    assert 0.1 < gain.max() < rows_module.MAX_OWN_GAIN
+    g0 = _own_row_equation(rows, Z, y, s, coef, intercept, unit, q0, w0)
+    np.testing.assert_allclose(g0, _equation(rows, coef, intercept, unit, leverage)[0], rtol=1e-10)
+    h = 1e-6
+    for j in range(4):
+        step = np.zeros(3)
+        if j < 3:
+            step[j] = h  # holding the offset: the intercept moves by -shift_j h
+        new_coef, new_intercept = coef + step, intercept - rows.shift @ step + (h if j == 3 else 0.0)
+        own = (_own_row_equation(rows, Z, y, s, new_coef, new_intercept, unit, q0, w0) - g0) / h
+        held = (_equation(rows, new_coef, new_intercept, unit, leverage)[0] - g0) / h
+        np.testing.assert_allclose(own, -sweep.newton_gram[:4, j], rtol=1e-4, atol=1e-6 * np.abs(g0).max())
+        assert np.abs(held - own).max() > 1e-3 * np.abs(own).max()  # the own terms matter here
 
 
 def test_tall_sweep_skips_unit_sample_weights():
