@@ -66,6 +66,7 @@ import numpy as np
 
 from ._gnostic import X_MAX, gnostic_x, residual_entropy_values, scale_from_fidelity, sech, standardized_log_ratio
 from ._irls import EFFICIENT_C, ETA, KAPPA, _root_of_unit
+from ._rows import THREADED_ROWS, _pool
 
 #: The gnostic scale the regressors reach on unit-variance Gaussian
 #: residuals (``x = r / EFFICIENT_C``).
@@ -84,7 +85,7 @@ def row_sum(a):
     A product with ones: numpy's reductions along a short last axis (a few
     classes) are about ten times slower.
     """
-    return a @ np.ones(a.shape[1])
+    return np.dot(a, np.ones(a.shape[1]))  # np.dot releases the GIL (HalvedLabelRows)
 
 
 def row_logsumexp(a):
@@ -326,7 +327,7 @@ class LabelRows:
 
     def logits(self, theta):
         """The free logits ``Z1 θ`` (all a chunked backend keeps per row between passes)."""
-        return self.Z1 @ theta
+        return np.dot(self.Z1, theta)
 
     def from_logits(self, eta):
         """:meth:`probabilities` from the rows' :meth:`logits`."""
@@ -352,7 +353,7 @@ class LabelRows:
     def weighted_score(self, probs, S):
         """The rows' weights and score at scale ``S``, and their part of the gradient."""
         state = self.weighted_state(probs, S)
-        return state, self.Z1.T @ (self.sample_weight[:, None] * state["score"])
+        return state, np.dot(self.Z1.T, self.sample_weight[:, None] * state["score"])
 
     def weighted_state(self, probs, S):
         """The per-row result of :meth:`weighted_score` (without the design)."""
@@ -414,7 +415,7 @@ class LabelRows:
                 H_ab = hess[a, :, b, :]
                 for start in range(0, n, ASSEMBLY_ROWS):
                     rows = slice(start, start + ASSEMBLY_ROWS)
-                    H_ab += (self.Z1[rows] * v[rows, None]).T @ self.Z1[rows]
+                    H_ab += np.dot((self.Z1[rows] * v[rows, None]).T, self.Z1[rows])
                 if symmetric and a != b:
                     hess[b, :, a, :] = H_ab
         return hess.reshape(M * k1, M * k1)
@@ -450,7 +451,7 @@ class BinaryLabelRows(LabelRows):
 
     def logits(self, theta):
         """The logit ``Z1 θ`` of class 1, one per row."""
-        return self.Z1 @ theta[:, 0]
+        return np.dot(self.Z1, theta[:, 0])
 
     def from_logits(self, eta):
         """Probabilities and Pearson residuals of both labels from the rows' :meth:`logits`."""
@@ -516,6 +517,63 @@ class InMemoryLabelRows:
         return kept[key]
 
 
+class _Halves(tuple):
+    """A per-row result of :class:`HalvedLabelRows`: one per half of the rows."""
+
+
+class HalvedLabelRows:
+    """The rows interface of :class:`Problem` on numpy arrays, in two threads.
+
+    The rows' first and second halves are two :class:`LabelRows` blocks
+    (views, no copies); each method runs on both at once, the second in a
+    thread (numpy releases the GIL in its loops and in ``np.dot``). Per-row
+    results are kept by halves, and sums are added in the halves' order: the
+    same bits on every call, whatever the threads' timing.
+
+    Parameters
+    ----------
+    blocks : tuple of LabelRows
+        The first and the second half of the rows.
+    """
+
+    def __init__(self, blocks):
+        self.blocks = blocks
+        self.middle = blocks[0].Z1.shape[0]
+        self.n = self.middle + blocks[1].Z1.shape[0]
+
+    def _both(self, name, args):
+        def part(arg, i):
+            if isinstance(arg, _Halves):
+                return arg[i]
+            if isinstance(arg, np.ndarray) and arg.ndim == 1 and arg.shape[0] == self.n:  # per-row weights
+                return arg[: self.middle] if i == 0 else arg[self.middle :]
+            return arg
+
+        def run(i):
+            return getattr(self.blocks[i], name)(*(part(a, i) for a in args))
+
+        second = _pool().submit(run, 1)
+        return run(0), second.result()
+
+    def keep(self, name, *args):
+        """The per-row results of ``block.<name>(*args)`` on both halves."""
+        return _Halves(self._both(name, args))
+
+    def total(self, name, *args):
+        """The sum of ``block.<name>(*args)`` over both halves."""
+        first, second = self._both(name, args)
+        return first + second
+
+    def keep_total(self, name, *args):
+        """``(kept, sums)`` of a method that returns both."""
+        (kept_first, first), (kept_second, second) = self._both(name, args)
+        return _Halves((kept_first, kept_second)), first + second
+
+    def column(self, kept, key):
+        """The per-row array ``key`` of all rows."""
+        return np.concatenate((kept[0][key], kept[1][key]))
+
+
 def _shown(kept):
     """The per-row arrays of an in-memory result, for inspection (none of a chunked one)."""
     return kept if isinstance(kept, dict) else {}
@@ -558,7 +616,11 @@ class Problem:
 
     def __init__(self, Z1, y_idx, n_classes, sample_weight, alpha, fit_intercept, scale, diagnostic_weight=None, rows=None):
         self.Z1, self.y_idx, self.sample_weight, self.alpha, self.scale = Z1, y_idx, sample_weight, alpha, scale
-        if rows is None:
+        if rows is None and Z1.shape[0] >= THREADED_ROWS:
+            middle, weight = Z1.shape[0] // 2, sample_weight if diagnostic_weight is None else diagnostic_weight
+            halves = (slice(0, middle), slice(middle, None))
+            rows = HalvedLabelRows(tuple(self.block_class(Z1[h], y_idx[h], n_classes, sample_weight[h], weight[h]) for h in halves))
+        elif rows is None:
             rows = InMemoryLabelRows(self.block_class(Z1, y_idx, n_classes, sample_weight, diagnostic_weight))
         self.rows, self.n_classes = rows, n_classes
         self.reference = n_classes == 2

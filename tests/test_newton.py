@@ -99,3 +99,36 @@ def test_estimating_equation_is_unbiased_at_the_model(cls, n_classes):
         for labelled in (with_labels(problem, j, n_classes, P[:, j]) for j in range(n_classes))
     )
     assert np.abs(mean_grad).max() < 1e-12 * problem.Z1.shape[0]
+
+
+@pytest.mark.parametrize("cls, n_classes", [(Problem, 3), (BinaryProblem, 2)])
+def test_rows_in_two_threads_give_the_sums_of_one_block(monkeypatch, cls, n_classes):
+    # Above THREADED_ROWS the rows' halves run in two threads: the same
+    # sums as one block (to rounding), the same bits on every call, and the
+    # same fitted classifier.
+    import mgsk._newton as newton_module
+    from mgsk import LogisticRegressor
+
+    one, theta = make_problem(cls, 3, n_classes, n=3000)
+    monkeypatch.setattr(newton_module, "THREADED_ROWS", 1000)
+    halved, _ = make_problem(cls, 3, n_classes, n=3000)
+    assert isinstance(halved.rows, newton_module.HalvedLabelRows)
+    ours, theirs, again = state_at(halved, theta), state_at(one, theta), state_at(halved, theta)
+    np.testing.assert_allclose(ours["grad"], theirs["grad"], rtol=1e-10, atol=1e-10)
+    assert ours["S"] == pytest.approx(theirs["S"], rel=1e-10)
+    assert np.array_equal(ours["grad"], again["grad"])
+    for name in ("jacobian", "fisher"):
+        mine = getattr(halved, name)(ours)
+        np.testing.assert_allclose(mine, getattr(one, name)(theirs), rtol=1e-10, atol=1e-10)
+        assert np.array_equal(mine, getattr(halved, name)(again))
+    np.testing.assert_allclose(halved.diagnostics(ours), one.diagnostics(theirs), rtol=1e-10)
+    for mine, other in zip(halved.final(ours), one.final(theirs)):
+        np.testing.assert_allclose(mine, other, rtol=1e-10, atol=1e-12)
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(3000, 3))
+    y = (X @ [1.0, -1.0, 0.5] + rng.logistic(size=3000) > 0).astype(int) if n_classes == 2 else rng.integers(3, size=3000)
+    threaded = LogisticRegressor().fit(X, y)
+    monkeypatch.setattr(newton_module, "THREADED_ROWS", 10**9)
+    single = LogisticRegressor().fit(X, y)
+    np.testing.assert_allclose(threaded.coef_, single.coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(threaded.weights_, single.weights_, rtol=1e-8, atol=1e-10)
