@@ -227,8 +227,9 @@ WIDE_SMALL_STEP = 1e-2
 #: On wide data two successive Newton steps that shrink by a rate of at most
 #: ``WIDE_TAIL_RATE`` along one direction (misfit at most ``WIDE_TAIL_MISFIT``
 #: of the step) are extrapolated (:func:`linear_tail_stretch`). The Jacobian
-#: holds the leverages, so the steps converge linearly, at rates of 0.2-0.45
-#: at 1000 x 400 (seeds 0-9: 8-10 steps; 8-11 without).
+#: holds the other rows' leverages, so the steps converge linearly: at
+#: 1000 x 400 at rates of 0.2-0.45 (seeds 0-9: 8-10 steps; 8-11 without)
+#: before it followed each row's own, 0.1-0.3 since (6-8 steps).
 WIDE_TAIL_RATE = 0.7
 WIDE_TAIL_MISFIT = 0.3
 #: The wide-data start keeps the rows whose standardized prediction
@@ -1020,8 +1021,7 @@ def solve_gram(gram, fit_intercept, estimate=False):
 
 def _centered(gram, mean, total):
     """``G - total m mᵀ`` of the Gram matrix's leading ``k x k`` block, ``m``
-    its columns' weighted means, in one new array: a fresh array per
-    temporary costs page faults at a wide ``k``."""
+    its columns' weighted means, in one new array (that of ``m mᵀ``)."""
     k = gram.shape[0] - 2
     A = np.multiply.outer(mean[:k], mean[:k])
     A *= total

@@ -66,7 +66,7 @@ import numpy as np
 
 from ._gnostic import X_MAX, gnostic_x, residual_entropy_values, scale_from_fidelity, sech, standardized_log_ratio
 from ._irls import EFFICIENT_C, ETA, KAPPA, _root_of_unit
-from ._rows import THREADED_ROWS, _pool
+from ._rows import THREADED_ROWS, in_two_threads
 
 #: The gnostic scale the regressors reach on unit-variance Gaussian
 #: residuals (``x = r / EFFICIENT_C``).
@@ -552,8 +552,7 @@ class HalvedLabelRows:
         def run(i):
             return getattr(self.blocks[i], name)(*(part(a, i) for a in args))
 
-        second = _pool().submit(run, 1)
-        return run(0), second.result()
+        return in_two_threads(run, 0, 1)
 
     def keep(self, name, *args):
         """The per-row results of ``block.<name>(*args)`` on both halves."""

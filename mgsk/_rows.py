@@ -263,6 +263,16 @@ def _pool():
     return _POOL["executor"]
 
 
+def in_two_threads(fn, first, second):
+    """``(fn(first), fn(second))``, the second on the process's product thread.
+
+    ``fn`` must not itself wait on that thread (:func:`_pool`, one worker):
+    it would wait on itself.
+    """
+    later = _pool().submit(fn, second)
+    return fn(first), later.result()
+
+
 @contextmanager
 def single_blas_thread():
     """Context in which BLAS runs on one thread (see ``_BLAS``).
@@ -624,25 +634,25 @@ class InMemoryRows:
             return
         tanh_abs_x = (1.0 - e2) / denominator
         x_tanh_x = abs_x * tanh_abs_x
-        # The Jacobian's rows follow their own term of q too (see Sweep): the gain ε.
-        gain = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * q * sw * x_tanh_x, 0.0)
+        if out.newton_gram is not None:
+            # The Jacobian's rows follow their own term of q too (see Sweep): the gain ε.
+            gain = np.where(lev < MAX_LEVERAGE, 0.5 * lam * lam * lev * q * sw * x_tanh_x, 0.0)
+            jacobian_x_tanh_x = x_tanh_x * (1.0 - delta) / (1.0 - np.minimum(gain, MAX_OWN_GAIN))
+            if out.gradient is not None:
+                out.newton_gram += symmetric_sum(aT, sw * (1.0 - jacobian_x_tanh_x), W[: k + 2])
+            else:
+                sw_jacobian = sw * jacobian_x_tanh_x
+                if indefinite is not None and b == self.Z.shape[0] and _indefinite_along_rows(aT, sw - sw_jacobian, sw + np.abs(sw_jacobian), block_gram, leverage, q, indefinite):
+                    out.newton_gram = None
+                else:
+                    correction = symmetric_sum(aT, sw_jacobian, W[: k + 2])
+                    out.newton_gram += np.subtract(block_gram, correction, out=correction)
+        if out.scale_sums is None:
+            return
         # unit · ∂x/∂unit = -x (1 - δ), ∂r*/∂r = λ (1 - δ)
         x_tanh_x *= 1.0 - delta
         lam = lam * (1.0 - delta)
         sw_x_tanh_x = sw * x_tanh_x
-        if out.newton_gram is not None:
-            jacobian_x_tanh_x = x_tanh_x / (1.0 - np.minimum(gain, MAX_OWN_GAIN))
-            sw_jacobian = sw * jacobian_x_tanh_x
-        if out.newton_gram is not None and out.gradient is not None:
-            out.newton_gram += symmetric_sum(aT, sw * (1.0 - jacobian_x_tanh_x), W[: k + 2])
-        elif out.newton_gram is not None:
-            if indefinite is not None and b == self.Z.shape[0] and _indefinite_along_rows(aT, sw - sw_jacobian, sw + np.abs(sw_jacobian), block_gram, leverage, q, indefinite):
-                out.newton_gram = None
-            else:
-                correction = symmetric_sum(aT, sw_jacobian, W[: k + 2])
-                out.newton_gram += np.subtract(block_gram, correction, out=correction)
-        if out.scale_sums is None:
-            return
         abs_x_f = _abs_ratio(abs_r, fidelity_unit / 2.0)
         f_e = np.exp(np.negative(abs_x_f))
         f_e2 = f_e * f_e
@@ -848,9 +858,7 @@ def leverage_projection(centered, factor):
         # The rows' solves are independent: two halves in two threads, the
         # same bits as one solve (1000 x 400: 2.6 ms against 4.8 ms).
         middle = b // 2
-        second = _pool().submit(solve_lower_transposed, factor, centered, slice(middle, b))
-        solve_lower_transposed(factor, centered, slice(0, middle))
-        second.result()
+        in_two_threads(functools.partial(solve_lower_transposed, factor, centered), slice(0, middle), slice(middle, b))
         return centered
     return dtrsm(1.0, factor, centered, side=1, lower=1, trans_a=1, overwrite_b=1)
 
@@ -957,7 +965,6 @@ def symmetric_sum(aT, c, scratch):
     if b * k2 * k2 < SPLIT_PRODUCT_FLOPS:
         return part(slice(0, b))
     middle = b // 2
-    second = _pool().submit(part, slice(middle, b))
-    total = part(slice(0, middle))
-    total += second.result()
+    total, second = in_two_threads(part, slice(0, middle), slice(middle, b))
+    total += second
     return total
